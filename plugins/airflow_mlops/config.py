@@ -1,0 +1,47 @@
+"""One settings object for every part of the project.
+
+Values come from environment variables, then defaults rooted at ``MLOPS_HOME``
+(``./.mlops`` in the checkout), so a laptop needs no servers: SQLite files and
+local directories. Pointing the same variables at PostgreSQL or an MLflow server
+scales out without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where everything lives. Build it with :func:`get_settings`."""
+
+    home: Path
+    store_url: str
+    mlflow_tracking_uri: str
+    mlflow_registry_uri: str
+    snapshots_dir: Path
+    prediction_log_dir: Path
+    studies_dir: Path
+    reports_dir: Path
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.snapshots_dir, self.prediction_log_dir, self.studies_dir, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the settings now (not at import), so tests and tasks can change them."""
+    root = Path(home or os.environ.get("MLOPS_HOME") or ".mlops").resolve()
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    return Settings(
+        home=root,
+        store_url=os.environ.get("MLOPS_STORE_URL") or f"sqlite:///{root / 'mlops.db'}",
+        mlflow_tracking_uri=tracking,
+        mlflow_registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or tracking,
+        snapshots_dir=Path(os.environ.get("MLOPS_SNAPSHOTS_DIR") or root / "snapshots"),
+        prediction_log_dir=Path(os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions"),
+        studies_dir=root / "studies",
+        reports_dir=root / "reports",
+    )
