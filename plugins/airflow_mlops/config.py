@@ -45,3 +45,21 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         studies_dir=root / "studies",
         reports_dir=root / "reports",
     )
+
+
+def airflow_environment(settings: Settings, project_dir: Path | None = None) -> dict[str, str]:
+    """The Airflow variables that keep Airflow's own state under ``MLOPS_HOME``.
+
+    Values already in the environment win, so a user's existing Airflow setup
+    (PostgreSQL metadata DB, Celery executor, …) is left alone.
+    """
+    project = (project_dir or Path.cwd()).resolve()
+    defaults = {
+        "MLOPS_HOME": str(settings.home),
+        "AIRFLOW_HOME": str(settings.home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+    }
+    return {key: os.environ.get(key, value) for key, value in defaults.items()}

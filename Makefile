@@ -1,0 +1,51 @@
+# Two commands for a new user: `make demo` and `make test`. Each creates .venv,
+# installs everything, initializes MLOPS_HOME and runs. Nothing else is needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MLOPS_HOME ?= $(CURDIR)/.mlops
+
+export MLOPS_HOME
+export AIRFLOW_HOME ?= $(MLOPS_HOME)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv init demo test lint typecheck unit up serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.8
+
+$(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.txt -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+init: venv  ## create MLOPS_HOME: Airflow's DB, MLflow's DB, the migrated MLOps store
+	$(BIN)/airflow-mlops init
+
+demo: init  ## the whole lifecycle, headless, on the embedded default
+	$(BIN)/airflow-mlops demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: init lint typecheck  ## everything CI runs
+	$(BIN)/pytest
+
+up: init  ## Airflow standalone with the plugin mounted (UI, API and predictions on one port)
+	$(BIN)/airflow-mlops up
+
+serve: init  ## the prediction/management app alone under uvicorn
+	$(BIN)/airflow-mlops serve
+
+clean:
+	rm -rf $(MLOPS_HOME) .pytest_cache .mypy_cache .ruff_cache

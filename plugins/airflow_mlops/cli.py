@@ -1,0 +1,95 @@
+"""The ``airflow-mlops`` command: init, serve, up, demo, env.
+
+Each subcommand sets the Airflow variables from :func:`config.airflow_environment`
+before Airflow is imported, so everything lands under ``MLOPS_HOME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_mlops.config import Settings, airflow_environment, get_settings
+
+
+def _apply_environment(settings: Settings) -> dict[str, str]:
+    env = airflow_environment(settings)
+    os.environ.update(env)
+    return env
+
+
+def init_home(settings: Settings, *, airflow_db: bool = True) -> None:
+    """Create ``MLOPS_HOME``: the MLOps store (migrated), MLflow's DB, Airflow's DB."""
+    from mlflow.tracking import MlflowClient
+
+    from airflow_mlops.store import migrate
+
+    settings.ensure_dirs()
+    migrate(settings.store_url)
+    MlflowClient(tracking_uri=settings.mlflow_tracking_uri).search_experiments(max_results=1)
+    if airflow_db:
+        subprocess.run([_airflow_bin(), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    print(f"MLOPS_HOME ready at {settings.home}")
+
+
+def _airflow_bin() -> str:
+    candidate = Path(sys.executable).with_name("airflow")
+    return str(candidate) if candidate.exists() else "airflow"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="airflow-mlops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="create MLOPS_HOME (MLOps store, MLflow DB, Airflow DB)")
+    sub.add_parser("migrate", help="apply the MLOps store's migrations")
+    sub.add_parser("env", help="print the shell exports that point Airflow at MLOPS_HOME")
+    serve = sub.add_parser("serve", help="run the prediction and management app under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8008)
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("up", help="run `airflow standalone` with the plugin mounted")
+    demo = sub.add_parser("demo", help="run the whole lifecycle headless and print a summary")
+    demo.add_argument("--rows", type=int, default=4000, help="training rows")
+    demo.add_argument("--trials", type=int, default=8, help="sweep trials")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    env = _apply_environment(settings)
+    if args.command == "init":
+        init_home(settings)
+    elif args.command == "migrate":
+        from airflow_mlops.store import migrate
+
+        migrate(settings.store_url)
+    elif args.command == "env":
+        for key, value in env.items():
+            print(f"export {key}={shlex.quote(value)}")
+    elif args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "airflow_mlops.serving.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+        )
+    elif args.command == "up":
+        print("Starting Airflow standalone: open http://localhost:8080 (the admin password is printed below")
+        print(f"and kept in {Path(env['AIRFLOW_HOME']) / 'simple_auth_manager_passwords.json.generated'}).")
+        print("The MLOps app is mounted at http://localhost:8080/mlops/ (deployments page: /mlops/ui/deployments).")
+        os.execv(_airflow_bin(), [_airflow_bin(), "standalone"])
+    elif args.command == "demo":
+        from airflow_mlops.demo import run_demo
+
+        return run_demo(settings, rows=args.rows, trials=args.trials)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

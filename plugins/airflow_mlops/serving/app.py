@@ -1,0 +1,265 @@
+"""The FastAPI app: DataRobot-shaped prediction and management routes.
+
+One factory serves both the management API (``/api/v2/deployments/…``) and
+predictions (``/predApi/v1.0/deployments/{id}/predictions``). The plugin mounts
+it inside the Airflow API server; ``airflow-mlops serve`` runs it alone under
+uvicorn. Every prediction is appended to the prediction log for monitoring.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from airflow_mlops.config import Settings, get_settings
+from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
+from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
+from airflow_mlops.serving.prediction_log import PredictionLogWriter
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 50 * 1024 * 1024
+
+
+class PredictionInputError(ValueError):
+    """Bad prediction input; the message names the row and column."""
+
+
+def _load_sklearn(settings: Settings) -> Any:
+    from airflow_mlops.registry import load_model
+
+    def loader(ref: ModelRef) -> Any:
+        return load_model(ref.uri, tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri)
+
+    return loader
+
+
+def parse_records(body: bytes, content_type: str) -> pd.DataFrame:
+    """Read JSON records or CSV into a frame, with errors a caller can act on."""
+    if not body.strip():
+        raise PredictionInputError("the request body is empty; send JSON records or CSV with a header row")
+    if "csv" in content_type:
+        try:
+            return pd.read_csv(io.BytesIO(body))
+        except Exception as exc:
+            raise PredictionInputError(f"the CSV body could not be parsed: {exc}") from exc
+    try:
+        frame = pd.read_json(io.BytesIO(body), orient="records", dtype=False, convert_dates=False)
+    except ValueError as exc:
+        raise PredictionInputError(f"the JSON body must be a list of records (objects): {exc}") from exc
+    return frame
+
+
+def check_features(frame: pd.DataFrame, features: list[str]) -> None:
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise PredictionInputError(
+            f"row 0: column {missing[0]!r} is missing; the model expects the columns {features}"
+        )
+
+
+def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> pd.Series:
+    """Each row's prediction time: the named column (for backfills and simulations) or now."""
+    if column is None:
+        return pd.Series([now] * len(frame), index=frame.index)
+    if column not in frame.columns:
+        raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
+    parsed = pd.to_datetime(frame[column], utc=True, errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PredictionInputError(
+            f"row {row}: column {column!r} value {frame[column].iloc[row]!r} is not a timestamp (ISO-8601 expected)"
+        )
+    return parsed
+
+
+def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+    """DataRobot-shaped rows and the value to log per row (positive-class probability for binary)."""
+    features = loaded.info.features
+    x = frame[features]
+    model = loaded.model
+    rows: list[dict[str, Any]] = []
+    logged: list[Any] = []
+    if loaded.info.task in ("binary", "multiclass"):
+        proba = model.predict_proba(x)
+        classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+        best = proba.argmax(axis=1)
+        for i in range(len(x)):
+            rows.append(
+                {
+                    "rowId": i,
+                    "prediction": classes[best[i]],
+                    "predictionValues": [
+                        {"label": classes[j], "value": float(proba[i, j])} for j in range(len(classes))
+                    ],
+                }
+            )
+            logged.append(float(proba[i, -1]) if loaded.info.task == "binary" else str(classes[best[i]]))
+    else:
+        values = model.predict(x)
+        for i, value in enumerate(values):
+            rows.append({"rowId": i, "prediction": float(value),
+                         "predictionValues": [{"label": loaded.info.target, "value": float(value)}]})
+            logged.append(float(value))
+    return rows, logged
+
+
+def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastAPI:
+    """Build the app; ``settings`` default to the environment's (see ``config.get_settings``)."""
+    cfg = settings or get_settings()
+    cache = ModelCache(cfg.store_url, loader or _load_sklearn(cfg))
+    writer = PredictionLogWriter(cfg.prediction_log_dir)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        cache.start()
+        try:
+            yield
+        finally:
+            cache.stop()
+            writer.close()  # flush every buffered prediction before the process exits
+
+    app = FastAPI(
+        title="airflow-mlops",
+        version="0.1.0",
+        description="Deployments management (DataRobot API v2 shape) and predictions.",
+        lifespan=lifespan,
+    )
+    app.state.model_cache = cache
+    app.state.prediction_log = writer
+    app.state.settings = cfg
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ui/deployments", response_class=HTMLResponse)
+    def deployments_page() -> str:
+        """A plain page for the Airflow nav link: every deployment, its model and health."""
+        rows = "".join(
+            "<tr><td>{label}</td><td><code>{id}</code></td><td>{model}</td><td>{status}</td>"
+            "<td class='{h}'>{h}</td><td>{msg}</td></tr>".format(
+                label=html.escape(d.label),
+                id=d.id,
+                model=html.escape(d.model["id"]),
+                status=d.status,
+                h=d.model_health["status"],
+                msg=html.escape(d.model_health["message"]),
+            )
+            for d in Deployment.list(store_url=cfg.store_url)
+        )
+        return (
+            "<!doctype html><html><head><title>Deployments</title><style>"
+            "body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}"
+            ".failing{color:#b00}.warning{color:#b70}.passing{color:#070}</style></head><body>"
+            "<h1>Deployments</h1><table><tr><th>Label</th><th>Id</th><th>Model</th><th>Status</th>"
+            f"<th>Drift health</th><th>Why</th></tr>{rows}</table></body></html>"
+        )
+
+    @app.get("/api/v2/deployments/")
+    def list_deployments(search: str | None = None) -> dict[str, Any]:
+        items = [_deployment_json(d) for d in Deployment.list(search=search, store_url=cfg.store_url)]
+        return {"count": len(items), "next": None, "previous": None, "data": items}
+
+    @app.get("/api/v2/deployments/{deployment_id}/")
+    def get_deployment(deployment_id: str) -> dict[str, Any]:
+        return _deployment_json(_get(deployment_id))
+
+    @app.get("/api/v2/deployments/{deployment_id}/modelHistory/")
+    def model_history(deployment_id: str) -> dict[str, Any]:
+        items = [
+            {
+                "oldModelVersion": h["old_model_version"],
+                "newModelVersion": h["new_model_version"],
+                "reason": h["reason"],
+                "actor": h["actor"],
+                "timestamp": h["timestamp"],
+            }
+            for h in _get(deployment_id).get_model_history()
+        ]
+        return {"count": len(items), "next": None, "previous": None, "data": items}
+
+    def _get(deployment_id: str) -> Deployment:
+        try:
+            return Deployment.get(deployment_id, store_url=cfg.store_url)
+        except DeploymentNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+    @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
+    async def predict(deployment_id: str, request: Request, timestampColumn: str | None = None) -> JSONResponse:  # noqa: N803 - DataRobot's camelCase
+        started = time.perf_counter()
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(status_code=413, detail=f"request body over {MAX_BODY_BYTES} bytes")
+        try:
+            loaded = cache.get(deployment_id)
+        except DeploymentNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        if loaded.status != "active":
+            raise HTTPException(status_code=422, detail=f"deployment {deployment_id!r} is {loaded.status}")
+        try:
+            frame = parse_records(body, request.headers.get("content-type", "application/json"))
+            check_features(frame, loaded.info.features)
+            stamps = parse_timestamps(frame, timestampColumn, datetime.now(UTC))
+            rows, logged = predict_rows(loaded, frame)
+        except PredictionInputError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        feature_records = frame[loaded.info.features].to_dict(orient="records")
+        writer.append(
+            deployment_id,
+            [
+                {
+                    "timestamp": stamps.iloc[i].to_pydatetime(),
+                    "association_id": None,
+                    "model_version": loaded.version,
+                    "prediction": logged[i],
+                    "status_code": 200,
+                    "latency_ms": latency_ms,
+                    "features": feature_records[i],
+                }
+                for i in range(len(rows))
+            ],
+        )
+        return JSONResponse(
+            {"data": rows},
+            headers={"X-MLOps-Model-Id": loaded.info.ref.id, "X-MLOps-Execution-Time": f"{latency_ms:.3f}"},
+        )
+
+    return app
+
+
+def _deployment_json(d: Deployment) -> dict[str, Any]:
+    """The REST shape: DataRobot's camelCase field names."""
+    return {
+        "id": d.id,
+        "label": d.label,
+        "description": d.description,
+        "status": d.status,
+        "importance": d.importance,
+        "model": {
+            "id": d.model["id"],
+            "targetName": d.model["target_name"],
+            "targetType": d.model["target_type"],
+        },
+        "serviceHealth": _health_json(d.service_health),
+        "modelHealth": _health_json(d.model_health),
+        "accuracyHealth": _health_json(d.accuracy_health),
+        "createdAt": d.created_at.isoformat(),
+    }
+
+
+def _health_json(h: dict[str, Any]) -> dict[str, Any]:
+    return {"status": h["status"], "message": h["message"], "startDate": h["start_date"], "endDate": h["end_date"]}

@@ -1,0 +1,29 @@
+"""The MLOps store: deployments, model history, baselines, monitoring buckets, health."""
+
+from __future__ import annotations
+
+from airflow_mlops.store.engine import dispose_engines, get_engine, is_migrated, migrate, session_scope
+from airflow_mlops.store.tables import (
+    BaselineRow,
+    DeploymentRow,
+    DriftBucketRow,
+    FoldedFileRow,
+    HealthRow,
+    ModelHistoryRow,
+    ServiceBucketRow,
+)
+
+__all__ = [
+    "BaselineRow",
+    "DeploymentRow",
+    "DriftBucketRow",
+    "FoldedFileRow",
+    "HealthRow",
+    "ModelHistoryRow",
+    "ServiceBucketRow",
+    "dispose_engines",
+    "get_engine",
+    "is_migrated",
+    "migrate",
+    "session_scope",
+]
