@@ -1,0 +1,390 @@
+"""Baselines: the bins a deployment is monitored on, fixed once from training data.
+
+Monitoring never rescans history. When a model is deployed we decide, once, how
+every feature (and the prediction column) is cut into bins, and record how the
+training data falls into those bins. From then on a monitoring run only has to
+turn new prediction rows into one count vector per feature; windows are sums of
+stored count vectors, and every drift metric is a formula over two vectors of the
+same length. That only works if the bins never move, hence this module.
+
+Bin conventions (the order is part of the stored format, never reorder):
+
+* numeric, with sorted unique edges ``e0 < e1 < ... < ek``::
+
+      [missing, (< e0), [e0, e1), ..., [e(k-1), ek), (>= ek)]
+
+  Bins are closed on the left. The edges are the *interior* quantiles of the
+  training values (levels ``1/n, 2/n, ..., (n-1)/n`` for ``n_bins=n``), so each
+  of the ``n`` value bins holds about ``1/n`` of the training rows and the two
+  outer bins are open-ended: a value below/above anything seen in training lands
+  in the underflow/overflow bin, as do the training tails. Every non-missing
+  training value therefore falls into a non-missing bin, and no value bin is empty
+  by construction (ties can still empty one), which keeps PSI/KL well behaved.
+  Quantiles are taken over finite values only; ``+-inf`` are still counted (in the
+  outer bins). A numeric column with no finite training values has no edges and a
+  single value bin, ``"any value"``.
+* categorical: ``[missing, category_1, ..., category_k, other]`` where the
+  categories are the ``top_k`` most frequent training values (as strings, ties
+  broken alphabetically so a baseline is reproducible), and anything else seen
+  later is ``other``.
+
+``missing`` means ``pd.isna`` (None, NaN, NaT, pd.NA), for both kinds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+__all__ = ["Baseline", "FeatureBins", "build_baseline"]
+
+FeatureKind = Literal["numeric", "categorical"]
+_KINDS: tuple[str, ...] = ("numeric", "categorical")
+
+#: Labels of the bins every feature has; categories named like this still work
+#: (bins are positional), their labels are just ambiguous.
+MISSING_LABEL = "missing"
+OTHER_LABEL = "other"
+ANY_VALUE_LABEL = "any value"
+
+#: ``pd.api.types.infer_dtype`` answers that mean "these objects are all numbers".
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
+
+_FORMAT_VERSION = 1
+
+
+def _fmt_edges(edges: list[float]) -> list[str]:
+    """Edges rounded for display, with just enough digits to keep them distinct.
+
+    Quantile edges are things like 0.30000000000000004; labels are for people, so
+    round to 4 significant digits, adding digits only if two edges would collide
+    (the edges themselves stay exact).
+    """
+    for digits in range(4, 18):
+        text = [repr(float(f"{e:.{digits}g}")) for e in edges]
+        if len(set(text)) == len(text):
+            return text
+    return [repr(float(e)) for e in edges]
+
+
+def _preview(values: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+@dataclass(frozen=True)
+class FeatureBins:
+    """How one column is cut into bins; see the module docstring for the order."""
+
+    name: str
+    kind: FeatureKind
+    edges: list[float] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Baselines are loaded from JSON written by other versions/hands: a bad one
+        # must fail here, not as a silent mis-binning months later.
+        if self.kind not in _KINDS:
+            raise ValueError(
+                f"feature {self.name!r}: kind={self.kind!r} is not valid; expected one of {_KINDS}"
+            )
+        if self.kind == "numeric":
+            if self.categories:
+                raise ValueError(f"feature {self.name!r}: a numeric feature has no categories")
+            edges = np.asarray(self.edges, dtype="float64")
+            if edges.ndim != 1 or not np.all(np.isfinite(edges)):
+                raise ValueError(f"feature {self.name!r}: edges must be finite numbers, got {self.edges!r}")
+            if np.any(np.diff(edges) <= 0):
+                raise ValueError(
+                    f"feature {self.name!r}: edges must be strictly increasing, got {self.edges!r}"
+                )
+        else:
+            if self.edges:
+                raise ValueError(f"feature {self.name!r}: a categorical feature has no edges")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError(f"feature {self.name!r}: categories must be unique, got {self.categories!r}")
+
+    @property
+    def n_bins(self) -> int:
+        """Length of every count vector of this feature, including missing/other."""
+        if self.kind == "numeric":
+            return len(self.edges) + 2
+        return len(self.categories) + 2
+
+    @property
+    def labels(self) -> list[str]:
+        """Human-readable bin names, in bin order (for reports and health messages)."""
+        if self.kind == "categorical":
+            return [MISSING_LABEL, *self.categories, OTHER_LABEL]
+        if not self.edges:
+            return [MISSING_LABEL, ANY_VALUE_LABEL]
+        text = _fmt_edges(self.edges)
+        interior = [f"[{lo}, {hi})" for lo, hi in itertools.pairwise(text)]
+        return [MISSING_LABEL, f"< {text[0]}", *interior, f">= {text[-1]}"]
+
+    def count(self, values: pd.Series | NDArray[Any]) -> NDArray[np.int64]:
+        """Count ``values`` into this feature's bins (vectorized; length ``n_bins``)."""
+        series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+        codes = self._numeric_codes(series) if self.kind == "numeric" else self._categorical_codes(series)
+        return np.bincount(codes, minlength=self.n_bins).astype(np.int64)
+
+    def _numeric_codes(self, series: pd.Series) -> NDArray[np.intp]:
+        x = _to_float(series, self.name)
+        missing = np.isnan(x)
+        edges = np.asarray(self.edges, dtype="float64")
+        # side="right" counts edges <= x, i.e. closed-left bins: 0 -> underflow,
+        # len(edges) -> overflow; +1 skips the missing bin.
+        codes = np.searchsorted(edges, x, side="right") + 1
+        codes[missing] = 0
+        return codes.astype(np.intp)
+
+    def _categorical_codes(self, series: pd.Series) -> NDArray[np.intp]:
+        missing = series.isna().to_numpy(dtype=bool)
+        as_text = _as_category_text(series)
+        cat_codes = np.asarray(pd.Categorical(as_text, categories=self.categories).codes, dtype=np.intp)
+        # Categorical codes are -1 for values outside the categories: that is "other".
+        codes = np.where(cat_codes < 0, len(self.categories) + 1, cat_codes + 1)
+        codes[missing] = 0
+        return codes.astype(np.intp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "edges": [float(e) for e in self.edges],
+            "categories": list(self.categories),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureBins:
+        return cls(
+            name=str(data["name"]),
+            kind=cast(FeatureKind, data["kind"]),
+            edges=[float(e) for e in data.get("edges", [])],
+            categories=[str(c) for c in data.get("categories", [])],
+        )
+
+
+def _as_category_text(series: pd.Series) -> pd.Series:
+    # Categories are stored as strings so the baseline is JSON-safe; production
+    # values must be stringified the same way to match (True -> "True", 3 -> "3").
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    return series.astype(str)
+
+
+def _to_float(series: pd.Series, name: str) -> NDArray[np.float64]:
+    """Numbers as float64 with NaN for missing; anything else is a caller bug."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    dtype = series.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return np.asarray(series.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
+    is_object = pd.api.types.is_object_dtype(dtype)
+    if is_object and pd.api.types.infer_dtype(series, skipna=True) in _NUMERIC_INFERRED:
+        # Object columns of numbers and None (e.g. built from JSON) are fine.
+        numeric = pd.to_numeric(series, errors="coerce")
+        return np.asarray(numeric.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
+    # Strings are rejected even when they look like numbers: the baseline was built
+    # on numbers, and silently parsing "1,5" or "1e3" would hide an upstream bug.
+    # (The per-value scan below only runs on this error path, to name an example.)
+    present = series[series.notna()]
+    offending = present[~present.map(lambda v: isinstance(v, numbers.Real))]
+    sample = offending if len(offending) else present
+    example = sample.iloc[0] if len(sample) else None
+    raise ValueError(
+        f"feature {name!r} is numeric in the baseline but got non-numeric values "
+        f"(dtype {dtype}, e.g. {example!r})"
+    )
+
+
+@dataclass
+class Baseline:
+    """Bins plus the training counts in them: everything drift is measured against.
+
+    ``baseline_counts`` is keyed by feature name, and by ``prediction.name`` for the
+    prediction column (target drift), so both are scored the same way.
+    """
+
+    features: dict[str, FeatureBins]
+    baseline_counts: dict[str, list[int]]
+    prediction: FeatureBins | None = None
+    importance: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, bins in self.features.items():
+            if key != bins.name:
+                raise ValueError(f"features[{key!r}] holds bins named {bins.name!r}")
+        names = list(self.features)
+        if self.prediction is not None:
+            if self.prediction.name in self.features:
+                raise ValueError(f"prediction name {self.prediction.name!r} is also a feature name")
+            names.append(self.prediction.name)
+        missing = [n for n in names if n not in self.baseline_counts]
+        if missing:
+            raise ValueError(f"baseline_counts has no counts for {_preview(missing)}")
+        for name in names:
+            expected = self.bins(name).n_bins
+            got = len(self.baseline_counts[name])
+            if got != expected:
+                raise ValueError(f"baseline_counts[{name!r}] has {got} bins; its binning has {expected}")
+
+    def bins(self, name: str) -> FeatureBins:
+        """The binning of a feature or of the prediction column."""
+        if name in self.features:
+            return self.features[name]
+        if self.prediction is not None and name == self.prediction.name:
+            return self.prediction
+        known = [*self.features, *([self.prediction.name] if self.prediction else [])]
+        raise KeyError(f"{name!r} is not in the baseline; known: {_preview(known)}")
+
+    def count(
+        self, df: pd.DataFrame, *, prediction: pd.Series | NDArray[Any] | None = None
+    ) -> dict[str, NDArray[np.int64]]:
+        """Count a batch of rows into every baseline bin.
+
+        Every feature gets a vector; a column absent from ``df`` counts entirely as
+        missing, because a feature that stops arriving is itself drift worth seeing.
+        The prediction column is counted from ``prediction`` if given, else from the
+        ``df`` column of that name if present; otherwise it is left out (predictions
+        are often logged separately from features, and absent is not "all missing").
+        """
+        n_rows = len(df)
+        out: dict[str, NDArray[np.int64]] = {}
+        for name, bins in self.features.items():
+            if name in df.columns:
+                out[name] = bins.count(df[name])
+            else:
+                counts = np.zeros(bins.n_bins, dtype=np.int64)
+                counts[0] = n_rows
+                out[name] = counts
+        if self.prediction is not None:
+            if prediction is not None:
+                out[self.prediction.name] = self.prediction.count(prediction)
+            elif self.prediction.name in df.columns:
+                out[self.prediction.name] = self.prediction.count(df[self.prediction.name])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only, so a baseline can live in a database row or file."""
+        return {
+            "version": _FORMAT_VERSION,
+            "features": [bins.to_dict() for bins in self.features.values()],
+            "baseline_counts": {k: [int(c) for c in v] for k, v in self.baseline_counts.items()},
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "importance": {k: float(v) for k, v in self.importance.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Baseline:
+        version = data.get("version", _FORMAT_VERSION)
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"baseline format version {version!r} is not supported (expected {_FORMAT_VERSION})"
+            )
+        features = [FeatureBins.from_dict(f) for f in data["features"]]
+        prediction = data.get("prediction")
+        return cls(
+            features={f.name: f for f in features},
+            baseline_counts={str(k): [int(c) for c in v] for k, v in data["baseline_counts"].items()},
+            prediction=None if prediction is None else FeatureBins.from_dict(prediction),
+            importance={str(k): float(v) for k, v in (data.get("importance") or {}).items()},
+        )
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return bool(
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not pd.api.types.is_complex_dtype(dtype)
+    )
+
+
+def _fit_bins(name: str, series: pd.Series, *, n_bins: int, top_k: int) -> FeatureBins:
+    if _is_numeric(series):
+        x = _to_float(series, name)
+        finite = x[np.isfinite(x)]
+        if finite.size == 0:
+            return FeatureBins(name=name, kind="numeric", edges=[])
+        levels = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+        edges = np.unique(np.quantile(finite, levels))
+        return FeatureBins(name=name, kind="numeric", edges=[float(e) for e in edges])
+    text = _as_category_text(series[series.notna()])
+    freq = text.value_counts()
+    # Sort by label first, then stably by count, so ties are alphabetical.
+    freq = freq.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    return FeatureBins(name=name, kind="categorical", categories=[str(c) for c in freq.index[:top_k]])
+
+
+def _check_int(value: object, field_name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{field_name}={value!r} is not valid; expected an integer >= {minimum}")
+
+
+def build_baseline(
+    df: pd.DataFrame,
+    features: list[str] | None = None,
+    *,
+    prediction: pd.Series | None = None,
+    prediction_name: str = "prediction",
+    n_bins: int = 10,
+    top_k: int = 10,
+    importance: dict[str, float] | None = None,
+) -> Baseline:
+    """Fix the bins of ``features`` (default: every column) from training data.
+
+    Numeric means a pandas numeric dtype other than bool (a bool is a category with
+    two values); everything else is categorical. ``n_bins`` is the number of
+    quantile bins for numeric features before duplicate edges are merged;
+    ``top_k`` the number of named categories. ``prediction``, if given, is binned
+    the same way under ``prediction_name`` so target drift uses the same maths.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    _check_int(n_bins, "n_bins", 2)
+    _check_int(top_k, "top_k", 1)
+    if features is None:
+        features = [str(c) for c in df.columns]
+    elif isinstance(features, str):
+        raise ValueError(f"features={features!r} must be a list of column names, not a string")
+    unknown = [f for f in features if f not in df.columns]
+    if unknown:
+        raise ValueError(
+            f"unknown feature(s) {_preview([str(u) for u in unknown])}; "
+            f"df has columns {_preview([str(c) for c in df.columns])}"
+        )
+    duplicated = sorted({f for f in features if features.count(f) > 1})
+    if duplicated:
+        raise ValueError(f"feature(s) listed more than once: {_preview(duplicated)}")
+    if prediction is not None and prediction_name in features:
+        raise ValueError(f"prediction_name={prediction_name!r} clashes with a feature of the same name")
+    importance = dict(importance or {})
+    stray = [k for k in importance if k not in features]
+    if stray:
+        raise ValueError(f"importance given for unknown feature(s) {_preview(stray)}")
+    bad = {k: v for k, v in importance.items() if not isinstance(v, int | float) or not math.isfinite(v)}
+    if bad:
+        raise ValueError(f"importance values must be finite numbers, got {bad!r}")
+
+    bins = {name: _fit_bins(name, df[name], n_bins=n_bins, top_k=top_k) for name in features}
+    counts = {name: [int(c) for c in b.count(df[name])] for name, b in bins.items()}
+    prediction_bins: FeatureBins | None = None
+    if prediction is not None:
+        pred = prediction if isinstance(prediction, pd.Series) else pd.Series(prediction)
+        prediction_bins = _fit_bins(prediction_name, pred, n_bins=n_bins, top_k=top_k)
+        counts[prediction_name] = [int(c) for c in prediction_bins.count(pred)]
+    return Baseline(
+        features=bins,
+        baseline_counts=counts,
+        prediction=prediction_bins,
+        importance={k: float(v) for k, v in importance.items()},
+    )

@@ -1,0 +1,257 @@
+"""Baselines: fixed bins, counting into them, and surviving a JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from airflow_mlops.monitoring import Baseline, FeatureBins, build_baseline, drift_score
+
+
+def _bin_of(bins: FeatureBins, value: object) -> str:
+    """Label of the single bin one value lands in."""
+    counts = bins.count(pd.Series([value], dtype=object))
+    assert counts.sum() == 1
+    return bins.labels[int(np.argmax(counts))]
+
+
+@pytest.fixture
+def train() -> pd.DataFrame:
+    rng = np.random.default_rng(42)
+    n = 1000
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, size=n),
+            "tenure": rng.integers(0, 60, size=n),
+            "plan": rng.choice(["basic", "pro", "team", "enterprise"], p=[0.5, 0.3, 0.15, 0.05], size=n),
+            "churned_before": rng.random(n) < 0.3,
+        }
+    )
+    df.loc[::7, "age"] = np.nan
+    df.loc[::11, "plan"] = None
+    return df
+
+
+def test_numeric_labels_and_closed_left_convention() -> None:
+    bins = FeatureBins(name="x", kind="numeric", edges=[1.5, 3.0, 9.0])
+    assert bins.labels == ["missing", "< 1.5", "[1.5, 3.0)", "[3.0, 9.0)", ">= 9.0"]
+    assert bins.n_bins == 5
+    assert _bin_of(bins, 1.4999) == "< 1.5"
+    assert _bin_of(bins, 1.5) == "[1.5, 3.0)"  # an edge belongs to the bin it opens
+    assert _bin_of(bins, 8.999) == "[3.0, 9.0)"
+    assert _bin_of(bins, 9.0) == ">= 9.0"
+
+
+def test_categorical_labels() -> None:
+    bins = FeatureBins(name="plan", kind="categorical", categories=["basic", "pro"])
+    assert bins.labels == ["missing", "basic", "pro", "other"]
+
+
+def test_quantile_edges_give_equal_mass_bins() -> None:
+    df = pd.DataFrame({"x": np.arange(1000, dtype=float)})
+    baseline = build_baseline(df, n_bins=10)
+    bins = baseline.features["x"]
+    assert bins.kind == "numeric"
+    assert len(bins.edges) == 9  # interior quantiles only: 10 value bins
+    assert baseline.baseline_counts["x"] == [0] + [100] * 10
+
+
+def test_training_values_fill_non_missing_bins_and_out_of_range_goes_to_outer_bins(
+    train: pd.DataFrame,
+) -> None:
+    baseline = build_baseline(train, ["age"])
+    bins = baseline.features["age"]
+    counts = baseline.baseline_counts["age"]
+    assert counts[0] == train["age"].isna().sum()
+    assert all(c > 0 for c in counts[1:])  # continuous data: no empty value bin
+    assert _bin_of(bins, train["age"].min() - 100) == bins.labels[1]
+    assert _bin_of(bins, train["age"].max() + 100) == bins.labels[-1]
+    assert bins.labels[1].startswith("< ")
+    assert bins.labels[-1].startswith(">= ")
+    inf_counts = bins.count(np.array([-np.inf, np.inf]))
+    assert inf_counts[1] == 1 and inf_counts[-1] == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([np.nan, None, 1.0], dtype=object),
+        pd.Series([np.nan, np.nan, 1.0]),
+        pd.Series([pd.NA, pd.NA, 1], dtype="Int64"),
+        np.array([np.nan, np.nan, 1.0]),
+        np.array([None, np.nan, 1.0], dtype=object),
+    ],
+)
+def test_numeric_missing_values_go_to_missing_bin(values: pd.Series | np.ndarray) -> None:
+    bins = FeatureBins(name="x", kind="numeric", edges=[0.5, 2.0])
+    assert bins.count(values).tolist() == [2, 0, 1, 0]
+
+
+def test_categorical_missing_and_unseen_values() -> None:
+    bins = FeatureBins(name="plan", kind="categorical", categories=["basic", "pro"])
+    values = pd.Series(["pro", None, np.nan, "basic", "platinum", "pro", ""])
+    assert bins.count(values).tolist() == [2, 1, 2, 2]  # missing, basic, pro, other ("platinum", "")
+    assert bins.count(np.array(["pro", None, "zzz"], dtype=object)).tolist() == [1, 0, 1, 1]
+    as_category = pd.Series(["pro", None, "zzz"], dtype="category")
+    assert bins.count(as_category).tolist() == [1, 0, 1, 1]
+
+
+def test_top_k_keeps_most_frequent_and_breaks_ties_alphabetically() -> None:
+    df = pd.DataFrame({"c": ["z"] * 5 + ["b"] * 3 + ["a"] * 3 + ["q"] * 1})
+    baseline = build_baseline(df, top_k=2)
+    assert baseline.features["c"].categories == ["z", "a"]
+    assert baseline.baseline_counts["c"] == [0, 5, 3, 4]  # b and q are "other" even in training
+
+
+def test_bool_column_is_categorical() -> None:
+    df = pd.DataFrame({"flag": [True, False, True, True]})
+    baseline = build_baseline(df)
+    bins = baseline.features["flag"]
+    assert bins.kind == "categorical"
+    assert bins.categories == ["True", "False"]
+    assert baseline.baseline_counts["flag"] == [0, 3, 1, 0]
+    assert bins.count(pd.Series([False, None, True], dtype=object)).tolist() == [1, 1, 1, 0]
+
+
+def test_all_missing_numeric_column_is_still_usable() -> None:
+    df = pd.DataFrame({"x": [np.nan] * 20, "y": np.arange(20.0)})
+    baseline = build_baseline(df)
+    bins = baseline.features["x"]
+    assert bins.kind == "numeric"
+    assert bins.edges == []
+    assert bins.labels == ["missing", "any value"]
+    assert baseline.baseline_counts["x"] == [20, 0]
+    live = bins.count(pd.Series([1.0, -5.0, np.nan]))
+    assert live.tolist() == [1, 2]
+    assert drift_score("psi", baseline.baseline_counts["x"], live) > 1.0  # values appearing is drift
+
+
+def test_all_missing_object_column_is_categorical_with_no_categories() -> None:
+    df = pd.DataFrame({"c": pd.Series([None, None, None], dtype=object)})
+    baseline = build_baseline(df)
+    assert baseline.features["c"].categories == []
+    assert baseline.baseline_counts["c"] == [3, 0]
+
+
+def test_constant_numeric_column_is_still_usable() -> None:
+    df = pd.DataFrame({"x": [5.0] * 50})
+    baseline = build_baseline(df, n_bins=10)
+    bins = baseline.features["x"]
+    assert bins.edges == [5.0]
+    assert bins.labels == ["missing", "< 5.0", ">= 5.0"]
+    assert baseline.baseline_counts["x"] == [0, 0, 50]
+    assert bins.count(pd.Series([4.0, 5.0, 6.0])).tolist() == [0, 1, 2]
+    assert drift_score("psi", baseline.baseline_counts["x"], [0, 0, 50]) == 0.0
+    assert drift_score("psi", baseline.baseline_counts["x"], [0, 25, 25]) > 1.0
+
+
+def test_counts_sum_to_row_count(train: pd.DataFrame) -> None:
+    baseline = build_baseline(train, prediction=train["tenure"] * 2.0, prediction_name="target")
+    for name, counts in baseline.baseline_counts.items():
+        assert sum(counts) == len(train), name
+    live = train.sample(frac=0.37, random_state=1)
+    for name, live_counts in baseline.count(live, prediction=live["tenure"] * 2.0).items():
+        assert live_counts.dtype == np.int64
+        assert int(live_counts.sum()) == len(live), name
+
+
+def test_feature_kinds(train: pd.DataFrame) -> None:
+    baseline = build_baseline(train)
+    kinds = {name: bins.kind for name, bins in baseline.features.items()}
+    assert kinds == {
+        "age": "numeric",
+        "tenure": "numeric",
+        "plan": "categorical",
+        "churned_before": "categorical",
+    }
+
+
+def test_missing_column_counts_entirely_as_missing(train: pd.DataFrame) -> None:
+    baseline = build_baseline(train, ["age", "plan"])
+    counts = baseline.count(train[["age"]].head(30))
+    assert counts["plan"].tolist() == [30] + [0] * (baseline.features["plan"].n_bins - 1)
+    assert int(counts["age"].sum()) == 30
+
+
+def test_prediction_is_binned_under_its_name(train: pd.DataFrame) -> None:
+    prediction = pd.Series(np.linspace(0, 1, len(train)))
+    baseline = build_baseline(train, ["age"], prediction=prediction, prediction_name="churn")
+    assert baseline.prediction is not None
+    assert baseline.prediction.name == "churn"
+    assert sum(baseline.baseline_counts["churn"]) == len(train)
+    assert "churn" not in baseline.features
+    with_column = baseline.count(pd.DataFrame({"age": [30.0], "churn": [0.99]}))
+    assert with_column["churn"].tolist()[-1] == 1
+    assert "churn" not in baseline.count(pd.DataFrame({"age": [30.0]}))  # not logged != all missing
+
+
+def test_round_trip_through_json(train: pd.DataFrame) -> None:
+    baseline = build_baseline(
+        train,
+        prediction=pd.Series(np.linspace(0, 1, len(train))),
+        importance={"age": 1.0, "plan": 0.25},
+        n_bins=5,
+        top_k=3,
+    )
+    data = json.loads(json.dumps(baseline.to_dict()))
+    restored = Baseline.from_dict(data)
+    assert restored == baseline
+    live = train.tail(100)
+    original_counts = baseline.count(live)
+    restored_counts = restored.count(live)
+    assert original_counts.keys() == restored_counts.keys()
+    for name in original_counts:
+        assert original_counts[name].tolist() == restored_counts[name].tolist()
+
+
+def test_from_dict_rejects_inconsistent_counts(train: pd.DataFrame) -> None:
+    data = build_baseline(train, ["age"]).to_dict()
+    data["baseline_counts"]["age"] = [1, 2]
+    with pytest.raises(ValueError, match=r"baseline_counts\['age'\] has 2 bins"):
+        Baseline.from_dict(data)
+
+
+def test_feature_bins_validate_themselves() -> None:
+    with pytest.raises(ValueError, match="strictly increasing"):
+        FeatureBins(name="x", kind="numeric", edges=[2.0, 1.0])
+    with pytest.raises(ValueError, match="finite"):
+        FeatureBins(name="x", kind="numeric", edges=[float("nan")])
+    with pytest.raises(ValueError, match="kind='ordinal'"):
+        FeatureBins(name="x", kind="ordinal", edges=[])  # type: ignore[arg-type]
+
+
+def test_non_numeric_values_in_numeric_feature_name_the_feature() -> None:
+    bins = FeatureBins(name="income", kind="numeric", edges=[1.0])
+    with pytest.raises(ValueError, match=r"feature 'income' is numeric.*'12'"):
+        bins.count(pd.Series(["12", "13"]))  # numeric strings are a bug upstream, not data
+    with pytest.raises(ValueError, match=r"feature 'income'.*'n/a'"):
+        bins.count(pd.Series([1.0, "n/a", None], dtype=object))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_bins": 1}, "n_bins=1"),
+        ({"n_bins": 2.5}, "n_bins=2.5"),
+        ({"top_k": 0}, "top_k=0"),
+        ({"features": ["age", "salary"]}, "unknown feature\\(s\\) 'salary'"),
+        ({"features": "age"}, "features='age'"),
+        ({"importance": {"salary": 1.0}}, "importance given for unknown feature\\(s\\) 'salary'"),
+        ({"prediction": pd.Series([1.0]), "prediction_name": "age"}, "prediction_name='age'"),
+    ],
+)
+def test_build_baseline_validates_arguments(
+    train: pd.DataFrame, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_baseline(train, **kwargs)  # type: ignore[arg-type]
+
+
+def test_large_batches_count_every_row() -> None:
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"x": rng.normal(size=200_000), "c": rng.choice(["a", "b", "c", "d"], size=200_000)})
+    baseline = build_baseline(big.head(5000))
+    counts = baseline.count(big)
+    assert int(counts["x"].sum()) == int(counts["c"].sum()) == 200_000
