@@ -1,0 +1,49 @@
+"""mlops_monitor: every hour, one mapped monitoring task per active deployment.
+
+Each task folds the predictions logged since the last pass into hourly buckets,
+computes drift per feature against the model's training baseline over the
+window, stores the drift health, and emits a retrain request (an Asset event
+that schedules ``mlops_retrain``) when that health is failing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_mlops.operators import MonitorDeploymentOperator
+
+
+@task
+def active_deployments() -> list[str]:
+    """Ids of the active deployments (read from the MLOps store, not Airflow's DB)."""
+    from airflow_mlops.deployments import Deployment
+
+    return [d.id for d in Deployment.list(status="active")]
+
+
+with DAG(
+    dag_id="mlops_monitor",
+    schedule="@hourly",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["mlops"],
+    default_args={"owner": "mlops"},
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    params={
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            description="End of the drift window (ISO-8601, UTC); empty: the run's data interval end.",
+        ),
+        "window_hours": Param(24, type="integer", minimum=1, description="Length of the drift window in hours."),
+    },
+) as dag:
+    MonitorDeploymentOperator.partial(
+        task_id="monitor",
+        window_end="{{ params.window_end }}",
+        window_hours="{{ params.window_hours }}",
+    ).expand(deployment_id=active_deployments())

@@ -1,0 +1,26 @@
+"""Airflow operators: thin wrappers that wire the core packages into DAGs.
+
+Reuse them in your own DAGs: ``from airflow_mlops.operators import AutoMLSweepOperator``.
+"""
+
+from __future__ import annotations
+
+from airflow_mlops.operators.automl import AutoMLSweepOperator, RegisterModelOperator
+from airflow_mlops.operators.deployments import DeployModelOperator, ReplaceModelOperator
+from airflow_mlops.operators.ingest import IngestOperator
+from airflow_mlops.operators.monitoring import (
+    RETRAIN_REQUESTS,
+    RETRAIN_REQUESTS_ALIAS,
+    MonitorDeploymentOperator,
+)
+
+__all__ = [
+    "RETRAIN_REQUESTS",
+    "RETRAIN_REQUESTS_ALIAS",
+    "AutoMLSweepOperator",
+    "DeployModelOperator",
+    "IngestOperator",
+    "MonitorDeploymentOperator",
+    "RegisterModelOperator",
+    "ReplaceModelOperator",
+]

@@ -1,0 +1,79 @@
+"""MonitorDeploymentOperator: one monitoring pass; a failing drift health requests a retrain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
+
+from airflow_mlops.config import get_settings
+from airflow_mlops.enums import HEALTH_STATUS, MODEL_REPLACEMENT_REASON
+
+#: Retrain requests: ``mlops_retrain`` is scheduled on this asset; each event's extra
+#: carries ``deployment_id``, ``reason`` and the evidence.
+RETRAIN_REQUESTS = Asset("mlops://retrain-requests", group="mlops")
+#: Monitoring emits through an alias so that a healthy pass emits no event at all.
+RETRAIN_REQUESTS_ALIAS = AssetAlias("mlops-retrain-requests")
+
+
+class MonitorDeploymentOperator(BaseOperator):
+    """Fold new predictions, measure drift over a window, store the health verdict.
+
+    When drift health is failing, emits a retrain request (an Asset event whose
+    extra names the deployment, the reason ``DATA_DRIFT`` and the evidence).
+    ``window_end`` is an ISO timestamp (default: the run's data interval end).
+    """
+
+    template_fields: Sequence[str] = ("deployment_id", "window_end", "window_hours")
+
+    def __init__(
+        self,
+        *,
+        deployment_id: str,
+        window_end: str | None = None,
+        window_hours: int | str = 24,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("outlets", [RETRAIN_REQUESTS_ALIAS])
+        super().__init__(**kwargs)
+        self.deployment_id = deployment_id
+        self.window_end = window_end
+        self.window_hours = window_hours
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_mlops.monitoring.monitor import monitor_deployment
+
+        if self.window_end:
+            end = datetime.fromisoformat(str(self.window_end))
+            end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        else:
+            end = context.get("data_interval_end") or datetime.now(UTC)
+        result = monitor_deployment(
+            self.deployment_id,
+            get_settings(),
+            window_end=end,
+            window_hours=int(self.window_hours),
+            progress=self.log.info,
+        )
+        self.log.info(
+            "deployment %s: folded %d rows; drift %s: %s",
+            self.deployment_id, result.folded_rows, result.drift_status, result.drift_message,
+        )
+        summary = result.to_xcom()
+        if result.drift_status == HEALTH_STATUS.FAILING.value:
+            request = {
+                "deployment_id": self.deployment_id,
+                "reason": MODEL_REPLACEMENT_REASON.DATA_DRIFT.value,
+                "evidence": {
+                    "message": result.drift_message,
+                    "drift": summary["drift"],
+                    "window_start": summary["window_start"],
+                    "window_end": summary["window_end"],
+                },
+            }
+            context["outlet_events"][RETRAIN_REQUESTS_ALIAS].add(RETRAIN_REQUESTS, extra=request)
+            summary["retrain_request"] = request
+            self.log.info("requested a retrain of %s for DATA_DRIFT", self.deployment_id)
+        return summary
