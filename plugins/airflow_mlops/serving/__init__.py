@@ -1,0 +1,1 @@
+"""Online serving: the scoring API, model loading and the prediction log."""
