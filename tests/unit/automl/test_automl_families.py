@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from airflow_mlops.automl import fit_pipeline
+from airflow_mlops.automl.families import (
+    ModelFamily,
+    ScopedTrial,
+    TrialLike,
+    family_names,
+    get_family,
+    register_family,
+    resolve_families,
+    scoped_param_name,
+    unregister_family,
+)
+from airflow_mlops.automl.task import TaskType
+from sklearn.datasets import make_classification, make_regression
+from sklearn.dummy import DummyRegressor
+
+BUILTIN = ["linear", "random_forest", "hist_gradient_boosting"]
+CASES = [(name, task) for name in BUILTIN for task in ("binary", "multiclass", "regression")]
+
+
+def _data(task: TaskType, n: int = 240) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    if task == "regression":
+        X, y = make_regression(n_samples=n, n_features=5, noise=5.0, random_state=1)
+    else:
+        X, y = make_classification(
+            n_samples=n,
+            n_features=5,
+            n_informative=3,
+            n_classes=2 if task == "binary" else 3,
+            random_state=1,
+        )
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    df["shop"] = rng.choice(["north", "south", "east"], n)
+    df.loc[::10, "x0"] = np.nan
+    df["target"] = y if task == "regression" else np.array(["a", "b", "c"])[y]
+    return df
+
+
+class _RegressionOnly:
+    name = "dummy_regression"
+    tasks: frozenset[TaskType] = frozenset({"regression"})
+    needs_scaling = False
+
+    def default_params(self, task: TaskType) -> dict[str, Any]:
+        return {"strategy": "mean"}
+
+    def suggest(self, trial: TrialLike, task: TaskType) -> dict[str, Any]:
+        return {"strategy": trial.suggest_categorical("strategy", ["mean", "median"])}
+
+    def build(self, params: dict[str, Any], task: TaskType, seed: int) -> Any:
+        return DummyRegressor(**params)
+
+
+@pytest.fixture
+def dummy_family() -> Iterator[ModelFamily]:
+    family = register_family(_RegressionOnly())
+    yield family
+    unregister_family(family.name)
+
+
+def test_builtin_families_registered_cheapest_first() -> None:
+    assert family_names()[:3] == BUILTIN
+    for name in BUILTIN:
+        assert isinstance(get_family(name), ModelFamily)
+    assert get_family("linear").needs_scaling
+    assert not get_family("hist_gradient_boosting").needs_scaling
+
+
+def test_unknown_family_lists_registered_names() -> None:
+    with pytest.raises(ValueError, match=r"unknown model family 'xgboost'.*'linear'.*'random_forest'"):
+        get_family("xgboost")
+
+
+def test_family_names_filter_by_task(dummy_family: ModelFamily) -> None:
+    assert "dummy_regression" in family_names("regression")
+    assert "dummy_regression" not in family_names("binary")
+    assert "dummy_regression" in family_names()
+
+
+def test_registration_is_validated(dummy_family: ModelFamily) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_family(_RegressionOnly())
+    assert register_family(_RegressionOnly(), replace=True).name == "dummy_regression"
+    with pytest.raises(TypeError):
+        register_family(object())  # type: ignore[arg-type]
+    bad = _RegressionOnly()
+    bad.tasks = frozenset({"ranking"})  # type: ignore[arg-type]
+    bad.name = "bad_tasks"
+    with pytest.raises(ValueError, match="invalid tasks"):
+        register_family(bad)
+    assert "bad_tasks" not in family_names()
+
+
+def test_resolve_families(dummy_family: ModelFamily) -> None:
+    assert [f.name for f in resolve_families(None, "binary")] == BUILTIN
+    assert [f.name for f in resolve_families(["random_forest", "linear"], "binary")] == [
+        "random_forest",
+        "linear",
+    ]
+    with pytest.raises(ValueError, match=r"\['dummy_regression'\] do not support task 'binary'"):
+        resolve_families(["linear", "dummy_regression"], "binary")
+    with pytest.raises(ValueError, match="empty"):
+        resolve_families([], "binary")
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_defaults_are_a_point_of_the_search_space(name: str, task: TaskType) -> None:
+    family = get_family(name)
+    defaults = family.default_params(task)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({scoped_param_name(name, k): v for k, v in defaults.items()})
+    trial = study.ask()
+    suggested = family.suggest(ScopedTrial(trial, name), task)
+    assert suggested == defaults
+    # Parameters are namespaced in Optuna, so families never clash on a name.
+    assert set(trial.params) == {scoped_param_name(name, k) for k in defaults}
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
+def test_family_fits_and_predicts(name: str, task: TaskType) -> None:
+    family = get_family(name)
+    df = _data(task)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for params in (family.default_params(task), family.suggest(ScopedTrial(study.ask(), name), task)):
+        pipe = fit_pipeline(df, "target", name, params, task, seed=0)
+        predictions = pipe.predict(df.drop(columns="target"))
+        assert predictions.shape == (len(df),)
+        if task == "regression":
+            assert np.corrcoef(predictions, df["target"])[0, 1] > 0.5
+        else:
+            proba = pipe.predict_proba(df.drop(columns="target"))
+            assert proba.shape == (len(df), 2 if task == "binary" else 3)
+            assert np.allclose(proba.sum(axis=1), 1.0)
+            # Better than always guessing the majority class.
+            assert (predictions == df["target"]).mean() > df["target"].value_counts(normalize=True).max()
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_build_is_seeded(name: str) -> None:
+    family = get_family(name)
+    first = family.build(family.default_params("binary"), "binary", 7)
+    second = family.build(family.default_params("binary"), "binary", 7)
+    assert first.get_params() == second.get_params()
+    if "random_state" in first.get_params():
+        assert first.get_params()["random_state"] == 7

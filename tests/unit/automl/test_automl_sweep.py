@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from airflow_mlops.automl import (
+    LEADERBOARD_COLUMNS,
+    SweepConfig,
+    TrialLike,
+    fit_pipeline,
+    get_family,
+    register_family,
+    run_sweep,
+    unregister_family,
+)
+from airflow_mlops.automl.task import TaskType
+from mlflow import MlflowClient
+from sklearn.datasets import make_classification, make_regression
+
+EXPERIMENT = "automl-test"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One real MLflow store per module: creating its tables costs about a second."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+
+
+@pytest.fixture
+def tracking_uri(store: str, tmp_path: Path) -> Iterator[str]:
+    """The shared store with a fresh experiment whose artifacts live in tmp_path, never in the cwd."""
+    client = MlflowClient(tracking_uri=store)
+    experiment_id = client.create_experiment(EXPERIMENT, artifact_location=(tmp_path / "artifacts").as_uri())
+    yield store
+    # Deleted experiments keep their name; rename so the next test can create it again.
+    client.rename_experiment(experiment_id, f"{EXPERIMENT}-{experiment_id}")
+
+
+def _classification(n: int = 200, n_classes: int = 2, seed: int = 0) -> pd.DataFrame:
+    X, y = make_classification(
+        n_samples=n, n_features=6, n_informative=4, n_classes=n_classes, random_state=seed
+    )
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    rng = np.random.default_rng(seed)
+    df["region"] = rng.choice(["north", "south", "east", "west"], n)
+    df.loc[rng.random(n) < 0.1, "x1"] = np.nan
+    df.loc[rng.random(n) < 0.1, "region"] = None
+    df["label"] = np.array(["no", "yes", "maybe"])[y]
+    return df
+
+
+def _regression(n: int = 200) -> pd.DataFrame:
+    X, y = make_regression(n_samples=n, n_features=6, n_informative=4, noise=10.0, random_state=0)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    df["region"] = np.random.default_rng(0).choice(["a", "b"], n)
+    df.loc[::13, "x2"] = np.nan
+    df["label"] = y
+    return df
+
+
+def _config(tracking_uri: str, **overrides: Any) -> SweepConfig:
+    settings: dict[str, Any] = {
+        "target": "label",
+        "n_trials": 5,
+        "seed": 0,
+        "experiment_name": EXPERIMENT,
+        "tracking_uri": tracking_uri,
+    }
+    settings.update(overrides)
+    return SweepConfig(**settings)
+
+
+def test_binary_sweep_records_every_trial_under_the_parent(tracking_uri: str) -> None:
+    df = _classification()
+    messages: list[str] = []
+    result = run_sweep(df, _config(tracking_uri), progress=messages.append)
+
+    assert (result.task, result.metric, result.greater_is_better) == ("binary", "AUC", True)
+    board = result.leaderboard
+    assert list(board.columns) == list(LEADERBOARD_COLUMNS)
+    assert len(board) == 5
+    assert board["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert board["score"].is_monotonic_decreasing
+    assert sorted(board["trial_number"]) == [0, 1, 2, 3, 4]
+    assert result.best_family == board.loc[0, "family"]
+    assert result.best_params == board.loc[0, "params"]
+    assert result.best_score == pytest.approx(board["score"].max())
+
+    # Warm start: trials 0..2 are each family's defaults, in registration order.
+    by_trial = board.set_index("trial_number")
+    for number, family in enumerate(["linear", "random_forest", "hist_gradient_boosting"]):
+        assert by_trial.loc[number, "family"] == family
+        assert by_trial.loc[number, "params"] == get_family(family).default_params("binary")
+
+    assert len(messages) == 5
+    assert messages[0].startswith("trial 1/5 linear: AUC=")
+    assert messages[-1].startswith("trial 5/5 ")
+    assert f"AUC={result.best_score:.6g}" in messages[-1]
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["task"] == "binary"
+    assert parent.data.tags["best_family"] == result.best_family
+    assert parent.data.metrics["best_AUC"] == pytest.approx(result.best_score)
+    assert "leaderboard.json" in [a.path for a in client.list_artifacts(result.parent_run_id)]
+
+    children = client.search_runs(
+        [result.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'"
+    )
+    assert {run.info.run_id for run in children} == set(board["run_id"])
+    for run in children:
+        assert run.info.status == "FINISHED"
+        row = board[board["run_id"] == run.info.run_id].iloc[0]
+        assert run.data.params["family"] == row["family"]
+        assert run.data.metrics["AUC_mean"] == pytest.approx(row["score"])
+        folds = [run.data.metrics[f"AUC_fold_{i}"] for i in range(3)]
+        assert np.mean(folds) == pytest.approx(row["score"])
+        assert run.data.metrics["fit_time_s"] == pytest.approx(row["fit_time_s"])
+        assert row["fit_time_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("make", "task", "metric"),
+    [(_regression, "regression", "RMSE"), (lambda: _classification(n_classes=3), "multiclass", "LogLoss")],
+)
+def test_lower_is_better_metrics_sort_ascending(tracking_uri: str, make: Any, task: str, metric: str) -> None:
+    result = run_sweep(make(), _config(tracking_uri, n_trials=4))
+    assert (result.task, result.metric, result.greater_is_better) == (task, metric, False)
+    scores = result.leaderboard["score"]
+    assert scores.is_monotonic_increasing and scores.iloc[0] < scores.iloc[-1]
+    assert result.best_score == pytest.approx(scores.min())
+    assert (scores > 0).all()  # reported in the metric's own units, not negated
+
+
+def test_explicit_metric_and_families(tracking_uri: str) -> None:
+    result = run_sweep(
+        _classification(),
+        _config(tracking_uri, metric="LogLoss", families=["linear"], n_trials=3),
+    )
+    assert set(result.leaderboard["family"]) == {"linear"}
+    assert result.metric == "LogLoss" and not result.greater_is_better
+    assert result.leaderboard["score"].is_monotonic_increasing
+
+
+def test_seeded_sweep_is_reproducible(tracking_uri: str) -> None:
+    df = _classification()
+    first = run_sweep(df, _config(tracking_uri, n_trials=6))
+    second = run_sweep(df, _config(tracking_uri, n_trials=6))
+    assert first.study_name != second.study_name
+    assert first.best_family == second.best_family
+    assert first.best_params == second.best_params
+    assert first.leaderboard["params"].tolist() == second.leaderboard["params"].tolist()
+    assert np.allclose(first.leaderboard["score"], second.leaderboard["score"])
+
+
+def test_leaderboard_records_are_json_safe(tracking_uri: str) -> None:
+    result = run_sweep(_classification(), _config(tracking_uri, n_trials=3))
+    records = result.leaderboard_records()
+    assert json.loads(json.dumps(records, allow_nan=False)) == records
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert type(records[0]["trial_number"]) is int
+    assert isinstance(records[0]["params"], dict)
+
+
+def test_journal_storage_resumes_up_to_n_trials(tracking_uri: str, tmp_path: Path) -> None:
+    df = _classification()
+    journal = str(tmp_path / "studies" / "journal.log")
+    first = run_sweep(df, _config(tracking_uri, n_trials=4, storage=journal, study_name="resume"))
+    assert len(first.leaderboard) == 4
+    second = run_sweep(df, _config(tracking_uri, n_trials=6, storage=journal, study_name="resume"))
+    # Only two new trials, and the warm starts were not repeated.
+    assert sorted(second.leaderboard["trial_number"]) == list(range(6))
+    assert (second.leaderboard["family"] == "linear").sum() >= 1
+    new_runs = set(second.leaderboard["run_id"]) - set(first.leaderboard["run_id"])
+    assert len(new_runs) == 2
+    with pytest.raises(ValueError, match="already exists with different settings"):
+        run_sweep(
+            df, _config(tracking_uri, n_trials=7, storage=journal, study_name="resume", metric="LogLoss")
+        )
+
+
+class _Broken:
+    """A family whose every candidate fails, as a numerically unstable model might."""
+
+    name = "broken"
+    tasks: frozenset[TaskType] = frozenset({"binary"})
+    needs_scaling = False
+
+    def default_params(self, task: TaskType) -> dict[str, Any]:
+        return {"k": 1}
+
+    def suggest(self, trial: TrialLike, task: TaskType) -> dict[str, Any]:
+        return {"k": trial.suggest_int("k", 1, 3)}
+
+    def build(self, params: dict[str, Any], task: TaskType, seed: int) -> Any:
+        raise ValueError(f"cannot build with {params}")
+
+
+@pytest.fixture
+def broken_family() -> Iterator[str]:
+    register_family(_Broken())
+    yield "broken"
+    unregister_family("broken")
+
+
+def test_failed_trials_are_recorded_and_skipped(tracking_uri: str, broken_family: str) -> None:
+    result = run_sweep(
+        _classification(), _config(tracking_uri, families=["linear", broken_family], n_trials=4)
+    )
+    assert set(result.leaderboard["family"]) == {"linear"}
+    assert result.n_failed_trials >= 1
+    assert len(result.leaderboard) + result.n_failed_trials == 4
+    client = MlflowClient(tracking_uri=tracking_uri)
+    failed = client.search_runs(
+        [result.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}' and tags.family = 'broken'",
+    )
+    assert len(failed) == result.n_failed_trials
+    assert all(run.info.status == "FAILED" for run in failed)
+    assert "cannot build" in failed[0].data.tags["error"]
+
+
+def test_sweep_with_no_successful_trial_fails(tracking_uri: str, broken_family: str) -> None:
+    with pytest.raises(RuntimeError, match=r"all 2 trials .* failed; first error: ValueError: cannot build"):
+        run_sweep(_classification(), _config(tracking_uri, families=[broken_family], n_trials=2))
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    parents = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`airflow_mlops.kind` = 'automl_sweep'"
+    )
+    assert [run.info.status for run in parents] == ["FAILED"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"n_trials": 0}, "n_trials=0"),
+        ({"cv_folds": 1}, "cv_folds=1"),
+        ({"timeout_s": -5}, "timeout_s=-5"),
+        ({"seed": -1}, "seed=-1"),
+        ({"metric": "Gini"}, "metric='Gini'"),
+        ({"task": "ranking"}, "task='ranking'"),
+        ({"task": "binary", "metric": "RMSE"}, "'RMSE' does not apply to task 'binary'"),
+        ({"families": ["xgboost"]}, "'xgboost'"),
+        ({"experiment_name": ""}, "experiment_name=''"),
+        ({"exclude": ["label"]}, "contains the target"),
+    ],
+)
+def test_config_is_validated_on_construction(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config("sqlite:///unused.db", **overrides)
+
+
+def test_data_problems_are_reported_before_any_trial(tracking_uri: str, broken_family: str) -> None:
+    df = _classification()
+    with pytest.raises(ValueError, match="target 'nope' is not a column"):
+        run_sweep(df, _config(tracking_uri, target="nope"))
+    rare = df.copy()
+    rare.loc[:1, "label"] = "rare"
+    with pytest.raises(ValueError, match=r"\{'rare': 2\}.*cv_folds=3"):
+        run_sweep(rare, _config(tracking_uri))
+    with pytest.raises(ValueError, match=r"\['broken'\] do not support task 'regression'"):
+        run_sweep(_regression(), _config(tracking_uri, families=[broken_family]))
+
+
+def test_fit_pipeline_refits_on_all_labelled_rows() -> None:
+    df = _classification()
+    df.loc[:9, "label"] = None
+    params = get_family("random_forest").default_params("binary")
+    pipe = fit_pipeline(df, "label", "random_forest", params, "binary", seed=0)
+    assert pipe.named_steps["model"].n_estimators == 100
+    assert sorted(pipe.classes_) == ["no", "yes"]
+    assert list(pipe.feature_names_in_) == [c for c in df.columns if c != "label"]
+    again = fit_pipeline(df, "label", "random_forest", params, "binary", seed=0)
+    X = df.drop(columns="label")
+    assert np.array_equal(pipe.predict_proba(X), again.predict_proba(X))
