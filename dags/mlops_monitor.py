@@ -39,7 +39,9 @@ with DAG(
             type=["null", "string"],
             description="End of the drift window (ISO-8601, UTC); empty: the run's data interval end.",
         ),
-        "window_hours": Param(24, type="integer", minimum=1, description="Length of the drift window in hours."),
+        "window_hours": Param(
+            24, type="integer", minimum=1, description="Length of the drift window in hours."
+        ),
     },
 ) as dag:
     MonitorDeploymentOperator.partial(

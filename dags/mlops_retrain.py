@@ -71,7 +71,9 @@ with DAG(
     render_template_as_native_obj=True,
     params={
         "deployment_id": Param(
-            None, type=["null", "string"], description="Deployment to retrain; empty: from the retrain request."
+            None,
+            type=["null", "string"],
+            description="Deployment to retrain; empty: from the retrain request.",
         ),
         "reason": Param(
             MODEL_REPLACEMENT_REASON.OTHER.value,
@@ -79,7 +81,9 @@ with DAG(
             description="Why the model is replaced (recorded in the model history).",
         ),
         "source": Param(
-            None, type=["null", "string"], description="CSV of recent labelled data; empty: the deployment's setting."
+            None,
+            type=["null", "string"],
+            description="CSV of recent labelled data; empty: the deployment's setting.",
         ),
         "exclude_columns": Param(
             ["customer_id", "event_time"], type="array", description="Columns that are not features."

@@ -29,7 +29,9 @@ with DAG(
     render_template_as_native_obj=True,
     params={
         "source": Param("", type="string", description="Path of the CSV to train on."),
-        "dataset": Param("churn", type="string", description="Dataset name: snapshots are versioned under it."),
+        "dataset": Param(
+            "churn", type="string", description="Dataset name: snapshots are versioned under it."
+        ),
         "target": Param("churned", type="string", description="The column to predict."),
         "exclude_columns": Param(
             ["customer_id", "event_time"],
@@ -39,7 +41,9 @@ with DAG(
         "registered_model_name": Param("churn", type="string", description="MLflow registered model name."),
         "label": Param("Churn", type="string", description="Label of the deployment to create."),
         "deployment_id": Param(
-            None, type=["null", "string"], description="Replace this deployment's model instead of creating one."
+            None,
+            type=["null", "string"],
+            description="Replace this deployment's model instead of creating one.",
         ),
         "n_trials": Param(10, type="integer", minimum=1, description="Optuna trials in the sweep."),
         "timeout_s": Param(300, type="integer", minimum=10, description="Wall-clock budget of the sweep."),

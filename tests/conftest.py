@@ -29,8 +29,13 @@ os.environ.update(
         "GIT_PYTHON_REFRESH": "quiet",
     }
 )
-for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLOPS_STORE_URL", "MLOPS_SNAPSHOTS_DIR",
-             "MLOPS_PREDICTION_LOG_DIR"):
+for _var in (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLOPS_STORE_URL",
+    "MLOPS_SNAPSHOTS_DIR",
+    "MLOPS_PREDICTION_LOG_DIR",
+):
     os.environ.pop(_var, None)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
@@ -54,5 +59,7 @@ def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def airflow_db() -> Path:
     """Airflow's metadata DB for this session, migrated once."""
     airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
+    subprocess.run(
+        [str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL, env=os.environ.copy()
+    )
     return Path(os.environ["AIRFLOW_HOME"])

@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "up":
         print("Starting Airflow standalone: open http://localhost:8080 (the admin password is printed below")
         print(f"and kept in {Path(env['AIRFLOW_HOME']) / 'simple_auth_manager_passwords.json.generated'}).")
-        print("The MLOps app is mounted at http://localhost:8080/mlops/ (deployments page: /mlops/ui/deployments).")
+        print(
+            "The MLOps app is mounted at http://localhost:8080/mlops/ (deployments page: /mlops/ui/deployments)."
+        )
         os.execv(_airflow_bin(), [_airflow_bin(), "standalone"])
     elif args.command == "demo":
         from airflow_mlops.demo import run_demo

@@ -27,7 +27,13 @@ class Settings:
     reports_dir: Path
 
     def ensure_dirs(self) -> None:
-        for path in (self.home, self.snapshots_dir, self.prediction_log_dir, self.studies_dir, self.reports_dir):
+        for path in (
+            self.home,
+            self.snapshots_dir,
+            self.prediction_log_dir,
+            self.studies_dir,
+            self.reports_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -42,7 +42,9 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None, *, logical_date: da
     run = dag.test(**kwargs)
     if run is None or str(run.state) != "success":
         failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"] if run else []
-        raise DagRunFailed(f"{dag_id} run ended {getattr(run, 'state', None)}; tasks not successful: {failed}")
+        raise DagRunFailed(
+            f"{dag_id} run ended {getattr(run, 'state', None)}; tasks not successful: {failed}"
+        )
     return run
 
 
@@ -52,7 +54,7 @@ def xcom_result(run: Any, task_id: str) -> list[Any]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.scalars(
+        rows: list[Any] = session.scalars(  # type: ignore[assignment]
             XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key="return_value")
         ).all()
         rows = sorted(rows, key=lambda r: r.map_index)

@@ -120,7 +120,9 @@ def send_traffic(url: str, deployment_id: str, frame: pd.DataFrame, *, batch: in
     return scored, model_id
 
 
-def wait_for_model(url: str, deployment_id: str, probe: pd.DataFrame, model_id: str, timeout_s: float = 20) -> str:
+def wait_for_model(
+    url: str, deployment_id: str, probe: pd.DataFrame, model_id: str, timeout_s: float = 20
+) -> str:
     """Score one row until the server answers with ``model_id`` (the hot swap has happened)."""
     deadline = time.monotonic() + timeout_s
     served = ""
@@ -176,11 +178,15 @@ def run_story(
 
         log("[4/6] mlops_monitor: fold the log into hourly buckets, drift per feature, health")
         started = datetime.now(UTC)
-        monitor_runs = []
+        monitor_runs: list[dict[str, Any]] = []
         for end in (SHIFT_START, LIVE_END):
             run = run_dag("mlops_monitor", {"window_end": end.isoformat(), "window_hours": 12})
             monitor_runs.extend(r for r in xcom_result(run, "monitor") if r["deployment_id"] == deployment_id)
-        requests = [e for e in asset_events(RETRAIN_REQUESTS.uri, since=started) if e["deployment_id"] == deployment_id]
+        requests = [
+            e
+            for e in asset_events(RETRAIN_REQUESTS.uri, since=started)
+            if e["deployment_id"] == deployment_id
+        ]
         if not requests:
             raise RuntimeError(f"drift health never failed: {[r['drift_status'] for r in monitor_runs]}")
         request = requests[-1]
@@ -226,26 +232,43 @@ def format_summary(result: StoryResult) -> str:
     lines = ["", "=" * 78, "airflow-mlops demo summary", "=" * 78, "", "Leaderboard (top 5)"]
     for entry in result.leaderboard[:5]:
         lines.append(f"  #{entry['rank']:<2} {entry['family']:<24} {entry['metric']}={entry['score']:.4f}")
-    lines += ["", f"Deployment {result.deployment_id}: first model {result.first_model_id}, "
-              f"{result.predictions_sent} predictions logged", ""]
+    lines += [
+        "",
+        f"Deployment {result.deployment_id}: first model {result.first_model_id}, "
+        f"{result.predictions_sent} predictions logged",
+        "",
+    ]
     lines.append("Monitoring runs (12-hour windows)")
     for run in result.monitor_runs:
         total = sum(run["predictions_per_hour"].values())
-        lines.append(f"  {run['window_start'][:16]} → {run['window_end'][:16]}  {total:>5} predictions  "
-                     f"drift health {run['drift_status']}")
+        lines.append(
+            f"  {run['window_start'][:16]} → {run['window_end'][:16]}  {total:>5} predictions  "
+            f"drift health {run['drift_status']}"
+        )
         lines.append(f"      {run['drift_message']}")
     features = sorted({f for scores in result.periods.values() for f in scores})
-    lines += ["", "PSI per feature per period (against the training baseline)",
-              f"  {'feature':<20}" + "".join(f"{p:>12}" for p in result.periods)]
+    lines += [
+        "",
+        "PSI per feature per period (against the training baseline)",
+        f"  {'feature':<20}" + "".join(f"{p:>12}" for p in result.periods),
+    ]
     for feature in features:
-        lines.append(f"  {feature:<20}" + "".join(f"{scores.get(feature, float('nan')):>12.3f}"
-                                                 for scores in result.periods.values()))
+        lines.append(
+            f"  {feature:<20}"
+            + "".join(f"{scores.get(feature, float('nan')):>12.3f}" for scores in result.periods.values())
+        )
     lines += ["", "Model history"]
     for entry in result.history:
-        lines.append(f"  {entry['timestamp'][:19]}  {entry['old_model_version'] or '-':>3} → "
-                     f"{entry['new_model_version']:<3} {entry['reason']:<12} by {entry['actor']}")
-    lines += ["", f"The running server now answers with {result.served_model_after} "
-              f"(replacement: {result.new_model_id}).", ""]
+        lines.append(
+            f"  {entry['timestamp'][:19]}  {entry['old_model_version'] or '-':>3} → "
+            f"{entry['new_model_version']:<3} {entry['reason']:<12} by {entry['actor']}"
+        )
+    lines += [
+        "",
+        f"The running server now answers with {result.served_model_after} "
+        f"(replacement: {result.new_model_id}).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -253,7 +276,9 @@ def run_demo(settings: Settings, *, rows: int = 4000, trials: int = 8) -> int:
     started = time.monotonic()
     result = run_story(settings, rows=rows, trials=trials)
     print(format_summary(result))
-    print(f"Finished in {time.monotonic() - started:.0f} s. MLflow UI: mlflow ui --backend-store-uri "
-          f"{settings.mlflow_tracking_uri}")
+    print(
+        f"Finished in {time.monotonic() - started:.0f} s. MLflow UI: mlflow ui --backend-store-uri "
+        f"{settings.mlflow_tracking_uri}"
+    )
     ok = result.history[-1]["reason"] == "DATA_DRIFT" and result.served_model_after == result.new_model_id
     return 0 if ok else 1

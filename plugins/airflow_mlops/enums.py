@@ -12,7 +12,7 @@ from typing import TypeVar
 E = TypeVar("E", bound=StrEnum)
 
 
-class MODEL_REPLACEMENT_REASON(StrEnum):  # noqa: N801 - DataRobot's name
+class MODEL_REPLACEMENT_REASON(StrEnum):
     ACCURACY = "ACCURACY"
     DATA_DRIFT = "DATA_DRIFT"
     ERRORS = "ERRORS"
@@ -21,7 +21,7 @@ class MODEL_REPLACEMENT_REASON(StrEnum):  # noqa: N801 - DataRobot's name
     OTHER = "OTHER"
 
 
-class SERVICE_STAT_METRIC(StrEnum):  # noqa: N801
+class SERVICE_STAT_METRIC(StrEnum):
     TOTAL_PREDICTIONS = "totalPredictions"
     TOTAL_REQUESTS = "totalRequests"
     SLOW_REQUESTS = "slowRequests"
@@ -35,7 +35,7 @@ class SERVICE_STAT_METRIC(StrEnum):  # noqa: N801
     PEAK_LOAD = "peakLoad"
 
 
-class DATA_DRIFT_METRIC(StrEnum):  # noqa: N801
+class DATA_DRIFT_METRIC(StrEnum):
     PSI = "psi"
     KL_DIVERGENCE = "kl_divergence"
     DISSIMILARITY = "dissimilarity"
@@ -43,7 +43,7 @@ class DATA_DRIFT_METRIC(StrEnum):  # noqa: N801
     JS_DIVERGENCE = "js_divergence"
 
 
-class HEALTH_STATUS(StrEnum):  # noqa: N801
+class HEALTH_STATUS(StrEnum):
     PASSING = "passing"
     WARNING = "warning"
     FAILING = "failing"
@@ -51,14 +51,14 @@ class HEALTH_STATUS(StrEnum):  # noqa: N801
     UNAVAILABLE = "unavailable"
 
 
-class DEPLOYMENT_IMPORTANCE(StrEnum):  # noqa: N801
+class DEPLOYMENT_IMPORTANCE(StrEnum):
     CRITICAL = "CRITICAL"
     HIGH = "HIGH"
     MODERATE = "MODERATE"
     LOW = "LOW"
 
 
-class DEPLOYMENT_STATUS(StrEnum):  # noqa: N801
+class DEPLOYMENT_STATUS(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
 

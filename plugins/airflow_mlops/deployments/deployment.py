@@ -10,6 +10,7 @@ browsing the registry.
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import json
 import logging
@@ -96,8 +97,12 @@ def _now() -> datetime:
 
 def _health(row: HealthRow | None, unknown_message: str) -> dict[str, Any]:
     if row is None:
-        return {"status": HEALTH_STATUS.UNKNOWN.value, "message": unknown_message, "start_date": None,
-                "end_date": None}
+        return {
+            "status": HEALTH_STATUS.UNKNOWN.value,
+            "message": unknown_message,
+            "start_date": None,
+            "end_date": None,
+        }
     return {
         "status": row.status,
         "message": row.message,
@@ -211,7 +216,10 @@ class Deployment:
             if baseline is not None:
                 session.add(
                     BaselineRow(
-                        deployment_id=row.id, model_version=info.ref.version, baseline=baseline, created_at=now
+                        deployment_id=row.id,
+                        model_version=info.ref.version,
+                        baseline=baseline,
+                        created_at=now,
                     )
                 )
         _set_alias(info.ref, row.id)
@@ -284,7 +292,11 @@ class Deployment:
         )
         failing = [name for name, c in checks.items() if c["status"] == "failing"]
         if failing:
-            return "failing", f"Model {new.ref.id} cannot replace {current.ref.id}: {', '.join(failing)} failed", checks
+            return (
+                "failing",
+                f"Model {new.ref.id} cannot replace {current.ref.id}: {', '.join(failing)} failed",
+                checks,
+            )
         return "passing", f"Model {new.ref.id} can replace {current.ref.id}", checks
 
     def replace_model(
@@ -318,7 +330,9 @@ class Deployment:
             row.updated_at = now
             if baseline is not None:
                 session.merge(
-                    BaselineRow(deployment_id=self.id, model_version=new.version, baseline=baseline, created_at=now)
+                    BaselineRow(
+                        deployment_id=self.id, model_version=new.version, baseline=baseline, created_at=now
+                    )
                 )
             session.add(
                 ModelHistoryRow(
@@ -335,7 +349,7 @@ class Deployment:
         fresh = Deployment.get(self.id, store_url=self.store_url)
         self.__dict__.update(fresh.__dict__)
 
-    def get_model_history(self) -> list[dict[str, Any]]:
+    def get_model_history(self) -> builtins.list[dict[str, Any]]:
         """Every model this deployment has served, oldest first, with the reason for each change."""
         with session_scope(self.store_url) as session:
             rows = list(
@@ -376,7 +390,9 @@ def _set_alias(ref: ModelRef, deployment_id: str) -> None:
     """Mirror the deployment's model in MLflow; the store stays authoritative if this fails."""
     settings = get_settings()
     try:
-        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri)
+        client = MlflowClient(
+            tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
+        )
         client.set_registered_model_alias(ref.name, f"deployment-{deployment_id}", ref.version)
     except Exception as exc:  # the registry being down must not undo a committed replacement
         log.warning("could not set MLflow alias for deployment %s on %s: %s", deployment_id, ref.id, exc)

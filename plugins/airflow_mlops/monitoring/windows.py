@@ -1,6 +1,6 @@
 """Reads over any time window: sums of hourly buckets, never a rescan of predictions.
 
-A window query touches (hours × features) rows however many predictions those
+A window query touches (hours x features) rows however many predictions those
 hours hold, which is what makes a 7-day drift query cost the same for a
 thousand predictions as for a billion.
 """

@@ -27,7 +27,13 @@ class AutoMLSweepOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "snapshot", "target", "experiment_name", "exclude_columns", "n_trials", "timeout_s", "families"
+        "snapshot",
+        "target",
+        "experiment_name",
+        "exclude_columns",
+        "n_trials",
+        "timeout_s",
+        "families",
     )
 
     def __init__(
@@ -94,7 +100,13 @@ class RegisterModelOperator(BaseOperator):
     Returns ``{"model_id": "<name>/<version>", ...}`` for the deploy step.
     """
 
-    template_fields: Sequence[str] = ("snapshot", "sweep", "registered_model_name", "target", "exclude_columns")
+    template_fields: Sequence[str] = (
+        "snapshot",
+        "sweep",
+        "registered_model_name",
+        "target",
+        "exclude_columns",
+    )
 
     def __init__(
         self,
@@ -122,11 +134,18 @@ class RegisterModelOperator(BaseOperator):
         from airflow_mlops.registry import register_model
 
         if not isinstance(self.snapshot, dict) or not isinstance(self.sweep, dict):
-            raise TypeError("snapshot and sweep must be the results of IngestOperator and AutoMLSweepOperator")
+            raise TypeError(
+                "snapshot and sweep must be the results of IngestOperator and AutoMLSweepOperator"
+            )
         settings = get_settings()
         train = _feature_frame(self.snapshot, list(self.exclude_columns))
         pipeline = fit_pipeline(
-            train, self.target, self.sweep["best_family"], self.sweep["best_params"], self.sweep["task"], self.seed
+            train,
+            self.target,
+            self.sweep["best_family"],
+            self.sweep["best_params"],
+            self.sweep["task"],
+            self.seed,
         )
         registered = register_model(
             pipeline,

@@ -67,10 +67,16 @@ class DeployModelOperator(BaseOperator):
             action = "replaced"
         else:
             deployment = Deployment.create_from_registered_model_version(
-                model_id, str(self.deployment_label), description=self.description, baseline=baseline, actor=_actor(context)
+                model_id,
+                str(self.deployment_label),
+                description=self.description,
+                baseline=baseline,
+                actor=_actor(context),
             )
             action = "created"
-        self.log.info("%s deployment %s (%s) with model %s", action, deployment.id, deployment.label, model_id)
+        self.log.info(
+            "%s deployment %s (%s) with model %s", action, deployment.id, deployment.label, model_id
+        )
         return {"deployment_id": deployment.id, "model_id": model_id, "action": action}
 
 
@@ -121,4 +127,9 @@ class ReplaceModelOperator(BaseOperator):
             details=dict(self.details or {}),
         )
         self.log.info("deployment %s: %s -> %s (%s)", deployment.id, old, model_id, reason.value)
-        return {"deployment_id": deployment.id, "old_model_id": old, "new_model_id": model_id, "reason": reason.value}
+        return {
+            "deployment_id": deployment.id,
+            "old_model_id": old,
+            "new_model_id": model_id,
+            "reason": reason.value,
+        }

@@ -50,7 +50,10 @@ class IngestOperator(BaseOperator):
         )
         self.log.info(
             "dataset %s version %s: %d training rows, %d holdout rows",
-            snapshot.dataset, snapshot.version, snapshot.n_train, snapshot.n_holdout,
+            snapshot.dataset,
+            snapshot.version,
+            snapshot.n_train,
+            snapshot.n_holdout,
         )
         return {
             "dataset": snapshot.dataset,

@@ -59,11 +59,14 @@ class MonitorDeploymentOperator(BaseOperator):
         )
         self.log.info(
             "deployment %s: folded %d rows; drift %s: %s",
-            self.deployment_id, result.folded_rows, result.drift_status, result.drift_message,
+            self.deployment_id,
+            result.folded_rows,
+            result.drift_status,
+            result.drift_message,
         )
         summary = result.to_xcom()
         if result.drift_status == HEALTH_STATUS.FAILING.value:
-            request = {
+            request: dict[str, Any] = {
                 "deployment_id": self.deployment_id,
                 "reason": MODEL_REPLACEMENT_REASON.DATA_DRIFT.value,
                 "evidence": {

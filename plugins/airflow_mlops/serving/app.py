@@ -40,7 +40,9 @@ def _load_sklearn(settings: Settings) -> Any:
     from airflow_mlops.registry import load_model
 
     def loader(ref: ModelRef) -> Any:
-        return load_model(ref.uri, tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri)
+        return load_model(
+            ref.uri, tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
+        )
 
     return loader
 
@@ -110,8 +112,13 @@ def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[st
     else:
         values = model.predict(x)
         for i, value in enumerate(values):
-            rows.append({"rowId": i, "prediction": float(value),
-                         "predictionValues": [{"label": loaded.info.target, "value": float(value)}]})
+            rows.append(
+                {
+                    "rowId": i,
+                    "prediction": float(value),
+                    "predictionValues": [{"label": loaded.info.target, "value": float(value)}],
+                }
+            )
             logged.append(float(value))
     return rows, logged
 
@@ -198,7 +205,9 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
             raise HTTPException(status_code=404, detail=str(exc)) from exc
 
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
-    async def predict(deployment_id: str, request: Request, timestampColumn: str | None = None) -> JSONResponse:  # noqa: N803 - DataRobot's camelCase
+    async def predict(
+        deployment_id: str, request: Request, timestampColumn: str | None = None
+    ) -> JSONResponse:
         started = time.perf_counter()
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
@@ -262,4 +271,9 @@ def _deployment_json(d: Deployment) -> dict[str, Any]:
 
 
 def _health_json(h: dict[str, Any]) -> dict[str, Any]:
-    return {"status": h["status"], "message": h["message"], "startDate": h["start_date"], "endDate": h["end_date"]}
+    return {
+        "status": h["status"],
+        "message": h["message"],
+        "startDate": h["start_date"],
+        "endDate": h["end_date"],
+    }

@@ -7,6 +7,9 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.dummy import DummyRegressor
+
 from airflow_mlops.automl import fit_pipeline
 from airflow_mlops.automl.families import (
     ModelFamily,
@@ -20,8 +23,6 @@ from airflow_mlops.automl.families import (
     unregister_family,
 )
 from airflow_mlops.automl.task import TaskType
-from sklearn.datasets import make_classification, make_regression
-from sklearn.dummy import DummyRegressor
 
 BUILTIN = ["linear", "random_forest", "hist_gradient_boosting"]
 CASES = [(name, task) for name in BUILTIN for task in ("binary", "multiclass", "regression")]

@@ -3,14 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
 from airflow_mlops.automl.preprocess import (
     FeatureType,
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
 )
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 
 def _frame(n: int = 120) -> pd.DataFrame:

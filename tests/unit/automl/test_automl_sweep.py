@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
+from sklearn.datasets import make_classification, make_regression
+
 from airflow_mlops.automl import (
     LEADERBOARD_COLUMNS,
     SweepConfig,
@@ -19,8 +22,6 @@ from airflow_mlops.automl import (
     unregister_family,
 )
 from airflow_mlops.automl.task import TaskType
-from mlflow import MlflowClient
-from sklearn.datasets import make_classification, make_regression
 
 EXPERIMENT = "automl-test"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from airflow_mlops.automl.task import (
     DEFAULT_METRICS,
     METRICS,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from airflow_mlops.datasets import (
     DataValidationError,
     Snapshot,

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from airflow_mlops.datasets import make_churn, write_churn_csvs
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from airflow_mlops.datasets import make_churn, write_churn_csvs
 
 NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "senior"]
 CATEGORICAL = ["contract", "payment_method", "internet_service"]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from airflow_mlops.monitoring import Baseline, FeatureBins, build_baseline, drift_score
 
 

@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import entropy
+
 from airflow_mlops.enums import DATA_DRIFT_METRIC
 from airflow_mlops.monitoring import (
     EPSILON,
@@ -19,8 +22,6 @@ from airflow_mlops.monitoring import (
     smoothed_proportions,
 )
 from airflow_mlops.monitoring import drift as drift_module
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import entropy
 
 # Fixed data with no empty bins, so smoothing does not enter the references.
 EXPECTED = [120, 340, 280, 160, 100]

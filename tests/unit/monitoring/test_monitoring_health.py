@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring import DriftHealthSettings, drift_health
 

@@ -8,6 +8,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
 from airflow_mlops.automl import TaskType, fit_pipeline, get_family
 from airflow_mlops.registry import (
     RegisteredModelVersion,
@@ -18,11 +24,6 @@ from airflow_mlops.registry import (
     set_alias,
     skops_trusted_types,
 )
-from mlflow import MlflowClient
-from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 
 FAMILIES = ["linear", "random_forest", "hist_gradient_boosting"]
 EXPERIMENT = "registry-test"

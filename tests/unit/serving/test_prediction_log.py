@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from airflow_mlops.serving import prediction_log
 from airflow_mlops.serving.prediction_log import (
     PredictionLogWriter,

@@ -30,8 +30,15 @@ def test_migrated_schema_matches_the_tables(tmp_path: Path) -> None:
 
 def _row(created: datetime) -> DeploymentRow:
     return DeploymentRow(
-        id="d1", label="x", registered_model_name="m", model_version="1", target_name="y",
-        target_type="Binary", settings={}, created_at=created, updated_at=created,
+        id="d1",
+        label="x",
+        registered_model_name="m",
+        model_version="1",
+        target_name="y",
+        target_type="Binary",
+        settings={},
+        created_at=created,
+        updated_at=created,
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from airflow_mlops.store.tables import Base
 from alembic import context
 from sqlalchemy import create_engine, pool
+
+from airflow_mlops.store.tables import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
