@@ -12,7 +12,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_mlops.operators import MonitorDeploymentOperator
+from airflow_mlops.operators import RETRAIN_REQUESTS_ALIAS, MonitorDeploymentOperator
 
 
 @task
@@ -46,6 +46,9 @@ with DAG(
 ) as dag:
     MonitorDeploymentOperator.partial(
         task_id="monitor",
+        # Mapped operators are not instantiated at parse time: name the outlet here so
+        # Airflow registers the alias that retrain requests are emitted through.
+        outlets=[RETRAIN_REQUESTS_ALIAS],
         window_end="{{ params.window_end }}",
         window_hours="{{ params.window_hours }}",
     ).expand(deployment_id=active_deployments())

@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the whole lifecycle headless and print a summary")
     demo.add_argument("--rows", type=int, default=4000, help="training rows")
     demo.add_argument("--trials", type=int, default=8, help="sweep trials")
+    demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs as the DAGs run")
     args = parser.parse_args(argv)
+    if args.command == "demo" and not args.verbose:
+        # The summary is the demo's output; task logs stay one flag away.
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
 
     settings = get_settings()
     env = _apply_environment(settings)

@@ -61,8 +61,8 @@ def xcom_result(run: Any, task_id: str) -> list[Any]:
         return [XComModel.deserialize_value(r) for r in rows]
 
 
-def asset_events(uri: str, *, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Extras of the events of an Asset, oldest first (optionally only after ``since``)."""
+def asset_events(name: str, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Extras of the events of the Asset named ``name``, oldest first (optionally only after ``since``)."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -71,7 +71,7 @@ def asset_events(uri: str, *, since: datetime | None = None) -> list[dict[str, A
         query = (
             select(AssetEvent)
             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == uri)
+            .where(AssetModel.name == name)
             .order_by(AssetEvent.id)
         )
         if since is not None:

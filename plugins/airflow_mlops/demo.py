@@ -46,6 +46,8 @@ TARGET = "churned"
 @dataclass
 class StoryResult:
     deployment_id: str
+    label: str
+    drift_health: str
     leaderboard: list[dict[str, Any]]
     first_model_id: str
     new_model_id: str
@@ -184,7 +186,7 @@ def run_story(
             monitor_runs.extend(r for r in xcom_result(run, "monitor") if r["deployment_id"] == deployment_id)
         requests = [
             e
-            for e in asset_events(RETRAIN_REQUESTS.uri, since=started)
+            for e in asset_events(RETRAIN_REQUESTS.name, since=started)
             if e["deployment_id"] == deployment_id
         ]
         if not requests:
@@ -216,6 +218,8 @@ def run_story(
     }
     return StoryResult(
         deployment_id=deployment_id,
+        label=deployment.label,
+        drift_health=deployment.model_health["status"],
         leaderboard=sweep["leaderboard"],
         first_model_id=first_model,
         new_model_id=replaced["new_model_id"],
@@ -234,8 +238,8 @@ def format_summary(result: StoryResult) -> str:
         lines.append(f"  #{entry['rank']:<2} {entry['family']:<24} {entry['metric']}={entry['score']:.4f}")
     lines += [
         "",
-        f"Deployment {result.deployment_id}: first model {result.first_model_id}, "
-        f"{result.predictions_sent} predictions logged",
+        f"Deployment {result.label!r} ({result.deployment_id}): first model {result.first_model_id}, "
+        f"{result.predictions_sent} predictions logged; drift health now {result.drift_health}",
         "",
     ]
     lines.append("Monitoring runs (12-hour windows)")
@@ -245,6 +249,8 @@ def format_summary(result: StoryResult) -> str:
             f"  {run['window_start'][:16]} → {run['window_end'][:16]}  {total:>5} predictions  "
             f"drift health {run['drift_status']}"
         )
+        per_hour = " ".join(str(n) for n in run["predictions_per_hour"].values())
+        lines.append(f"      predictions per hour: {per_hour}")
         lines.append(f"      {run['drift_message']}")
     features = sorted({f for scores in result.periods.values() for f in scores})
     lines += [
@@ -253,8 +259,9 @@ def format_summary(result: StoryResult) -> str:
         f"  {'feature':<20}" + "".join(f"{p:>12}" for p in result.periods),
     ]
     for feature in features:
+        name = f"{feature} (target)" if feature == TARGET else feature
         lines.append(
-            f"  {feature:<20}"
+            f"  {name:<20}"
             + "".join(f"{scores.get(feature, float('nan')):>12.3f}" for scores in result.periods.values())
         )
     lines += ["", "Model history"]
