@@ -33,7 +33,11 @@ def resolve_request() -> dict[str, Any]:
     params = context["params"]
     request: dict[str, Any] = {}
     if params.get("deployment_id"):
-        request = {"deployment_id": params["deployment_id"], "reason": params["reason"], "evidence": {}}
+        request = {
+            "deployment_id": params["deployment_id"],
+            "reason": params["reason"],
+            "evidence": params.get("evidence") or {},
+        }
     else:
         events = [e for events in context["triggering_asset_events"].values() for e in events]
         if not events:
@@ -79,6 +83,11 @@ with DAG(
             MODEL_REPLACEMENT_REASON.OTHER.value,
             enum=[r.value for r in MODEL_REPLACEMENT_REASON],
             description="Why the model is replaced (recorded in the model history).",
+        ),
+        "evidence": Param(
+            None,
+            type=["null", "object"],
+            description="Why, in detail (e.g. drift scores or a note); recorded in the model history.",
         ),
         "source": Param(
             None,

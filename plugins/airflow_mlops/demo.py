@@ -199,6 +199,7 @@ def run_story(
             {
                 "deployment_id": request["deployment_id"],
                 "reason": request["reason"],
+                "evidence": request["evidence"],
                 "source": str(recent_csv),
                 "exclude_columns": EXCLUDE,
                 "n_trials": trials,

@@ -345,6 +345,19 @@ class Deployment:
                     created_at=now,
                 )
             )
+            # The old model's drift verdict says nothing about the new one.
+            session.add(
+                HealthRow(
+                    deployment_id=self.id,
+                    kind="drift",
+                    status=HEALTH_STATUS.UNKNOWN.value,
+                    message=f"unknown: model replaced by {new.id} ({reason_value}); not monitored yet",
+                    window_start=now,
+                    window_end=now,
+                    details={"model_version": new.version},
+                    evaluated_at=now,
+                )
+            )
         _set_alias(new, self.id)
         fresh = Deployment.get(self.id, store_url=self.store_url)
         self.__dict__.update(fresh.__dict__)
