@@ -19,6 +19,11 @@ from airflow_mlops.config import Settings, airflow_environment, get_settings
 def _apply_environment(settings: Settings) -> dict[str, str]:
     env = airflow_environment(settings)
     os.environ.update(env)
+    # `airflow standalone` and `mlflow models serve` start `airflow`/`uvicorn` from PATH:
+    # make sure they are this environment's, even when the venv is not activated.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     return env
 
 
