@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -77,7 +78,9 @@ def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> 
         return pd.Series([now] * len(frame), index=frame.index)
     if column not in frame.columns:
         raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
-    parsed = pd.to_datetime(frame[column], utc=True, errors="coerce")
+    # ISO8601 parses each value on its own terms; an inferred format would reject valid
+    # values spelled differently from the first (datetime.isoformat() drops zero fractions).
+    parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -127,11 +130,11 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
     """Build the app; ``settings`` default to the environment's (see ``config.get_settings``)."""
     cfg = settings or get_settings()
     cache = ModelCache(cfg.store_url, loader or _load_sklearn(cfg))
-    writer = PredictionLogWriter(cfg.prediction_log_dir)
+    writer = _LazyWriter(cfg)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        cache.start()
+        pass
         try:
             yield
         finally:
@@ -248,6 +251,33 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
         )
 
     return app
+
+
+class _LazyWriter:
+    """The prediction-log writer, created on the first prediction.
+
+    Airflow imports plugins in every process (scheduler, workers, triggerer); only
+    the one that serves predictions should run a flusher thread.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._writer: PredictionLogWriter | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> PredictionLogWriter:
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = PredictionLogWriter(self._settings.prediction_log_dir)
+        return self._writer
+
+    def append(self, deployment_id: str, rows: list[dict[str, Any]]) -> None:
+        self.get().append(deployment_id, rows)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _deployment_json(d: Deployment) -> dict[str, Any]:

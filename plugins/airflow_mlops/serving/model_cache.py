@@ -50,7 +50,10 @@ class ModelCache:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is None:
+        with self._load_lock:
+            if self._thread is not None:
+                return
+            self._stop.clear()
             self._thread = threading.Thread(target=self._watch, name="mlops-model-cache", daemon=True)
             self._thread.start()
 
@@ -65,6 +68,8 @@ class ModelCache:
         loaded = self._models.get(deployment_id)
         if loaded is not None:
             return loaded
+        # Mounted inside Airflow's API server the app's lifespan never runs: start watching here.
+        self.start()
         with self._load_lock:
             loaded = self._models.get(deployment_id)
             if loaded is None:
@@ -105,7 +110,19 @@ class ModelCache:
             name, version, status = current
             if (name, version) != (cached.info.ref.name, cached.version):
                 # Load first, publish after: requests keep using the old model meanwhile.
-                self._models[deployment_id] = self._load(deployment_id, ModelRef(name, version), status)
+                ref = ModelRef(name, version)
+                self._models.pop(deployment_id)
+                try:
+                    self._models[deployment_id] = self._load(deployment_id, ref, status)
+                except Exception:
+                    # Keep serving the old model and retry next time; one deployment's bad
+                    # model must not hold back the others' swaps.
+                    log.exception(
+                        "loading %s for deployment %s failed; still serving %s",
+                        ref.id,
+                        deployment_id,
+                        cached.info.ref.id,
+                    )
             elif status != cached.status:
                 self._models[deployment_id] = LoadedModel(deployment_id, cached.info, cached.model, status)
 
