@@ -275,6 +275,9 @@ class _LazyWriter:
     def append(self, deployment_id: str, rows: list[dict[str, Any]]) -> None:
         self.get().append(deployment_id, rows)
 
+    def flush(self) -> int:
+        return 0 if self._writer is None else self._writer.flush()
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
