@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        pass
+        cache.start()
         try:
             yield
         finally:

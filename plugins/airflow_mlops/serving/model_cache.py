@@ -111,7 +111,6 @@ class ModelCache:
             if (name, version) != (cached.info.ref.name, cached.version):
                 # Load first, publish after: requests keep using the old model meanwhile.
                 ref = ModelRef(name, version)
-                self._models.pop(deployment_id)
                 try:
                     self._models[deployment_id] = self._load(deployment_id, ref, status)
                 except Exception:
