@@ -242,7 +242,9 @@ class Deployment:
         url = store_url or get_settings().store_url
         query = select(DeploymentRow).order_by(DeploymentRow.label, DeploymentRow.created_at)
         if search:
-            query = query.where(DeploymentRow.label.ilike(f"%{search}%"))
+            # Literal text, not a LIKE pattern: "churn_v2" must not match "churn-v2".
+            literal = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(DeploymentRow.label.ilike(f"%{literal}%", escape="\\"))
         if status is not None:
             query = query.where(DeploymentRow.status == parse_enum(DEPLOYMENT_STATUS, status, field="status"))
         with session_scope(url) as session:
