@@ -57,7 +57,8 @@ def airflow_environment(settings: Settings, project_dir: Path | None = None) -> 
     """The Airflow variables that keep Airflow's own state under ``MLOPS_HOME``.
 
     Values already in the environment win, so a user's existing Airflow setup
-    (PostgreSQL metadata DB, Celery executor, …) is left alone.
+    (PostgreSQL metadata DB, Celery executor, …) is left alone. An empty value
+    counts as unset, as in :func:`get_settings`.
     """
     project = (project_dir or Path.cwd()).resolve()
     defaults = {
@@ -68,4 +69,4 @@ def airflow_environment(settings: Settings, project_dir: Path | None = None) -> 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
     }
-    return {key: os.environ.get(key, value) for key, value in defaults.items()}
+    return {key: os.environ.get(key) or value for key, value in defaults.items()}

@@ -73,18 +73,24 @@ def monitor_deployment(
     raw = deployment.get_baseline(version)
     baseline = None if raw is None else Baseline.from_dict(raw)
     target = deployment.model["target_name"]
+    health = health_settings or DriftHealthSettings()
     scores: dict[str, float] = {}
     sizes: dict[str, int] = {}
     if baseline is not None:
-        scores, sizes = drift_scores(settings.store_url, deployment_id, version, baseline, start, end)
+        # Scored with the metric health judges (and names in its message), not a fixed PSI.
+        scores, sizes = drift_scores(
+            settings.store_url, deployment_id, version, baseline, start, end, metric=health.metric
+        )
     target_drift = scores.pop(target, None)
     tracking = deployment.settings.get("drift_tracking", {})
     if not tracking.get("feature_drift", {}).get("enabled", True):
         scores = {}
+    if not tracking.get("target_drift", {}).get("enabled", True):
+        target_drift = None
     if baseline is None:
         status, message = HEALTH_STATUS.UNKNOWN, "unknown: this model version has no baseline"
     else:
-        status, message = drift_health(scores, baseline.importance, health_settings)
+        status, message = drift_health(scores, baseline.importance, health)
     with session_scope(settings.store_url) as session:
         session.add(
             HealthRow(

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -32,15 +32,20 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _make_sqlite_dir(url: str) -> None:
+    """SQLite creates the database file but not its directory; a fresh MLOPS_HOME has none."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def get_engine(url: str) -> Engine:
     """One engine per URL per process, so connection pools are shared."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite"):
-                path = url.split("///", 1)[-1]
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _make_sqlite_dir(url)
                 engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
                 event.listen(engine, "connect", _on_sqlite_connect)
             else:
@@ -81,6 +86,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the store's schema to the newest migration (safe to run again)."""
+    _make_sqlite_dir(url)  # Alembic connects with an engine of its own, not get_engine's
     command.upgrade(alembic_config(url), "head")
 
 

@@ -1,0 +1,163 @@
+"""Settings from the environment, with every default under MLOPS_HOME."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_mlops.config import airflow_environment, get_settings
+
+OVERRIDES = (
+    "MLOPS_STORE_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLOPS_SNAPSHOTS_DIR",
+    "MLOPS_PREDICTION_LOG_DIR",
+)
+AIRFLOW_VARS = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__CORE__PLUGINS_FOLDER",
+    "AIRFLOW__CORE__LOAD_EXAMPLES",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*OVERRIDES, *AIRFLOW_VARS, "MLOPS_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_live_under_mlops_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    clean_env.setenv("MLOPS_HOME", str(home))
+
+    settings = get_settings()
+
+    assert settings.home == home
+    assert settings.store_url == f"sqlite:///{home}/mlops.db"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{home}/mlflow.db"
+    assert settings.mlflow_registry_uri == settings.mlflow_tracking_uri
+    assert settings.snapshots_dir == home / "snapshots"
+    assert settings.prediction_log_dir == home / "predictions"
+    assert settings.studies_dir == home / "studies"
+    assert settings.reports_dir == home / "reports"
+
+
+def test_home_defaults_to_dot_mlops_in_the_working_directory_made_absolute(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.chdir(tmp_path)
+    assert get_settings().home == tmp_path.resolve() / ".mlops"
+    clean_env.setenv("MLOPS_HOME", "relative/home")
+    settings = get_settings()
+    assert settings.home == tmp_path.resolve() / "relative" / "home"
+    assert settings.store_url == f"sqlite:///{tmp_path.resolve()}/relative/home/mlops.db"
+    # An explicit argument beats the environment.
+    assert get_settings(tmp_path / "explicit").home == tmp_path / "explicit"
+
+
+def test_environment_overrides(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    clean_env.setenv("MLOPS_STORE_URL", "postgresql+psycopg://mlops@db/mlops")
+    clean_env.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    clean_env.setenv("MLOPS_SNAPSHOTS_DIR", str(tmp_path / "snaps"))
+    clean_env.setenv("MLOPS_PREDICTION_LOG_DIR", str(tmp_path / "log"))
+
+    settings = get_settings()
+
+    assert settings.store_url == "postgresql+psycopg://mlops@db/mlops"
+    assert settings.mlflow_tracking_uri == "http://mlflow:5000"
+    assert settings.mlflow_registry_uri == "http://mlflow:5000"  # follows tracking unless set
+    assert settings.snapshots_dir == tmp_path / "snaps"
+    assert settings.prediction_log_dir == tmp_path / "log"
+    assert settings.studies_dir == tmp_path / "home" / "studies"  # still under MLOPS_HOME
+
+    clean_env.setenv("MLFLOW_REGISTRY_URI", "http://registry:5000")
+    assert get_settings().mlflow_registry_uri == "http://registry:5000"
+
+
+def test_settings_are_read_at_call_time(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "a"))
+    first = get_settings()
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "b"))
+    second = get_settings()
+    assert (first.home, second.home) == (tmp_path / "a", tmp_path / "b")
+    assert first.store_url != second.store_url
+
+
+def test_empty_variables_count_as_unset(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path))
+    clean_env.setenv("MLOPS_STORE_URL", "")
+    clean_env.setenv("MLFLOW_TRACKING_URI", "")
+    settings = get_settings()
+    assert settings.store_url == f"sqlite:///{tmp_path}/mlops.db"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_ensure_dirs_creates_every_directory(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    settings = get_settings()
+    settings.ensure_dirs()
+    settings.ensure_dirs()  # again: no error
+    for path in (
+        settings.home,
+        settings.snapshots_dir,
+        settings.prediction_log_dir,
+        settings.studies_dir,
+        settings.reports_dir,
+    ):
+        assert path.is_dir(), path
+
+
+def test_airflow_environment_defaults_under_mlops_home(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    clean_env.setenv("MLOPS_HOME", str(home))
+    project = tmp_path / "project"
+
+    env = airflow_environment(get_settings(), project)
+
+    assert env == {
+        "MLOPS_HOME": str(home),
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
+    }
+    clean_env.chdir(project.parent)
+    assert airflow_environment(get_settings())["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+
+
+def test_airflow_environment_keeps_values_already_set(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    clean_env.setenv("AIRFLOW_HOME", "/opt/airflow")
+    clean_env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")
+    clean_env.setenv("AIRFLOW__CORE__DAGS_FOLDER", "/opt/airflow/dags")
+    settings = get_settings()
+
+    env = airflow_environment(settings, tmp_path)
+
+    assert env["AIRFLOW_HOME"] == "/opt/airflow"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(tmp_path / "plugins")  # unset: default
+    assert env["MLOPS_HOME"] == str(tmp_path / "home")
+
+
+def test_airflow_environment_treats_empty_values_as_unset(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As get_settings does: an empty AIRFLOW_HOME must not put Airflow's state in the working directory."""
+    home = tmp_path / "home"
+    clean_env.setenv("MLOPS_HOME", str(home))
+    clean_env.setenv("AIRFLOW_HOME", "")
+    clean_env.setenv("MLFLOW_TRACKING_URI", "")
+    settings = get_settings()
+
+    env = airflow_environment(settings, tmp_path)
+
+    assert env["AIRFLOW_HOME"] == str(home / "airflow")
+    assert env["MLFLOW_TRACKING_URI"] == settings.mlflow_tracking_uri == f"sqlite:///{home}/mlflow.db"

@@ -1,0 +1,128 @@
+"""The Airflow plugin and provider: found through their entry points, and what Airflow sees of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from importlib import import_module, metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+from fastapi import FastAPI
+
+DISTRIBUTION = "airflow-mlops"
+
+
+def _entry_point(group: str, value: str) -> metadata.EntryPoint:
+    matches = [ep for ep in metadata.entry_points(group=group) if ep.value == value]
+    assert len(matches) == 1, f"{group}: {list(metadata.entry_points(group=group))}"
+    return matches[0]
+
+
+def _import(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+async def _get(app: FastAPI, path: str) -> Any:
+    """A request straight into the ASGI app (no lifespan, so no model cache or log writer starts)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mlops") as client:
+        response = await client.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_plugin_is_discovered_through_its_entry_point() -> None:
+    from airflow.plugins_manager import AirflowPlugin
+
+    from airflow_mlops.plugin import MLOpsPlugin
+
+    ep = _entry_point("airflow.plugins", "airflow_mlops.plugin:MLOpsPlugin")
+    assert ep.name == "airflow_mlops"
+    assert ep.dist is not None and ep.dist.name == DISTRIBUTION
+    plugin = ep.load()
+    assert plugin is MLOpsPlugin
+    assert issubclass(plugin, AirflowPlugin)
+    assert plugin.name == "airflow_mlops"
+
+
+def test_plugin_mounts_the_app_under_mlops_and_links_to_a_real_page() -> None:
+    from airflow_mlops.plugin import MLOpsPlugin
+
+    (mounted,) = MLOpsPlugin.fastapi_apps
+    assert mounted["url_prefix"] == "/mlops"
+    assert mounted["name"] == "airflow-mlops"
+    app = mounted["app"]
+    assert isinstance(app, FastAPI)
+    assert asyncio.run(_get(app, "/health")) == {"status": "ok"}
+
+    (view,) = MLOpsPlugin.external_views
+    assert view["destination"] == "nav"
+    assert view["href"].startswith(mounted["url_prefix"] + "/")
+    paths = {getattr(route, "path", None) for route in app.routes}
+    assert view["href"].removeprefix(mounted["url_prefix"]) in paths
+    assert "/predApi/v1.0/deployments/{deployment_id}/predictions" in paths
+
+
+def test_airflow_lists_the_plugin_once() -> None:
+    """Airflow's own discovery: the entry point, and not a second copy from the plugins folder."""
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "plugins", "--output", "json"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    plugins = [p for p in json.loads(done.stdout) if p["name"] == "airflow_mlops"]
+
+    assert len(plugins) == 1, done.stdout
+    (plugin,) = plugins
+    assert [(a["url_prefix"], a["name"]) for a in plugin["fastapi_apps"]] == [("/mlops", "airflow-mlops")]
+    assert plugin["source"].startswith(f"{DISTRIBUTION}==")
+    assert [v["href"] for v in plugin["external_views"]] == ["/mlops/ui/deployments"]
+
+
+def test_provider_info_validates_against_airflows_schema() -> None:
+    import airflow
+
+    from airflow_mlops.provider import get_provider_info
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == DISTRIBUTION
+    assert metadata.version(DISTRIBUTION) in info["versions"]
+
+
+def test_provider_entry_point_resolves_and_names_the_plugin() -> None:
+    from airflow_mlops.plugin import MLOpsPlugin
+    from airflow_mlops.provider import get_provider_info
+
+    ep = _entry_point("apache_airflow_provider", "airflow_mlops.provider:get_provider_info")
+    assert ep.dist is not None and ep.dist.name == DISTRIBUTION
+    loaded = ep.load()
+    assert loaded is get_provider_info
+    (plugin,) = loaded()["plugins"]
+    assert plugin["name"] == MLOpsPlugin.name
+    assert _import(plugin["plugin-class"]) is MLOpsPlugin
+
+
+def test_airflow_providers_manager_knows_the_provider() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    provider = ProvidersManager().providers[DISTRIBUTION]
+
+    assert provider.version == metadata.version(DISTRIBUTION)
+    assert provider.data["plugins"] == [
+        {"name": "airflow_mlops", "plugin-class": "airflow_mlops.plugin.MLOpsPlugin"}
+    ]
