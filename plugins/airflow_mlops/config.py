@@ -25,6 +25,9 @@ class Settings:
     prediction_log_dir: Path
     studies_dir: Path
     reports_dir: Path
+    #: Where new MLflow experiments keep artifacts; None lets an MLflow server decide.
+    #: Without it MLflow would put them in ``./mlruns`` under whatever the cwd is.
+    mlflow_artifact_root: str | None = None
 
     def ensure_dirs(self) -> None:
         for path in (
@@ -50,6 +53,12 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         prediction_log_dir=Path(os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions"),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
+        mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")
+        or (
+            None
+            if tracking.startswith(("http://", "https://", "databricks"))
+            else (root / "mlartifacts").as_uri()
+        ),
     )
 
 

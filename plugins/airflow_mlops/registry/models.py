@@ -33,6 +33,8 @@ from mlflow.models import infer_signature
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from airflow_mlops.config import get_settings
+
 #: Version tags this module owns; user tags may not reuse them.
 TAG_TARGET = "target"
 TAG_TASK = "task"
@@ -105,6 +107,9 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_location:
         raise ValueError("experiment_name must be a non-empty string")
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
+        if artifact_location is None:
+            root = get_settings().mlflow_artifact_root
+            artifact_location = None if root is None else f"{root}/{name}"
         try:
             return str(client.create_experiment(name, artifact_location=artifact_location))
         except MlflowException as exc:
