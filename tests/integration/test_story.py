@@ -26,6 +26,8 @@ TRIALS = 4
 def story(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
     mp = pytest.MonkeyPatch()
     mp.setenv("MLOPS_HOME", str(tmp_path_factory.mktemp("story") / "mlops"))
+    cwd = tmp_path_factory.mktemp("cwd")
+    mp.chdir(cwd)  # nothing may be written to wherever the user happens to stand
     from airflow_mlops.store import dispose_engines, migrate
 
     settings = get_settings()
