@@ -58,6 +58,14 @@ class DEPLOYMENT_IMPORTANCE(StrEnum):
     LOW = "LOW"
 
 
+class DEPLOYMENT_ROLE(StrEnum):
+    """What a caller may do with a deployment: CONSUMER predicts, USER also reads, OWNER changes."""
+
+    OWNER = "OWNER"
+    USER = "USER"
+    CONSUMER = "CONSUMER"
+
+
 class DEPLOYMENT_STATUS(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"

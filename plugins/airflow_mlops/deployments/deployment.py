@@ -20,27 +20,44 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlflow.tracking import MlflowClient
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments.model_ref import ModelRef
+from airflow_mlops.deployments.settings import (
+    SettingsError,
+    default_settings,
+    validate_section,
+    with_defaults,
+)
 from airflow_mlops.enums import (
     DEPLOYMENT_IMPORTANCE,
+    DEPLOYMENT_ROLE,
     DEPLOYMENT_STATUS,
     HEALTH_STATUS,
     MODEL_REPLACEMENT_REASON,
     parse_enum,
 )
+from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of, roles_of
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
+from airflow_mlops.store.tables import AuditRow, DeploymentRoleRow, ServiceBucketRow
 
 log = logging.getLogger(__name__)
 
 TARGET_TYPES = {"binary": "Binary", "multiclass": "Multiclass", "regression": "Regression"}
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "drift_tracking": {"target_drift": {"enabled": True}, "feature_drift": {"enabled": True}},
-    "predictions_data_collection": {"enabled": True},
-}
+#: Health statuses ordered from worst to best, for ``order_by="-serviceHealth"`` and friends.
+_HEALTH_RANK = {"failing": 3, "warning": 2, "passing": 1, "unknown": 0, "unavailable": 0}
+_IMPORTANCE_RANK = {"CRITICAL": 4, "HIGH": 3, "MODERATE": 2, "LOW": 1, None: 0}
+ORDER_FIELDS = (
+    "label",
+    "createdAt",
+    "updatedAt",
+    "importance",
+    "serviceHealth",
+    "modelHealth",
+    "accuracyHealth",
+)
 
 
 class DeploymentNotFound(LookupError):
@@ -57,6 +74,9 @@ class ModelVersionInfo:
     features: list[str]
     family: str
     run_id: str | None
+    kind: str = "automl"
+    status: str = "READY"
+    feature_types: dict[str, str] | None = None
 
     @property
     def target_type(self) -> str:
@@ -88,6 +108,9 @@ def model_version_info(model_id: str, *, tracking_uri: str | None = None) -> Mod
         features=list(json.loads(tags["features"])),
         family=tags.get("family", "unknown"),
         run_id=mv.run_id,
+        kind=tags.get("kind", "automl"),
+        status=str(mv.status or "READY"),
+        feature_types=json.loads(tags["feature_types"]) if "feature_types" in tags else None,
     )
 
 
@@ -156,7 +179,7 @@ class Deployment:
                 "target_name": row.target_name,
                 "target_type": row.target_type,
             },
-            settings=dict(row.settings or {}),
+            settings=with_defaults(row.settings),
             service_health=_health(latest["service"], "no monitoring run yet"),
             model_health=_health(latest["drift"], "no drift computed yet"),
             accuracy_health=_health(latest["accuracy"], "no actuals yet"),
@@ -175,9 +198,14 @@ class Deployment:
         importance: str | None = None,
         baseline: dict[str, Any] | None = None,
         actor: str | None = None,
+        owners: builtins.list[str] | None = None,
         store_url: str | None = None,
     ) -> Deployment:
-        """Deploy a registered MLflow model version (``'<name>/<version>'``)."""
+        """Deploy a registered MLflow model version (``'<name>/<version>'``).
+
+        ``owners`` get the OWNER role (the REST API passes the caller); a deployment
+        with no owner is managed by administrators and trusted Python callers.
+        """
         if not label or not label.strip():
             raise ValueError("label must be a non-empty string")
         if importance is not None:
@@ -195,7 +223,7 @@ class Deployment:
             model_version=info.ref.version,
             target_name=info.target,
             target_type=info.target_type,
-            settings=json.loads(json.dumps(DEFAULT_SETTINGS)),
+            settings=default_settings(),
             created_at=now,
             updated_at=now,
         )
@@ -222,6 +250,11 @@ class Deployment:
                         created_at=now,
                     )
                 )
+            for owner in owners or []:
+                session.add(
+                    DeploymentRoleRow(deployment_id=row.id, user=owner, role=DEPLOYMENT_ROLE.OWNER.value)
+                )
+            _audit(session, row.id, "create", actor, None, _snapshot(row))
         _set_alias(info.ref, row.id)
         return cls.get(row.id, store_url=url)
 
@@ -236,10 +269,28 @@ class Deployment:
 
     @classmethod
     def list(
-        cls, *, search: str | None = None, status: str | None = None, store_url: str | None = None
-    ) -> list[Deployment]:
-        """Deployments ordered by label; ``search`` matches the label case-insensitively."""
+        cls,
+        *,
+        search: str | None = None,
+        order_by: str | None = None,
+        filters: DeploymentListFilters | None = None,
+        status: str | None = None,
+        principal: Principal | None = None,
+        store_url: str | None = None,
+    ) -> builtins.list[Deployment]:
+        """Deployments, DataRobot-style: ``search`` in the label, ``order_by`` one of
+        :data:`ORDER_FIELDS` (``-`` for descending), ``filters`` on role, health and importance.
+
+        With a ``principal`` only deployments it holds a role on are listed (all for an
+        administrator); without one the caller is trusted (DAG tasks, scripts).
+        """
         url = store_url or get_settings().store_url
+        filters = filters or DeploymentListFilters()
+        descending, key = (order_by or "label").startswith("-"), (order_by or "label").lstrip("-")
+        if key not in ORDER_FIELDS:
+            raise ValueError(
+                f"order_by={order_by!r} is not valid; expected one of {list(ORDER_FIELDS)}, optionally with '-'"
+            )
         query = select(DeploymentRow).order_by(DeploymentRow.label, DeploymentRow.created_at)
         if search:
             # Literal text, not a LIKE pattern: "churn_v2" must not match "churn-v2".
@@ -247,14 +298,307 @@ class Deployment:
             query = query.where(DeploymentRow.label.ilike(f"%{literal}%", escape="\\"))
         if status is not None:
             query = query.where(DeploymentRow.status == parse_enum(DEPLOYMENT_STATUS, status, field="status"))
+        if filters.importance:
+            query = query.where(DeploymentRow.importance.in_(filters.importance))
+        roles: dict[str, DEPLOYMENT_ROLE] | None = None
+        if principal is not None and not principal.is_admin:
+            roles = roles_of(url, principal)
+            query = query.where(DeploymentRow.id.in_(list(roles)))
+        if filters.role:
+            if principal is None:
+                raise ValueError("filters.role needs a principal: whose role should it match?")
+            wanted = {parse_enum(DEPLOYMENT_ROLE, r, field="filters.role").value for r in filters.role}
+            if principal.is_admin:  # an administrator is OWNER of everything
+                if DEPLOYMENT_ROLE.OWNER.value not in wanted:
+                    query = query.where(false())
+            else:
+                query = query.where(
+                    DeploymentRow.id.in_([d for d, r in (roles or {}).items() if r.value in wanted])
+                )
         with session_scope(url) as session:
-            rows = list(session.scalars(query))
-        return [cls._from_row(row, url) for row in rows]
+            rows = builtins.list(session.scalars(query))
+        items = [cls._from_row(row, url) for row in rows]
+        for name, wanted_health in (
+            ("service_health", filters.service_health),
+            ("model_health", filters.model_health),
+            ("accuracy_health", filters.accuracy_health),
+        ):
+            if wanted_health:
+                items = [d for d in items if getattr(d, name)["status"] in wanted_health]
+        sort_key = {
+            "label": lambda d: d.label.lower(),
+            "createdAt": lambda d: d.created_at,
+            "updatedAt": lambda d: d.updated_at,
+            "importance": lambda d: _IMPORTANCE_RANK.get(d.importance, 0),
+            "serviceHealth": lambda d: _HEALTH_RANK[d.service_health["status"]],
+            "modelHealth": lambda d: _HEALTH_RANK[d.model_health["status"]],
+            "accuracyHealth": lambda d: _HEALTH_RANK[d.accuracy_health["status"]],
+        }[key]
+        return sorted(items, key=sort_key, reverse=descending)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def _change(self, action: str, actor: str | None, mutate: Any) -> None:
+        """Apply ``mutate(row)`` and its audit record in one transaction, then refresh self."""
+        with session_scope(self.store_url) as session:
+            row = session.get(DeploymentRow, self.id, with_for_update=True)
+            if row is None:
+                raise DeploymentNotFound(f"no deployment with id {self.id!r}")
+            before = _snapshot(row)
+            mutate(row)
+            row.updated_at = _now()
+            _audit(session, self.id, action, actor, before, _snapshot(row))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        fresh = Deployment.get(self.id, store_url=self.store_url)
+        self.__dict__.update(fresh.__dict__)
+
+    def update(
+        self,
+        label: str | None = None,
+        description: str | None = None,
+        importance: str | None = None,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        """Change the label, description or importance (DataRobot's ``Deployment.update``)."""
+        if label is not None and not label.strip():
+            raise ValueError("label must be a non-empty string")
+        if importance is not None:
+            importance = parse_enum(DEPLOYMENT_IMPORTANCE, importance, field="importance").value
+
+        def mutate(row: DeploymentRow) -> None:
+            if label is not None:
+                row.label = label.strip()
+            if description is not None:
+                row.description = description
+            if importance is not None:
+                row.importance = importance
+
+        self._change("update", actor, mutate)
+
+    def activate(self, *, actor: str | None = None) -> None:
+        self._change("activate", actor, lambda row: setattr(row, "status", DEPLOYMENT_STATUS.ACTIVE.value))
+
+    def deactivate(self, *, actor: str | None = None) -> None:
+        """Stop serving predictions (monitoring skips it); the model and history are kept."""
+        self._change(
+            "deactivate", actor, lambda row: setattr(row, "status", DEPLOYMENT_STATUS.INACTIVE.value)
+        )
+
+    def delete(self, *, actor: str | None = None) -> None:
+        """Remove the deployment; its audit trail stays."""
+        with session_scope(self.store_url) as session:
+            row = session.get(DeploymentRow, self.id, with_for_update=True)
+            if row is None:
+                raise DeploymentNotFound(f"no deployment with id {self.id!r}")
+            before = _snapshot(row)
+            for table in (ModelHistoryRow, BaselineRow, HealthRow, DeploymentRoleRow):
+                session.query(table).filter(table.deployment_id == self.id).delete()
+            session.delete(row)
+            _audit(session, self.id, "delete", actor, before, None)
+        _delete_alias(ModelRef(self.model["registered_model_name"], self.model["version"]), self.id)
+        self.status = "deleted"
+
+    # ---- sharing -------------------------------------------------------------------------
+    def share(self, user: str, role: str, *, actor: str | None = None) -> None:
+        """Give ``user`` a role on this deployment (replacing any role they had)."""
+        value = parse_enum(DEPLOYMENT_ROLE, role, field="role").value
+        if not user or not user.strip():
+            raise ValueError("user must be a non-empty name")
+        with session_scope(self.store_url) as session:
+            old = session.get(DeploymentRoleRow, (self.id, user))
+            before = None if old is None else {"user": user, "role": old.role}
+            session.merge(DeploymentRoleRow(deployment_id=self.id, user=user, role=value))
+            _audit(session, self.id, "share", actor, before, {"user": user, "role": value})
+
+    def unshare(self, user: str, *, actor: str | None = None) -> None:
+        with session_scope(self.store_url) as session:
+            old = session.get(DeploymentRoleRow, (self.id, user))
+            if old is None:
+                raise LookupError(f"{user!r} has no role on deployment {self.id!r}")
+            before = {"user": user, "role": old.role}
+            session.delete(old)
+            _audit(session, self.id, "share", actor, before, None)
+
+    def list_shared_roles(self) -> builtins.list[dict[str, str]]:
+        with session_scope(self.store_url) as session:
+            rows = session.scalars(
+                select(DeploymentRoleRow)
+                .where(DeploymentRoleRow.deployment_id == self.id)
+                .order_by(DeploymentRoleRow.user)
+            )
+            return [{"username": r.user, "role": r.role} for r in rows]
+
+    def get_audit_log(self) -> builtins.list[dict[str, Any]]:
+        """Every change to this deployment, oldest first: who, when, before and after."""
+        return audit_log(self.id, store_url=self.store_url)
+
+    # ---- settings (DataRobot's getters and updaters) ------------------------------------
+    def _update_settings(self, section: str, patch: dict[str, Any], actor: str | None) -> dict[str, Any]:
+        features = model_version_info(self.model["id"]).features if section == "health" else None
+
+        def mutate(row: DeploymentRow) -> None:
+            current = with_defaults(row.settings)
+            if (
+                section == "association_id"
+                and _has_predictions(self.id, self.store_url)
+                and (
+                    "column_names" in patch
+                    and patch["column_names"] != current["association_id"]["column_names"]
+                )
+            ):
+                raise SettingsError(
+                    "association_id.column_names cannot change once the deployment has served predictions "
+                    f"(it is {current['association_id']['column_names']})"
+                )
+            current[section] = validate_section(
+                section, patch, current, target_type=row.target_type, features=features
+            )
+            row.settings = current
+
+        self._change(f"settings.{section}", actor, mutate)
+        return dict(self.settings[section])
+
+    def get_drift_tracking_settings(self) -> dict[str, Any]:
+        return dict(self.settings["drift_tracking"])
+
+    def update_drift_tracking_settings(
+        self,
+        target_drift_enabled: bool | None = None,
+        feature_drift_enabled: bool | None = None,
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        patch: dict[str, Any] = {}
+        if target_drift_enabled is not None:
+            patch["target_drift"] = {"enabled": target_drift_enabled}
+        if feature_drift_enabled is not None:
+            patch["feature_drift"] = {"enabled": feature_drift_enabled}
+        return self._update_settings("drift_tracking", patch, actor)
+
+    def get_association_id_settings(self) -> dict[str, Any]:
+        return dict(self.settings["association_id"])
+
+    def update_association_id_settings(
+        self,
+        column_names: builtins.list[str] | None = None,
+        required_in_prediction_requests: bool | None = None,
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        patch: dict[str, Any] = {}
+        if column_names is not None:
+            patch["column_names"] = column_names
+        if required_in_prediction_requests is not None:
+            patch["required_in_prediction_requests"] = required_in_prediction_requests
+        return self._update_settings("association_id", patch, actor)
+
+    def get_predictions_data_collection_settings(self) -> dict[str, Any]:
+        return dict(self.settings["predictions_data_collection"])
+
+    def update_predictions_data_collection_settings(
+        self, enabled: bool, *, actor: str | None = None
+    ) -> dict[str, Any]:
+        return self._update_settings("predictions_data_collection", {"enabled": enabled}, actor)
+
+    def get_prediction_warning_settings(self) -> dict[str, Any]:
+        return dict(self.settings["prediction_warning"])
+
+    def update_prediction_warning_settings(
+        self,
+        prediction_warning_enabled: bool,
+        use_default_boundaries: bool | None = None,
+        lower_boundary: float | None = None,
+        upper_boundary: float | None = None,
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """DataRobot's signature: default boundaries, or custom ``lower``/``upper`` ones."""
+        patch: dict[str, Any] = {"enabled": prediction_warning_enabled}
+        if use_default_boundaries:
+            patch["custom_boundaries"] = None
+        elif lower_boundary is not None or upper_boundary is not None:
+            patch["custom_boundaries"] = {"lower": lower_boundary, "upper": upper_boundary}
+        return self._update_settings("prediction_warning", patch, actor)
+
+    def get_health_settings(self) -> dict[str, Any]:
+        return dict(self.settings["health"])
+
+    def update_health_settings(
+        self,
+        service: dict[str, Any] | None = None,
+        data_drift: dict[str, Any] | None = None,
+        accuracy: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        patch = {
+            k: v
+            for k, v in (("service", service), ("data_drift", data_drift), ("accuracy", accuracy))
+            if v is not None
+        }
+        return self._update_settings("health", patch, actor)
+
+    def update_settings(self, patch: dict[str, Any], *, actor: str | None = None) -> dict[str, Any]:
+        """Several sections at once (the REST ``PATCH settings/``), all or nothing."""
+        unknown = sorted(
+            set(patch)
+            - {
+                "drift_tracking",
+                "association_id",
+                "predictions_data_collection",
+                "prediction_warning",
+                "retraining",
+            }
+        )
+        if unknown:
+            raise SettingsError(f"unknown settings section(s) {unknown}")
+
+        def mutate(row: DeploymentRow) -> None:
+            current = with_defaults(row.settings)
+            for section, value in patch.items():
+                if section == "retraining":
+                    source = (value or {}).get("source")
+                    if set(value or {}) - {"source"} or (source is not None and not isinstance(source, str)):
+                        raise SettingsError(f"retraining must be {{'source': path or null}}, got {value!r}")
+                    current["retraining"] = {"source": source}
+                    continue
+                if (
+                    section == "association_id"
+                    and "column_names" in value
+                    and value["column_names"] != current["association_id"]["column_names"]
+                    and _has_predictions(self.id, self.store_url)
+                ):
+                    raise SettingsError(
+                        "association_id.column_names cannot change once the deployment has served predictions"
+                    )
+                current[section] = validate_section(section, value, current, target_type=row.target_type)
+            row.settings = current
+
+        self._change("settings", actor, mutate)
+        return self.settings
 
     # ---- replacement ------------------------------------------------------------------
-    def validate_replacement_model(self, new_model_id: str) -> tuple[str, str, dict[str, dict[str, str]]]:
-        """Check that a model can take this deployment's place: DataRobot's ``(status, message, checks)``."""
+    def validate_replacement_model(
+        self, new_model_id: str, *, principal: Principal | None = None
+    ) -> tuple[str, str, dict[str, dict[str, str]]]:
+        """Check that a model can take this deployment's place: DataRobot's ``(status, message, checks)``.
+
+        Status is ``failing`` if any check fails, ``warning`` if any only warns.
+        ``principal`` is the REST caller; Python callers (DAG tasks) are trusted.
+        """
         checks: dict[str, dict[str, str]] = {}
+        if principal is None:
+            checks["permission"] = {"status": "passing", "message": "trusted in-process caller"}
+        else:
+            role = role_of(self.store_url, self.id, principal)
+            ok = allowed(role, "replace")
+            checks["permission"] = {
+                "status": "passing" if ok else "failing",
+                "message": f"{principal.name} is {role.value if role else 'not a member'} of this deployment"
+                + ("" if ok else "; only an OWNER may replace its model"),
+            }
         try:
             new = model_version_info(new_model_id)
         except (LookupError, ValueError) as exc:
@@ -266,6 +610,19 @@ class Deployment:
             checks[name] = {"status": "passing" if ok else "failing", "message": good if ok else bad}
 
         check("modelCanBeDeployed", True, "the model version is registered", "")
+        check(
+            "modelStatus",
+            new.status == "READY",
+            "the model version is READY in the registry",
+            f"the model version is {new.status} in the registry; wait until it is READY",
+        )
+        check(
+            "supported",
+            (new.kind == "external") == (current.kind == "external"),
+            f"a {new.kind} model can replace a {current.kind} model",
+            f"a {new.kind} model cannot replace a {current.kind} model: "
+            "external models report predictions made elsewhere, the others are served here",
+        )
         check(
             "notCurrentModel",
             new.ref != current.ref,
@@ -292,11 +649,37 @@ class Deployment:
             "both models use the same features",
             f"features differ: missing from the new model {missing}, new in it {extra}",
         )
+        old_types, new_types = _feature_types(current), _feature_types(new)
+        if old_types is None or new_types is None:
+            checks["featureDataTypes"] = {
+                "status": "warning",
+                "message": "one of the models records no feature data types; they could not be compared",
+            }
+        else:
+            shared = [f for f in current.features if f in new.features]
+            changed = {
+                f: (old_types.get(f), new_types.get(f))
+                for f in shared
+                if old_types.get(f) != new_types.get(f)
+            }
+            check(
+                "featureDataTypes",
+                not changed,
+                "every shared feature has the same data type in both models",
+                f"feature data types differ (current, new): {changed}",
+            )
         failing = [name for name, c in checks.items() if c["status"] == "failing"]
         if failing:
             return (
                 "failing",
                 f"Model {new.ref.id} cannot replace {current.ref.id}: {', '.join(failing)} failed",
+                checks,
+            )
+        warnings = [name for name, c in checks.items() if c["status"] == "warning"]
+        if warnings:
+            return (
+                "warning",
+                f"Model {new.ref.id} can replace {current.ref.id}; see {', '.join(warnings)}",
                 checks,
             )
         return "passing", f"Model {new.ref.id} can replace {current.ref.id}", checks
@@ -309,6 +692,7 @@ class Deployment:
         baseline: dict[str, Any] | None = None,
         actor: str | None = None,
         details: dict[str, Any] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         """Switch predictions to another model version and record why.
 
@@ -317,9 +701,13 @@ class Deployment:
         The prediction server notices the change and swaps models without a restart.
         """
         reason_value = parse_enum(MODEL_REPLACEMENT_REASON, reason, field="reason").value
-        status, message, _checks = self.validate_replacement_model(new_model_id)
+        status, message, checks = self.validate_replacement_model(new_model_id, principal=principal)
+        if checks["permission"]["status"] == "failing":
+            raise PermissionDenied(checks["permission"]["message"])
         if status == "failing":
-            raise ValueError(message)
+            failing = {k: c["message"] for k, c in checks.items() if c["status"] == "failing"}
+            raise ValueError(f"{message}: {failing}")
+        actor = actor or (principal.name if principal else None)
         new = ModelRef.parse(new_model_id)
         now = _now()
         with session_scope(self.store_url) as session:
@@ -327,6 +715,7 @@ class Deployment:
             if row is None:
                 raise DeploymentNotFound(f"no deployment with id {self.id!r}")
             old_version = row.model_version
+            before = _snapshot(row)
             row.registered_model_name = new.name
             row.model_version = new.version
             row.updated_at = now
@@ -360,9 +749,9 @@ class Deployment:
                     evaluated_at=now,
                 )
             )
+            _audit(session, self.id, "replace", actor, before, {**_snapshot(row), "reason": reason_value})
         _set_alias(new, self.id)
-        fresh = Deployment.get(self.id, store_url=self.store_url)
-        self.__dict__.update(fresh.__dict__)
+        self._refresh()
 
     def get_model_history(self) -> builtins.list[dict[str, Any]]:
         """Every model this deployment has served, oldest first, with the reason for each change."""
@@ -411,3 +800,114 @@ def _set_alias(ref: ModelRef, deployment_id: str) -> None:
         client.set_registered_model_alias(ref.name, f"deployment-{deployment_id}", ref.version)
     except Exception as exc:  # the registry being down must not undo a committed replacement
         log.warning("could not set MLflow alias for deployment %s on %s: %s", deployment_id, ref.id, exc)
+
+
+def _delete_alias(ref: ModelRef, deployment_id: str) -> None:
+    settings = get_settings()
+    try:
+        client = MlflowClient(
+            tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
+        )
+        client.delete_registered_model_alias(ref.name, f"deployment-{deployment_id}")
+    except Exception as exc:  # an alias left behind is cosmetic; the deployment is gone from the store
+        log.warning("could not delete MLflow alias of deployment %s: %s", deployment_id, exc)
+
+
+@dataclass
+class DeploymentListFilters:
+    """DataRobot's list filters; each field is a list of accepted values (empty: any)."""
+
+    role: builtins.list[str] = field(default_factory=builtins.list)
+    service_health: builtins.list[str] = field(default_factory=builtins.list)
+    model_health: builtins.list[str] = field(default_factory=builtins.list)
+    accuracy_health: builtins.list[str] = field(default_factory=builtins.list)
+    importance: builtins.list[str] = field(default_factory=builtins.list)
+
+    def __post_init__(self) -> None:
+        for name in ("service_health", "model_health", "accuracy_health"):
+            setattr(
+                self,
+                name,
+                [parse_enum(HEALTH_STATUS, v, field=f"filters.{name}").value for v in getattr(self, name)],
+            )
+        self.importance = [
+            parse_enum(DEPLOYMENT_IMPORTANCE, v, field="filters.importance").value for v in self.importance
+        ]
+        self.role = [parse_enum(DEPLOYMENT_ROLE, v, field="filters.role").value for v in self.role]
+
+
+def _snapshot(row: DeploymentRow) -> dict[str, Any]:
+    """What an audit record keeps of a deployment before and after a change."""
+    return {
+        "label": row.label,
+        "description": row.description,
+        "status": row.status,
+        "importance": row.importance,
+        "model_id": f"{row.registered_model_name}/{row.model_version}",
+        "settings": with_defaults(row.settings),
+    }
+
+
+def _audit(session: Any, deployment_id: str, action: str, actor: str | None, before: Any, after: Any) -> None:
+    """Append to the audit log inside the caller's transaction: the change and its record land together."""
+    session.add(
+        AuditRow(
+            deployment_id=deployment_id,
+            action=action,
+            actor=actor or _default_actor(),
+            at=_now(),
+            before=before,
+            after=after,
+        )
+    )
+
+
+def audit_log(deployment_id: str, *, store_url: str | None = None) -> builtins.list[dict[str, Any]]:
+    url = store_url or get_settings().store_url
+    with session_scope(url) as session:
+        rows = session.scalars(
+            select(AuditRow).where(AuditRow.deployment_id == deployment_id).order_by(AuditRow.id)
+        )
+        return [
+            {
+                "action": r.action,
+                "actor": r.actor,
+                "timestamp": r.at.isoformat(),
+                "before": r.before,
+                "after": r.after,
+            }
+            for r in rows
+        ]
+
+
+def _has_predictions(deployment_id: str, store_url: str) -> bool:
+    """Whether the deployment has served predictions (logged, or already folded into buckets)."""
+    from airflow_mlops.serving.prediction_log import list_log_files
+
+    if list_log_files(get_settings().prediction_log_dir, deployment_id):
+        return True
+    with session_scope(store_url) as session:
+        return (
+            session.scalars(
+                select(ServiceBucketRow.hour).where(ServiceBucketRow.deployment_id == deployment_id).limit(1)
+            ).first()
+            is not None
+        )
+
+
+def _feature_types(info: ModelVersionInfo) -> dict[str, str] | None:
+    """Feature → data type, from the registry tag or the model's MLflow signature."""
+    if info.feature_types is not None:
+        return info.feature_types
+    try:
+        import mlflow
+
+        settings = get_settings()
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_registry_uri(settings.mlflow_registry_uri)
+        signature = mlflow.models.get_model_info(info.ref.uri).signature
+    except Exception:  # no signature to read: the caller reports a warning
+        return None
+    if signature is None or signature.inputs is None:
+        return None
+    return {spec.name: str(spec.type) for spec in signature.inputs.inputs if spec.name}

@@ -73,7 +73,7 @@ def monitor_deployment(
     raw = deployment.get_baseline(version)
     baseline = None if raw is None else Baseline.from_dict(raw)
     target = deployment.model["target_name"]
-    health = health_settings or DriftHealthSettings()
+    health = health_settings or drift_health_settings(deployment.settings)
     scores: dict[str, float] = {}
     sizes: dict[str, int] = {}
     if baseline is not None:
@@ -117,3 +117,11 @@ def monitor_deployment(
         drift_status=status.value,
         drift_message=message,
     )
+
+
+def drift_health_settings(settings: dict[str, Any]) -> DriftHealthSettings:
+    """The deployment's data-drift health settings as the health rule takes them."""
+    drift = dict(settings.get("health", {}).get("data_drift", {}))
+    for key in ("time_interval", "starred_features"):  # about the window and the UI, not the rule
+        drift.pop(key, None)
+    return DriftHealthSettings(**drift)

@@ -1,0 +1,22 @@
+"""Who is calling, and what they may do: API tokens, deployment roles, permissions."""
+
+from __future__ import annotations
+
+from airflow_mlops.security.principal import AuthError, PermissionDenied, Principal
+from airflow_mlops.security.roles import ACTIONS, allowed, role_of, roles_of
+from airflow_mlops.security.tokens import TokenInfo, create_token, list_tokens, revoke_token, verify_token
+
+__all__ = [
+    "ACTIONS",
+    "AuthError",
+    "PermissionDenied",
+    "Principal",
+    "TokenInfo",
+    "allowed",
+    "create_token",
+    "list_tokens",
+    "revoke_token",
+    "role_of",
+    "roles_of",
+    "verify_token",
+]
