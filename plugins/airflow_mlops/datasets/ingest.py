@@ -1,608 +1,920 @@
-"""Turn a CSV into an immutable, versioned training snapshot.
+"""Ingestion: any source becomes a validated, immutable, versioned training snapshot.
 
-Everything downstream (AutoML, the registry's lineage, drift baselines) refers to
-data by ``(dataset, version)``, so a version must always mean the same bytes.
-Hence the rules implemented here:
+:func:`ingest` is the one entry point; it ties the parts together in a single
+streaming pass with bounded memory:
 
-* **Content-addressed versions.** The version is the first 16 hex digits of a
-  sha256 over a format tag, the split parameters (target, holdout fraction,
-  seed, time column, as sorted JSON) and the *raw CSV bytes*. Hashing the CSV
-  rather than the Parquet output keeps versions stable across pyarrow upgrades
-  (Parquet bytes embed the writer version) and lets an identical re-ingest be
-  recognised before the file is even parsed. Bump :data:`SNAPSHOT_FORMAT` when
-  the parsing or split logic changes, so old versions are not silently reused.
-* **Layout.** ``<snapshots_dir>/<dataset>/<version>/`` holds ``train.parquet``
-  and ``holdout.parquet`` (separate files, so training never has to load or
-  filter the holdout and vice versa), ``profile.json`` and ``meta.json``.
-  ``<snapshots_dir>/<dataset>/LATEST`` holds the newest version's name.
-* **Atomicity.** A snapshot is built in a hidden sibling directory
-  (``.tmp-<version>-<uuid>``) and renamed into place; ``LATEST`` is rewritten
-  through a temporary file and a rename, only after the snapshot exists. A crash
-  therefore leaves at most a hidden temporary directory that readers ignore.
-* **Validation first.** Nothing is created on disk until the input is known to
-  be usable, and every :class:`DataValidationError` names the file, the column
-  and rows involved and what was expected, because the person reading it is
-  usually looking at an Airflow task log, not a debugger.
+1. **open** the source (:mod:`.sources`, :mod:`.sql`), refusing local paths
+   outside the allowed roots (:mod:`.roots`);
+2. **fingerprint** a file source's bytes (a cheap sequential pass that also
+   refuses empty files and non-UTF-8 bytes); if the same bytes were already
+   ingested with the same settings, return that snapshot without parsing;
+3. **plan** the columns from the first chunk and the dataset's contract
+   (:mod:`.contract`): types (:mod:`.schema`), missing/extra columns, type changes;
+4. for each **chunk**: read values as their types, run the row checks and
+   apply each check's policy (:mod:`.checks`), then feed the kept rows to the
+   content digest, the profile (:mod:`.profile`), the split (:mod:`.split`)
+   and the Parquet writers;
+5. **finish**: whole-dataset checks (empty columns, vanished classes, a
+   constant target), the time split if any, ``profile.json``, ``meta.json``,
+   the contract; the version is the content digest; the staging directory is
+   renamed into place (:mod:`.snapshot`) and ``LATEST`` moved.
 
-The whole file is read into memory once, so the hash and the parsed frame are
-guaranteed to describe the same bytes even if the file is being rewritten. That
-is fine for the datasets this foundation targets; chunked sources belong to the
-richer ingestion layer that will sit next to this function.
+Nothing in the dataset's directory changes until step 5 succeeds, so a failed
+ingestion leaves no partial snapshot and the ``LATEST`` pointer untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import hashlib
-import io
 import json
-import math
+import logging
 import os
-import re
-import shutil
-import uuid
-import warnings
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-SNAPSHOT_FORMAT = 1
-"""Part of every version hash; bump it when parsing or splitting changes."""
+from airflow_mlops.datasets.checks import (
+    ColumnPlan,
+    Enforcer,
+    KeyIndex,
+    Role,
+    Violation,
+    duplicate_keys,
+    row_violations,
+)
+from airflow_mlops.datasets.contract import (
+    CONTRACT_FILE,
+    POLICIES,
+    ColumnContract,
+    Contract,
+    TaskType,
+    class_label,
+    load_contract,
+    save_contract,
+)
+from airflow_mlops.datasets.errors import DataValidationError, SourceError
+from airflow_mlops.datasets.hashing import ContentDigest, hash_rows
+from airflow_mlops.datasets.profile import Profiler
+from airflow_mlops.datasets.schema import MAJORITY, ColumnType, coerce, infer
+from airflow_mlops.datasets.snapshot import (
+    HOLDOUT_FILE,
+    META_FILE,
+    PROFILE_FILE,
+    QUARANTINE_FILE,
+    SNAPSHOT_FORMAT,
+    TRAIN_FILE,
+    VERSION_LENGTH,
+    PartWriter,
+    Snapshot,
+    SnapshotStore,
+    write_json,
+)
+from airflow_mlops.datasets.sources import (
+    DEFAULT_CHUNK_ROWS,
+    DELIMITERS,
+    FileSource,
+    Source,
+    open_source,
+    rows_text,
+)
+from airflow_mlops.datasets.split import StratifiedSplit, TimeSplit
+from airflow_mlops.datasets.sql import SqlSource
 
-LATEST_FILE = "LATEST"
-TRAIN_FILE = "train.parquet"
-HOLDOUT_FILE = "holdout.parquet"
-PROFILE_FILE = "profile.json"
-META_FILE = "meta.json"
+log = logging.getLogger("airflow_mlops.datasets")
 
 MAX_CLASSES = 20
-"""A target with at most this many distinct values is treated as class labels."""
-
-_VERSION_LENGTH = 16
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-_TOP_CATEGORIES = 10
-_MAX_ROWS_IN_MESSAGE = 5
+"""A numeric target with at most this many distinct whole values is treated as class labels."""
+MAX_STRATA = 1_000
+"""A text target with more distinct values than this is refused (likely an id, not a label)."""
+PROGRESS_EVERY = 10
+"""Log progress every this many chunks."""
 
 
-class DataValidationError(ValueError):
-    """The input cannot become a snapshot; the message says where and why."""
-
-
-class SnapshotNotFoundError(FileNotFoundError):
-    """The requested dataset or version does not exist; the message lists what does."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A handle on one immutable snapshot; frames are read lazily from disk."""
-
-    dataset: str
-    version: str
-    path: Path
-    target: str
-    n_train: int
-    n_holdout: int
-
-    def train_frame(self) -> pd.DataFrame:
-        return pq.read_table(self.path / TRAIN_FILE).to_pandas()
-
-    def holdout_frame(self) -> pd.DataFrame:
-        return pq.read_table(self.path / HOLDOUT_FILE).to_pandas()
-
-    def profile(self) -> dict[str, Any]:
-        return _read_json(self.path / PROFILE_FILE)
-
-    def meta(self) -> dict[str, Any]:
-        return _read_json(self.path / META_FILE)
-
-
-def ingest_csv(
-    source: str | Path,
+def ingest(
+    source: Any,
     *,
     dataset: str,
     target: str,
-    snapshots_dir: Path,
+    snapshots_dir: str | os.PathLike[str],
+    holdout_fraction: float = 0.2,
+    seed: int = 0,
+    time_column: str | None = None,
+    key: str | Sequence[str] | None = None,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    connection: Any = None,
+    table: str | None = None,
+    contract: Contract | str | os.PathLike[str] | None = None,
+    policy: str | None = None,
+    checks: Mapping[str, str] | None = None,
+    allowed_roots: Sequence[str | os.PathLike[str]] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Snapshot:
+    """Validate ``source`` and store it as a snapshot of ``dataset``, or return the identical existing one.
+
+    ``source`` is a path, an fsspec URL, an ``ObjectStoragePath``, a
+    :class:`~airflow_mlops.datasets.sources.Source`, or a SQL query when
+    ``connection`` (a SQLAlchemy URL or engine) is given; with ``table`` and a
+    connection, ``source`` may be None. ``format`` and ``options`` select and
+    configure the file reader (see :mod:`.sources`).
+
+    The holdout is the latest ``holdout_fraction`` of rows by ``time_column``
+    when one is named, otherwise drawn per row with ``seed``, stratified on the
+    target for classification (:mod:`.split`). ``key`` names the column(s)
+    that identify a row, checked for duplicates. ``contract`` (a
+    :class:`Contract` or a YAML path) replaces the stored one; ``policy`` and
+    ``checks`` override the contract's policies (``fail``, ``warn``,
+    ``quarantine``).
+    """
+    arguments = _Arguments.validate(
+        dataset=dataset,
+        target=target,
+        holdout_fraction=holdout_fraction,
+        seed=seed,
+        time_column=time_column,
+        key=key,
+        policy=policy,
+        checks=checks,
+        chunk_rows=chunk_rows,
+    )
+    src = _open(
+        source, connection=connection, table=table, format=format, options=options, roots=allowed_roots
+    )
+    store = SnapshotStore(Path(snapshots_dir), dataset)
+    in_force = _contract_in_force(store, contract, arguments)
+    arguments = arguments.merged_with(in_force, src)
+
+    fingerprint = src.fingerprint()
+    if fingerprint is not None:
+        remembered = store.remembered(_source_key(fingerprint, src, arguments, in_force))
+        if remembered is not None:
+            store.point_latest(remembered.version)
+            log.info("%s: unchanged since version %s; nothing to do", src.label, remembered.version)
+            return remembered
+
+    started = time.monotonic()
+    with store.staging() as staging:
+        run = _Ingestion(src, staging, arguments, in_force)
+        outcome = run.execute(fingerprint=fingerprint, started=started)
+        if isinstance(src, FileSource) and not src.unchanged():
+            raise SourceError(
+                f"{src.label}: the file changed while it was being ingested; expected it to stay the same "
+                "(write new data under a temporary name and rename it into place)",
+                source=src.label,
+            )
+        snapshot, created = store.commit(staging, outcome.version)
+
+    if in_force is None and store.stored_contract() is None:
+        save_contract(outcome.contract, store.contract_path)
+    store.point_latest(snapshot.version)
+    if fingerprint is not None:
+        store.remember(_source_key(fingerprint, src, arguments, outcome.contract), snapshot.version)
+    log.info(
+        "%s: dataset %s version %s (%s): %d training rows, %d holdout rows, %d quarantined, %.1f s",
+        src.label,
+        dataset,
+        snapshot.version,
+        "new" if created else "identical to an existing version",
+        snapshot.n_train,
+        snapshot.n_holdout,
+        outcome.n_quarantined,
+        time.monotonic() - started,
+    )
+    return snapshot
+
+
+def ingest_csv(
+    source: str | os.PathLike[str],
+    *,
+    dataset: str,
+    target: str,
+    snapshots_dir: str | os.PathLike[str],
     holdout_fraction: float = 0.2,
     seed: int = 0,
     time_column: str | None = None,
 ) -> Snapshot:
-    """Validate ``source`` and store it as a snapshot, or return the existing identical one.
-
-    The holdout is the last ``holdout_fraction`` of rows by ``time_column`` when
-    one is named (models are judged on the future, as in production); otherwise
-    it is drawn with ``seed``, stratified on the target when the target looks
-    like class labels (at most :data:`MAX_CLASSES` values, each seen twice), so
-    rare classes appear on both sides. Rows keep their file order in each split.
-    """
-    _check_name(dataset, "dataset")
-    if not isinstance(target, str) or not target:
-        raise ValueError(f"target must be a non-empty column name, got {target!r}")
-    if not 0.0 < holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction must be strictly between 0 and 1, got {holdout_fraction}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-
-    path = Path(source).expanduser().absolute()
-    raw = _read_source(path)
-    params = {
-        "format": SNAPSHOT_FORMAT,
-        "target": target,
-        "holdout_fraction": float(holdout_fraction),
-        "seed": int(seed),
-        "time_column": time_column,
-    }
-    digest = _content_hash(raw, params)
-    version = digest[:_VERSION_LENGTH]
-    dataset_dir = Path(snapshots_dir) / dataset
-    final = dataset_dir / version
-
-    if (final / META_FILE).is_file():
-        # Same bytes, same parameters: the snapshot already exists and is immutable.
-        _point_latest(dataset_dir, version)
-        return _snapshot_from_dir(final)
-
-    frame = _parse_csv(path, raw)
-    _validate_target(path, frame, target)
-    time_values = _parse_time_column(path, frame, time_column) if time_column is not None else None
-    if time_column is not None and time_values is not None:
-        frame[time_column] = time_values
-    if len(frame) < 2:
-        raise DataValidationError(
-            f"{path}: has {len(frame)} data row; expected at least 2 rows to split into train and holdout"
-        )
-
-    task_hint = _task_hint(frame[target])
-    holdout_mask, split_method = _split(frame[target], task_hint, holdout_fraction, seed, time_values)
-    train = frame.loc[~holdout_mask].reset_index(drop=True)
-    holdout = frame.loc[holdout_mask].reset_index(drop=True)
-
-    profile = _profile(frame, target, task_hint, n_train=len(train), n_holdout=len(holdout))
-    meta = {
-        "format": SNAPSHOT_FORMAT,
-        "dataset": dataset,
-        "version": version,
-        "content_sha256": digest,
-        "source": str(path),
-        "source_sha256": hashlib.sha256(raw).hexdigest(),
-        "source_bytes": len(raw),
-        "target": target,
-        "task_hint": task_hint,
-        "time_column": time_column,
-        "holdout_fraction": float(holdout_fraction),
-        "seed": int(seed),
-        "split_method": split_method,
-        "created_at": datetime.now(UTC).isoformat(),
-        "n_rows": len(frame),
-        "n_train": len(train),
-        "n_holdout": len(holdout),
-        "columns": [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()],
-        "files": {"train": TRAIN_FILE, "holdout": HOLDOUT_FILE, "profile": PROFILE_FILE},
-    }
-    _write_snapshot(dataset_dir, version, train, holdout, profile, meta)
-    _point_latest(dataset_dir, version)
-    return _snapshot_from_dir(final)
-
-
-def load_snapshot(snapshots_dir: Path, dataset: str, version: str | None = None) -> Snapshot:
-    """Open a snapshot by version, or the one ``LATEST`` points to when ``version`` is None."""
-    _check_name(dataset, "dataset")
-    root = Path(snapshots_dir)
-    dataset_dir = root / dataset
-    if not dataset_dir.is_dir():
-        found = []
-        if root.is_dir():
-            found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        raise SnapshotNotFoundError(
-            f"no snapshots of dataset {dataset!r} under {root}; datasets found: {found or 'none'}"
-        )
-    versions = list_snapshot_versions(root, dataset)
-    if version is None:
-        version = _read_latest(dataset_dir)
-        if version is None:
-            raise SnapshotNotFoundError(
-                f"dataset {dataset!r} under {root} has no {LATEST_FILE} pointer; "
-                f"versions found: {versions or 'none'}; pass one explicitly"
-            )
-    final = dataset_dir / version
-    if not _check_version_name(version) or not (final / META_FILE).is_file():
-        raise SnapshotNotFoundError(
-            f"no snapshot version {version!r} of dataset {dataset!r} under {root}; "
-            f"versions found: {versions or 'none'} (latest: {_read_latest(dataset_dir)})"
-        )
-    return _snapshot_from_dir(final)
-
-
-def list_snapshot_versions(snapshots_dir: Path, dataset: str) -> list[str]:
-    """Complete versions of ``dataset``, oldest first (by ``created_at``)."""
-    dataset_dir = Path(snapshots_dir) / dataset
-    if not dataset_dir.is_dir():
-        return []
-    found: list[tuple[str, str]] = []
-    for entry in dataset_dir.iterdir():
-        if entry.name.startswith(".") or not (entry / META_FILE).is_file():
-            continue
-        created = str(_read_json(entry / META_FILE).get("created_at", ""))
-        found.append((created, entry.name))
-    return [name for _, name in sorted(found)]
-
-
-# --- reading and validating -------------------------------------------------------------------
-
-
-def _check_name(value: str, what: str) -> None:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise ValueError(
-            f"{what} must be 1-128 characters of letters, digits, '.', '_' or '-', "
-            f"starting with a letter or digit (it becomes a directory name); got {value!r}"
-        )
-
-
-def _check_version_name(version: str) -> bool:
-    return bool(_NAME_RE.match(version))
-
-
-def _read_source(path: Path) -> bytes:
-    if not path.exists():
-        raise DataValidationError(f"{path}: file does not exist; expected a CSV file")
-    if not path.is_file():
-        raise DataValidationError(f"{path}: is not a regular file; expected a CSV file")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataValidationError(
-            f"{path}: file is empty ({len(raw)} bytes); expected a header row and at least one data row"
-        )
-    return raw
-
-
-def _content_hash(raw: bytes, params: dict[str, Any]) -> str:
-    digest = hashlib.sha256(b"airflow-mlops/snapshot\n")
-    digest.update(json.dumps(params, sort_keys=True).encode())
-    digest.update(b"\n")
-    digest.update(raw)
-    return digest.hexdigest()
-
-
-def _parse_csv(path: Path, raw: bytes) -> pd.DataFrame:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            f"{path}: is not valid UTF-8 (bad byte at offset {exc.start}); expected a UTF-8 encoded CSV"
-        ) from exc
-
-    header = _read_header(text)
-    blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
-    if blank:
-        raise DataValidationError(
-            f"{path}: header has unnamed column(s) at position(s) {blank}; expected every column to have "
-            "a name (a leading unnamed column is usually a saved DataFrame index: write with index=False)"
-        )
-    positions: dict[str, list[int]] = {}
-    for i, name in enumerate(header):
-        positions.setdefault(name, []).append(i + 1)
-    duplicates = {name: where for name, where in positions.items() if len(where) > 1}
-    if duplicates:
-        listed = "; ".join(f"{name!r} at positions {where}" for name, where in duplicates.items())
-        raise DataValidationError(
-            f"{path}: duplicate column names in header: {listed}; expected unique names"
-        )
-
-    try:
-        with warnings.catch_warnings():
-            # With index_col=False pandas only *warns* when a row has more fields than
-            # the header, then drops the extra values; losing data must be an error.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), index_col=False, low_memory=False)
-    except (pd.errors.ParserWarning, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        row = _first_long_row(text, len(header))
-        if row is not None:
-            raise DataValidationError(
-                f"{path}: data row {row} has more fields than the {len(header)} header columns; "
-                "expected every row to match the header"
-            ) from exc
-        raise DataValidationError(
-            f"{path}: cannot be parsed as CSV ({str(exc).strip()}); expected a well-formed CSV"
-        ) from exc
-
-    if len(frame) == 0:
-        raise DataValidationError(
-            f"{path}: has a header ({len(header)} columns) but no data rows; expected at least one data row"
-        )
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
-
-
-def _read_header(text: str) -> list[str]:
-    # pandas skips leading blank lines too, so the header is the first non-empty record.
-    for record in csv.reader(io.StringIO(text)):
-        if record and any(field.strip() for field in record):
-            return record
-    return []
-
-
-def _first_long_row(text: str, width: int) -> int | None:
-    records = (r for r in csv.reader(io.StringIO(text)) if r and any(f.strip() for f in r))
-    next(records, None)  # header
-    for number, record in enumerate(records, start=1):
-        if len(record) > width:
-            return number
-    return None
-
-
-def _rows(mask: pd.Series) -> str:
-    """Human row numbers: 1-based data rows, header excluded, blank lines skipped."""
-    numbers = [int(i) + 1 for i in np.flatnonzero(mask.to_numpy())]
-    shown = ", ".join(str(n) for n in numbers[:_MAX_ROWS_IN_MESSAGE])
-    more = f" and {len(numbers) - _MAX_ROWS_IN_MESSAGE} more" if len(numbers) > _MAX_ROWS_IN_MESSAGE else ""
-    return f"data row{'s' if len(numbers) > 1 else ''} {shown}{more}"
-
-
-def _validate_target(path: Path, frame: pd.DataFrame, target: str) -> None:
-    if target not in frame.columns:
-        raise DataValidationError(
-            f"{path}: target column {target!r} not found; columns found: {list(frame.columns)}"
-        )
-    values = frame[target]
-    missing = values.isna()
-    if missing.all():
-        raise DataValidationError(
-            f"{path}: target column {target!r} is empty in all {len(frame)} rows; expected labels"
-        )
-    if missing.any():
-        raise DataValidationError(
-            f"{path}: target column {target!r} is empty in {_rows(missing)}; expected a label in every row"
-        )
-    distinct = values.nunique()
-    if distinct < 2:
-        raise DataValidationError(
-            f"{path}: target column {target!r} has the single value {_scalar(values.iloc[0])!r} in all "
-            f"{len(frame)} rows; expected at least two distinct values"
-        )
-
-
-def _scalar(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _parse_time_column(path: Path, frame: pd.DataFrame, time_column: str) -> pd.Series:
-    if time_column not in frame.columns:
-        raise DataValidationError(
-            f"{path}: time column {time_column!r} not found; columns found: {list(frame.columns)}"
-        )
-    raw = frame[time_column]
-    missing = raw.isna()
-    if missing.any():
-        raise DataValidationError(
-            f"{path}: time column {time_column!r} is empty in {_rows(missing)}; "
-            "expected a timestamp in every row"
-        )
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        return raw  # e.g. epoch seconds or a period number: only the order matters for the split
-    try:
-        parsed = pd.to_datetime(raw, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        parsed = pd.to_datetime(raw, utc=True, format="mixed", errors="coerce")
-    bad = parsed.isna()
-    if bad.any():
-        example = _scalar(raw[bad].iloc[0])
-        raise DataValidationError(
-            f"{path}: time column {time_column!r} has unparseable values in {_rows(bad)} "
-            f"(e.g. {example!r}); expected ISO 8601 timestamps (naive ones are taken as UTC)"
-        )
-    return parsed
-
-
-# --- splitting --------------------------------------------------------------------------------
-
-
-def _task_hint(target: pd.Series) -> str:
-    """A guess for downstream defaults, never a constraint: few distinct values mean classes."""
-    distinct = target.nunique()
-    if pd.api.types.is_float_dtype(target):
-        integral = bool(np.all(np.equal(np.mod(target.to_numpy(dtype=float), 1.0), 0.0)))
-        return "classification" if integral and distinct <= MAX_CLASSES else "regression"
-    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
-        return "classification" if distinct <= MAX_CLASSES else "regression"
-    return "classification"
-
-
-def _split(
-    target: pd.Series,
-    task_hint: str,
-    holdout_fraction: float,
-    seed: int,
-    time_values: pd.Series | None,
-) -> tuple[np.ndarray, str]:
-    n = len(target)
-    n_holdout = min(max(math.floor(n * holdout_fraction + 0.5), 1), n - 1)
-    mask = np.zeros(n, dtype=bool)
-    if time_values is not None:
-        # Stable sort: rows sharing a timestamp keep file order, so the split is deterministic.
-        order = np.argsort(time_values.to_numpy(), kind="stable")
-        mask[order[n - n_holdout :]] = True
-        return mask, "time"
-
-    rng = np.random.default_rng(seed)
-    if task_hint == "classification":
-        codes, _ = pd.factorize(target, sort=True)
-        counts = np.bincount(codes)
-        if counts.min() >= 2:
-            allocation = _allocate(counts, n_holdout)
-            for label, take in enumerate(allocation):
-                members = np.flatnonzero(codes == label)
-                mask[rng.permutation(members)[:take]] = True
-            if 0 < mask.sum() < n:
-                return mask, "stratified"
-            mask[:] = False
-    mask[rng.permutation(n)[:n_holdout]] = True
-    return mask, "random"
-
-
-def _allocate(counts: np.ndarray, n_holdout: int) -> np.ndarray:
-    """Split ``n_holdout`` across classes in proportion (largest remainder), keeping a train row each."""
-    ideal = counts * (n_holdout / counts.sum())
-    allocation = np.minimum(np.floor(ideal).astype(np.int64), counts - 1)
-    short = n_holdout - int(allocation.sum())
-    if short > 0:
-        for label in np.argsort(-(ideal - allocation), kind="stable"):
-            if short == 0:
-                break
-            if allocation[label] + 1 <= counts[label] - 1:
-                allocation[label] += 1
-                short -= 1
-    return allocation
-
-
-# --- profiling --------------------------------------------------------------------------------
-
-
-def _profile(
-    frame: pd.DataFrame, target: str, task_hint: str, *, n_train: int, n_holdout: int
-) -> dict[str, Any]:
-    """Summaries the registry UI and drift baselines need without reloading the data."""
-    columns: dict[str, Any] = {}
-    for name in frame.columns:
-        columns[str(name)] = _profile_column(frame[name])
-    target_info: dict[str, Any] = {"name": target, "task_hint": task_hint}
-    if task_hint == "classification":
-        counts = frame[target].value_counts(sort=True)
-        target_info["distribution"] = {str(k): int(v) for k, v in counts.items()}
-    return {
-        "n_rows": len(frame),
-        "n_train": n_train,
-        "n_holdout": n_holdout,
-        "target": target_info,
-        "columns": columns,
-    }
-
-
-def _profile_column(series: pd.Series) -> dict[str, Any]:
-    n_missing = int(series.isna().sum())
-    entry: dict[str, Any] = {
-        "dtype": str(series.dtype),
-        "n_missing": n_missing,
-        "missing_rate": n_missing / len(series) if len(series) else 0.0,
-        "distinct": int(series.nunique(dropna=True)),
-    }
-    present = series.dropna()
-    if pd.api.types.is_bool_dtype(series):
-        entry["kind"] = "boolean"
-        entry["top"] = _top(present)
-    elif pd.api.types.is_numeric_dtype(series):
-        entry["kind"] = "numeric"
-        values = present.astype(float)
-        entry["min"] = _num(values.min()) if len(values) else None
-        entry["max"] = _num(values.max()) if len(values) else None
-        entry["mean"] = _num(values.mean()) if len(values) else None
-        entry["std"] = _num(values.std()) if len(values) > 1 else None
-        entry["quantiles"] = (
-            {str(q): _num(v) for q, v in values.quantile(list(_QUANTILES)).items()} if len(values) else {}
-        )
-    elif pd.api.types.is_datetime64_any_dtype(series):
-        entry["kind"] = "datetime"
-        entry["min"] = present.min().isoformat() if len(present) else None
-        entry["max"] = present.max().isoformat() if len(present) else None
-    else:
-        entry["kind"] = "categorical"
-        entry["top"] = _top(present)
-    return entry
-
-
-def _top(values: pd.Series) -> list[dict[str, Any]]:
-    counts = values.astype(str).value_counts(sort=True).head(_TOP_CATEGORIES)
-    return [{"value": str(k), "count": int(v)} for k, v in counts.items()]
-
-
-def _num(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-def _write_snapshot(
-    dataset_dir: Path,
-    version: str,
-    train: pd.DataFrame,
-    holdout: pd.DataFrame,
-    profile: dict[str, Any],
-    meta: dict[str, Any],
-) -> None:
-    created_dataset_dir = not dataset_dir.exists()
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    final = dataset_dir / version
-    staging = dataset_dir / f".tmp-{version}-{uuid.uuid4().hex}"
-    try:
-        staging.mkdir()
-        for frame, name in ((train, TRAIN_FILE), (holdout, HOLDOUT_FILE)):
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staging / name)
-        _write_json(staging / PROFILE_FILE, profile)
-        _write_json(staging / META_FILE, meta)
-        for child in staging.iterdir():
-            child.chmod(0o444)  # snapshots are immutable; make accidental edits fail loudly
-        try:
-            os.replace(staging, final)
-        except OSError:
-            if not (final / META_FILE).is_file():
-                raise
-            # A concurrent ingest of the same content won the rename; its snapshot is identical.
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created_dataset_dir:
-            with contextlib.suppress(OSError):
-                dataset_dir.rmdir()  # only succeeds if nothing else was put there meanwhile
-        raise
-
-
-def _point_latest(dataset_dir: Path, version: str) -> None:
-    if _read_latest(dataset_dir) == version:
-        return
-    tmp = dataset_dir / f".{LATEST_FILE}-{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(version + "\n", encoding="utf-8")
-        os.replace(tmp, dataset_dir / LATEST_FILE)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _read_latest(dataset_dir: Path) -> str | None:
-    try:
-        value = (dataset_dir / LATEST_FILE).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return value or None
-
-
-def _snapshot_from_dir(path: Path) -> Snapshot:
-    meta = _read_json(path / META_FILE)
-    return Snapshot(
-        dataset=str(meta["dataset"]),
-        version=str(meta["version"]),
-        path=path,
-        target=str(meta["target"]),
-        n_train=int(meta["n_train"]),
-        n_holdout=int(meta["n_holdout"]),
+    """:func:`ingest` for a CSV file (kept for callers of the first version of this package)."""
+    return ingest(
+        source,
+        dataset=dataset,
+        target=target,
+        snapshots_dir=snapshots_dir,
+        holdout_fraction=holdout_fraction,
+        seed=seed,
+        time_column=time_column,
+        format="csv",
     )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
+# --- arguments ---------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+@dataclass(frozen=True)
+class _Arguments:
+    dataset: str
+    target: str
+    holdout_fraction: float
+    seed: int
+    time_column: str | None
+    key: tuple[str, ...]
+    policy: str | None
+    checks: Mapping[str, str] | None
+    chunk_rows: int
+
+    @classmethod
+    def validate(cls, **values: Any) -> _Arguments:
+        from airflow_mlops.datasets.snapshot import check_name
+
+        check_name(values["dataset"], "dataset")
+        target = values["target"]
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"target must be a non-empty column name, got {target!r}")
+        fraction = values["holdout_fraction"]
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 < fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be strictly between 0 and 1, got {fraction!r}")
+        seed = values["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        time_column = values["time_column"] or None
+        if time_column is not None and not isinstance(time_column, str):
+            raise ValueError(f"time_column must be a column name, got {time_column!r}")
+        key = values["key"]
+        keys: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+        if any(not isinstance(k, str) or not k for k in keys):
+            raise ValueError(f"key must be a column name or a list of column names, got {key!r}")
+        policy = values["policy"] or None
+        if policy is not None and policy not in POLICIES:
+            raise ValueError(f"policy must be one of {list(POLICIES)}, got {policy!r}")
+        chunk_rows = values["chunk_rows"]
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        return cls(
+            dataset=values["dataset"],
+            target=target,
+            holdout_fraction=float(fraction),
+            seed=int(seed),
+            time_column=time_column,
+            key=keys,
+            policy=policy,
+            checks=values["checks"],
+            chunk_rows=chunk_rows,
+        )
+
+    def merged_with(self, contract: Contract | None, source: Source) -> _Arguments:
+        """Key and time column default to the contract's; naming different ones is an error."""
+        if contract is None:
+            return self
+        where = contract.describe()
+        if contract.target != self.target:
+            raise ValueError(
+                f"target {self.target!r} differs from the target {contract.target!r} of {where}; expected the "
+                "same target for every version of a dataset (use another dataset name for another target)"
+            )
+        key, time_column = self.key, self.time_column
+        if key and contract.key and key != contract.key:
+            raise ValueError(f"key {list(key)} differs from the key {list(contract.key)} of {where}")
+        if time_column and contract.time_column and time_column != contract.time_column:
+            raise ValueError(
+                f"time_column {time_column!r} differs from the time column {contract.time_column!r} of {where}"
+            )
+        return _Arguments(
+            dataset=self.dataset,
+            target=self.target,
+            holdout_fraction=self.holdout_fraction,
+            seed=self.seed,
+            time_column=time_column or contract.time_column,
+            key=key or contract.key,
+            policy=self.policy,
+            checks=self.checks,
+            chunk_rows=self.chunk_rows,
+        )
+
+    def split_params(self) -> dict[str, Any]:
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "target": self.target,
+            "holdout_fraction": self.holdout_fraction,
+            "seed": self.seed,
+            "time_column": self.time_column,
+        }
+
+
+def _open(
+    source: Any,
+    *,
+    connection: Any,
+    table: str | None,
+    format: str | None,
+    options: Mapping[str, Any] | None,
+    roots: Sequence[str | os.PathLike[str]] | None,
+) -> Source:
+    if connection is not None or table is not None:
+        if connection is None:
+            raise ValueError(f"table {table!r} needs a connection (a SQLAlchemy URL or engine)")
+        if format not in (None, "sql") or options:
+            raise ValueError("format and options apply to files; a SQL source takes a query or a table")
+        if table is not None and source:
+            raise ValueError(f"give a query or a table, not both (query {source!r}, table {table!r})")
+        return SqlSource(connection, query=None if table is not None else source, table=table)
+    if source is None:
+        raise ValueError(
+            "source is required: a path, URL, ObjectStoragePath, Source, or a query with a connection"
+        )
+    return open_source(source, format=format, options=options, allowed_roots=roots)
+
+
+def _contract_in_force(
+    store: SnapshotStore, contract: Contract | str | os.PathLike[str] | None, arguments: _Arguments
+) -> Contract | None:
+    if contract is None:
+        return store.stored_contract()
+    loaded = contract if isinstance(contract, Contract) else load_contract(contract)
+    if loaded.dataset != arguments.dataset:
+        raise ValueError(
+            f"{loaded.describe()} is for dataset {loaded.dataset!r}, not {arguments.dataset!r}; expected the "
+            "contract of the dataset being ingested"
+        )
+    return loaded
+
+
+def _source_key(fingerprint: str, source: Source, arguments: _Arguments, contract: Contract | None) -> str:
+    """What decides a snapshot besides the data: reader settings, split, key, contract, policies."""
+    described = source.describe()
+    settings = {
+        "snapshot_format": SNAPSHOT_FORMAT,
+        "fingerprint": fingerprint,
+        "format": described.get("format"),
+        "options": described.get("options"),
+        "split": arguments.split_params(),
+        "key": list(arguments.key),
+        "policy": arguments.policy,
+        "checks": dict(arguments.checks or {}),
+        "contract": contract.digest() if contract is not None else None,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# --- one ingestion -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    version: str
+    contract: Contract
+    n_quarantined: int
+
+
+class _Ingestion:
+    """The state of one streaming pass over a source into a staging directory."""
+
+    def __init__(
+        self, source: Source, staging: Path, arguments: _Arguments, contract: Contract | None
+    ) -> None:
+        self.source = source
+        self.staging = staging
+        self.args = arguments
+        self.contract_in_force = contract
+        self.plans: list[ColumnPlan] | None = None
+        self.enforcer: Enforcer | None = None
+        self.n_source_rows = 0
+        self.n_rejected = 0
+        self.n_kept = 0
+        self.n_chunks = 0
+        self.stratify = False
+        self.classes: dict[str, int] = {}
+        self.class_counts: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.holdout_counts: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.track_classes = False
+        self.keys = KeyIndex()
+
+    # --- planning ------------------------------------------------------------------------------
+
+    def _plan(self, first: pa.Table) -> None:
+        names = list(first.column_names)
+        target = self.args.target
+        label = self.source.label
+        if target not in names:
+            raise DataValidationError(
+                f"{label}: target column {target!r} not found; columns found: {names}{_delimiter_hint(names)}",
+                source=label,
+                check="target",
+                column=target,
+            )
+        if names == [target]:
+            raise DataValidationError(
+                f"{label}: the only column is the target {target!r}; expected feature columns besides it"
+                f"{_delimiter_hint(names)}",
+                source=label,
+                check="target",
+            )
+        time_column = self.args.time_column
+        if time_column is not None and time_column not in names:
+            raise DataValidationError(
+                f"{label}: time column {time_column!r} not found; columns found: {names}",
+                source=label,
+                check="time_column",
+                column=time_column,
+            )
+        missing_key = [k for k in self.args.key if k not in names]
+        if missing_key:
+            raise DataValidationError(
+                f"{label}: key column(s) {missing_key} not found; columns found: {names}",
+                source=label,
+                check="key",
+                column=missing_key[0],
+            )
+
+        contract = self.contract_in_force
+        policies = contract or Contract(
+            dataset=self.args.dataset,
+            target=target,
+            columns=tuple(ColumnContract(n, "text") for n in names),
+            origin="first-ingestion",
+        )
+        policies = policies.with_policies(self.args.policy, self.args.checks)
+        self.policies = policies
+        self.enforcer = Enforcer(self.source, policies, self.staging / QUARANTINE_FILE, names)
+
+        planned_names = list(names)
+        if contract is not None:
+            for name in contract.names:
+                if name not in names:
+                    self.enforcer.dataset_issue(
+                        "missing_column",
+                        name,
+                        f"column {name!r} of the contract is missing; columns found: {names}; expected every "
+                        f"contract column: {contract.names}",
+                    )
+            for name in names:
+                if contract.column(name) is None:
+                    self.enforcer.dataset_issue(
+                        "extra_column",
+                        name,
+                        f"column {name!r} is not in the contract; expected only the contract columns "
+                        f"{contract.names} (add it to the contract, or drop it from the source)",
+                    )
+
+        plans: list[ColumnPlan] = []
+        for name in planned_names:
+            plans.append(self._plan_column(name, first.column(name), contract))
+        self.plans = plans
+        self.schema = pa.schema([pa.field(p.name, p.type.arrow_type) for p in plans])
+        self.digest = ContentDigest(self.schema)
+        self.profiler = Profiler({p.name: p.type for p in plans}, seed=self.args.seed)
+        target_plan = self._plan_of(target)
+        if contract is not None and contract.task is not None:
+            classification = contract.task in ("binary", "multiclass")
+        else:
+            classification = _looks_like_classes(
+                target_plan.type, coerce(first.column(target), target_plan.type).values
+            )
+        self.track_classes = classification
+        self.stratify = classification and time_column is None
+        self.contract_classes = (
+            frozenset(contract.classes) if contract is not None and contract.classes is not None else None
+        )
+        if time_column is not None:
+            self.time_split = TimeSplit(self.args.holdout_fraction)
+            self.all_rows = PartWriter(self.staging / "all.parquet", self.schema)
+        else:
+            self.splitter = StratifiedSplit(self.args.holdout_fraction, self.args.seed)
+            self.train = PartWriter(self.staging / TRAIN_FILE, self.schema)
+            self.holdout = PartWriter(self.staging / HOLDOUT_FILE, self.schema)
+
+    def _plan_column(self, name: str, column: pa.ChunkedArray, contract: Contract | None) -> ColumnPlan:
+        assert self.enforcer is not None
+        roles: set[Role] = set()
+        if name == self.args.target:
+            roles.add("target")
+        if name in self.args.key:
+            roles.add("key")
+        if name == self.args.time_column:
+            roles.add("time")
+        inferred, _ = infer(column)
+        if "time" in roles and inferred.logical not in ("numeric", "datetime"):
+            inferred = ColumnType("datetime")
+        spec = contract.column(name) if contract is not None else None
+        if spec is None:
+            return ColumnPlan(name, inferred, nullable=not roles, roles=frozenset(roles or {"feature"}))
+        dtype = spec.dtype or (inferred.dtype if inferred.logical == "numeric" else "float")
+        column_type = ColumnType(spec.type, dtype if spec.type == "numeric" else None, spec.format)
+        present = len(column) - column.null_count
+        if present and spec.type not in ("categorical", "text"):
+            result = coerce(column, column_type)
+            readable = 1.0 - float(result.invalid.sum()) / present
+            if readable < MAJORITY:
+                example_index = int(np.flatnonzero(result.invalid)[0])
+                example = column[example_index].as_py()
+                warned = self.enforcer.dataset_issue(
+                    "type_change",
+                    name,
+                    f"column {name!r} is {column_type.describe()} in the contract, but only {readable:.0%} of "
+                    f"its first {present} values read as that (e.g. {example!r}); it now looks "
+                    f"{inferred.describe()}; expected {column_type.expected()}",
+                )
+                if warned:
+                    column_type = inferred
+        return ColumnPlan(
+            name,
+            column_type,
+            nullable=spec.nullable and not roles,
+            min=spec.min,
+            max=spec.max,
+            values=frozenset(spec.values) if spec.values is not None else None,
+            roles=frozenset(roles or {"feature"}),
+        )
+
+    def _plan_of(self, name: str) -> ColumnPlan:
+        assert self.plans is not None
+        return next(p for p in self.plans if p.name == name)
+
+    # --- the pass ------------------------------------------------------------------------------
+
+    def execute(self, *, fingerprint: str | None, started: float) -> _Outcome:
+        for chunk in self.source.chunks(self.args.chunk_rows):
+            if self.plans is None:
+                self._plan(chunk.table)
+            assert self.enforcer is not None
+            self.n_source_rows += chunk.table.num_rows + len(chunk.rejected)
+            self.n_rejected += len(chunk.rejected)
+            self.enforcer.rejected(chunk.rejected)
+            if chunk.table.num_rows:
+                self._process(chunk.table, chunk.rows)
+            self.n_chunks += 1
+            if self.n_chunks % PROGRESS_EVERY == 0:
+                now = time.monotonic()
+                share = self.source.progress()
+                log.info(
+                    "%s: %d rows read%s, %d kept, %d chunks, %.0f rows/s",
+                    self.source.label,
+                    self.n_source_rows,
+                    f" ({share:.0%})" if share is not None else "",
+                    self.n_kept,
+                    self.n_chunks,
+                    self.n_source_rows / max(now - started, 1e-9),
+                )
+        return self._finish(fingerprint, started)
+
+    def _process(self, raw: pa.Table, rows: npt.NDArray[np.int64]) -> None:
+        assert self.plans is not None and self.enforcer is not None
+        for plan in self.plans:
+            if plan.name not in raw.column_names:  # a JSON chunk without any record having the key
+                raw = raw.append_column(plan.name, pa.nulls(raw.num_rows, type=pa.string()))
+        coerced = {p.name: coerce(raw.column(p.name), p.type) for p in self.plans}
+        violations = row_violations(
+            self.plans, coerced, classes=self.contract_classes, target=self.args.target, source=self.source
+        )
+        keep = self.enforcer.apply(violations, raw, rows)
+        typed = pa.table({p.name: coerced[p.name].values for p in self.plans}, schema=self.schema)
+        if self.args.key:
+            hashes = hash_rows(typed, self.args.key)
+            duplicate, first = duplicate_keys(self.keys, hashes, rows, keep)
+            if duplicate.any():
+                word = self.source.row_word
+                key_text = ", ".join(self.args.key)
+                violation = Violation(
+                    "duplicate_key",
+                    self.args.key[0] if len(self.args.key) == 1 else None,
+                    duplicate,
+                    f"repeats a key ({key_text}) already seen",
+                    f"each key once (first seen in {rows_text(word, np.unique(first))})",
+                    row_reasons=[f"key ({key_text}) first seen in {word} {int(f)}" for f in first],
+                )
+                keep &= self.enforcer.apply([violation], raw, rows)
+        if not keep.all():
+            typed = typed.filter(pa.array(keep))
+        n = typed.num_rows
+        if n == 0:
+            return
+        ordinals = np.arange(self.n_kept, self.n_kept + n, dtype=np.int64)
+        self.n_kept += n
+        self.digest.update(typed)
+        self.profiler.update(typed, ordinals)
+        codes = self._class_codes(typed.column(self.args.target))
+        if self.args.time_column is not None:
+            times = typed.column(self.args.time_column)
+            if pa.types.is_timestamp(times.type):
+                self.time_split.add(pc.cast(times, pa.int64()).to_numpy())
+            else:
+                self.time_split.add(pc.cast(times, pa.float64()).to_numpy())
+            self.all_rows.write(typed)
+            return
+        holdout = self.splitter.assign(codes if self.stratify else np.zeros(n, dtype=np.int64))
+        if self.track_classes:
+            self._count_holdout(codes[holdout])
+        self.train.write(typed.filter(pa.array(~holdout)))
+        self.holdout.write(typed.filter(pa.array(holdout)))
+
+    def _class_codes(self, target: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+        """Global class index per row (-1 for a missing target), counting classes as they appear."""
+        n = len(target)
+        if not self.track_classes:
+            return np.full(n, -1, dtype=np.int64)
+        values = target.combine_chunks()
+        unique = pc.unique(values.drop_null())
+        mapping = np.empty(len(unique), dtype=np.int64)
+        for position, value in enumerate(unique.to_pylist()):
+            label = class_label(value)
+            if label not in self.classes:
+                self.classes[label] = len(self.classes)
+            mapping[position] = self.classes[label]
+        if len(self.classes) > MAX_STRATA:
+            plan = self._plan_of(self.args.target)
+            if plan.type.logical == "numeric":
+                self.track_classes = self.stratify = False  # many distinct numbers: a regression target
+                self.classes.clear()
+                return np.full(n, -1, dtype=np.int64)
+            raise DataValidationError(
+                f"{self.source.label}: target column {self.args.target!r} has more than {MAX_STRATA} distinct "
+                f"values (e.g. {list(self.classes)[:3]}); expected class labels (at most {MAX_STRATA}) or a "
+                "numeric target",
+                source=self.source.label,
+                check="target",
+                column=self.args.target,
+            )
+        local = pc.fill_null(pc.index_in(values, value_set=unique), -1).to_numpy(zero_copy_only=False)
+        codes = np.where(local >= 0, mapping[np.maximum(local, 0)] if len(mapping) else -1, -1).astype(
+            np.int64
+        )
+        size = len(self.classes)
+        if len(self.class_counts) < size:
+            self.class_counts = np.concatenate(
+                [self.class_counts, np.zeros(size - len(self.class_counts), np.int64)]
+            )
+        present = codes[codes >= 0]
+        self.class_counts += np.bincount(present, minlength=size)[:size]
+        return codes
+
+    def _count_holdout(self, codes: npt.NDArray[np.int64]) -> None:
+        size = len(self.classes)
+        if len(self.holdout_counts) < size:
+            self.holdout_counts = np.concatenate(
+                [self.holdout_counts, np.zeros(size - len(self.holdout_counts), np.int64)]
+            )
+        present = codes[codes >= 0]
+        self.holdout_counts += np.bincount(present, minlength=size)[:size]
+
+    # --- finishing -----------------------------------------------------------------------------
+
+    def _finish(self, fingerprint: str | None, started: float) -> _Outcome:
+        label = self.source.label
+        word = self.source.row_word
+        if self.plans is None or self.enforcer is None:
+            raise DataValidationError(
+                f"{label}: has no {word}s; expected at least one", source=label, check="empty"
+            )
+        if self.n_source_rows == 0:
+            raise DataValidationError(
+                f"{label}: has a header ({len(self.plans)} columns) but no data rows; expected at least one "
+                f"{word}",
+                source=label,
+                check="empty",
+            )
+        quarantine = self.enforcer.quarantine
+        quarantine.close()
+        n = self.n_kept
+        if n == 0:
+            raise DataValidationError(
+                f"{label}: all {self.n_source_rows} rows were rejected or quarantined; expected at least two rows "
+                f"to snapshot (see the issues: {self.enforcer.issues()[:3]})",
+                source=label,
+            )
+        target = self.args.target
+        for plan in self.plans:
+            if plan.name != target and self.profiler.non_null_count(plan.name) == 0:
+                self.enforcer.dataset_issue(
+                    "all_null",
+                    plan.name,
+                    f"column {plan.name!r} is empty in all {n} rows; expected at least one value "
+                    "(drop the column from the source, or fix the export)",
+                )
+        task = self._check_target(n)
+        if self.contract_classes is not None and self.track_classes:
+            vanished = sorted(set(self.contract_classes) - set(self.classes))
+            if vanished:
+                self.enforcer.dataset_issue(
+                    "vanished_class",
+                    target,
+                    f"target class(es) {vanished} of the contract have no row in this ingestion; expected "
+                    f"every class of {sorted(self.contract_classes)}",
+                )
+        if n < 2:
+            raise DataValidationError(
+                f"{label}: has {n} usable row; expected at least 2 rows to split into train and holdout",
+                source=label,
+            )
+
+        if self.args.time_column is not None:
+            split_method = "time"
+            self._split_by_time()
+        else:
+            split_method = "stratified" if self.stratify else "random"
+            self.train.close()
+            self.holdout.close()
+        n_train, n_holdout = self.train.rows, self.holdout.rows
+        if n_train == 0 or n_holdout == 0:
+            raise DataValidationError(
+                f"{label}: {n} rows gave {n_train} training and {n_holdout} holdout rows with holdout_fraction "
+                f"{self.args.holdout_fraction}; expected at least one row on each side (add rows or change "
+                "holdout_fraction)",
+                source=label,
+            )
+
+        columns_profile = self.profiler.result()
+        profile: dict[str, Any] = {
+            "n_rows": n,
+            "n_train": n_train,
+            "n_holdout": n_holdout,
+            "n_quarantined": quarantine.rows,
+            "target": self._target_profile(task),
+            "columns": columns_profile,
+        }
+        contract = self._resulting_contract(task, columns_profile)
+        header = json.dumps(self.args.split_params(), sort_keys=True).encode()
+        if quarantine.rows:
+            quarantine_digest = ContentDigest(quarantine.schema)
+            for part in quarantine.digest_parts:
+                quarantine_digest.update(part)
+            header += quarantine_digest.hexdigest().encode()
+        digest = self.digest.hexdigest(header)
+        version = digest[:VERSION_LENGTH]
+        meta = {
+            "format": SNAPSHOT_FORMAT,
+            "dataset": self.args.dataset,
+            "version": version,
+            "content_sha256": digest,
+            "source": label,
+            "source_info": self.source.describe(),
+            "source_sha256": fingerprint,
+            "target": target,
+            "task": task,
+            "task_hint": "regression" if task == "regression" else "classification",
+            "time_column": self.args.time_column,
+            "key": list(self.args.key),
+            "holdout_fraction": self.args.holdout_fraction,
+            "seed": self.args.seed,
+            "split_method": split_method,
+            "created_at": datetime.now(UTC).isoformat(),
+            "n_rows": n,
+            "n_source_rows": self.n_source_rows,
+            "n_train": n_train,
+            "n_holdout": n_holdout,
+            "n_quarantined": quarantine.rows,
+            "columns": [
+                {"name": p.name, "type": p.type.logical, "dtype": str(p.type.arrow_type)} for p in self.plans
+            ],
+            "contract": {
+                "origin": contract.origin,
+                "path": self.contract_in_force.path if self.contract_in_force is not None else None,
+                "digest": contract.digest(),
+                "policy": self.policies.policy,
+                "checks": dict(self.policies.checks),
+            },
+            "issues": self.enforcer.issues(),
+            "files": {
+                "train": TRAIN_FILE,
+                "holdout": HOLDOUT_FILE,
+                "profile": PROFILE_FILE,
+                "contract": CONTRACT_FILE,
+                **({"quarantine": QUARANTINE_FILE} if quarantine.rows else {}),
+            },
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+        write_json(self.staging / PROFILE_FILE, profile)
+        save_contract(contract, self.staging / CONTRACT_FILE)
+        write_json(self.staging / META_FILE, meta)
+        return _Outcome(version=version, contract=contract, n_quarantined=quarantine.rows)
+
+    def _check_target(self, n: int) -> TaskType:
+        label = self.source.label
+        target = self.args.target
+        if self.track_classes:
+            seen = [c for c, i in self.classes.items() if self.class_counts[i] > 0]
+            if len(seen) < 2:
+                only = seen[0] if seen else None
+                raise DataValidationError(
+                    f"{label}: target column {target!r} has a single class {only!r} in all {n} rows; expected at "
+                    "least two classes to learn from",
+                    source=label,
+                    check="target",
+                    column=target,
+                )
+            return "binary" if len(seen) == 2 else "multiclass"
+        if self.profiler.distinct_count(target) < 2:
+            value = self.profiler.result()[target].get("min")
+            raise DataValidationError(
+                f"{label}: target column {target!r} has the single value {value!r} in all {n} rows (a constant "
+                "target); expected at least two distinct values",
+                source=label,
+                check="target",
+                column=target,
+            )
+        return "regression"
+
+    def _split_by_time(self) -> None:
+        """Second pass over the staged rows: the latest ones go to the holdout."""
+        self.all_rows.close()
+        mask = self.time_split.holdout_mask()
+        self.train = PartWriter(self.staging / TRAIN_FILE, self.schema)
+        self.holdout = PartWriter(self.staging / HOLDOUT_FILE, self.schema)
+        done = 0
+        parquet = pq.ParquetFile(self.all_rows.path)
+        for batch in parquet.iter_batches(batch_size=self.args.chunk_rows):
+            part = pa.Table.from_batches([batch], schema=self.schema)
+            held = mask[done : done + part.num_rows]
+            done += part.num_rows
+            held_rows = part.filter(pa.array(held))
+            if self.track_classes:
+                self._count_holdout(self._codes_of(held_rows.column(self.args.target)))
+            self.train.write(part.filter(pa.array(~held)))
+            self.holdout.write(held_rows)
+        self.train.close()
+        self.holdout.close()
+        self.all_rows.path.unlink()
+
+    def _codes_of(self, target: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+        labels = [class_label(v) for v in target.to_pylist() if v is not None]
+        return np.asarray([self.classes[label] for label in labels if label in self.classes], dtype=np.int64)
+
+    def _target_profile(self, task: TaskType) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.args.target,
+            "task": task,
+            "task_hint": "regression" if task == "regression" else "classification",
+        }
+        if task != "regression":
+            order = sorted(self.classes, key=lambda c: (-int(self.class_counts[self.classes[c]]), c))
+            holdout = np.zeros(len(self.classes), dtype=np.int64)
+            holdout[: len(self.holdout_counts)] = self.holdout_counts
+            out["distribution"] = {c: int(self.class_counts[self.classes[c]]) for c in order}
+            out["distribution_holdout"] = {c: int(holdout[self.classes[c]]) for c in order}
+        return out
+
+    def _resulting_contract(self, task: TaskType, columns: Mapping[str, Mapping[str, Any]]) -> Contract:
+        """The contract in force, or for a first ingestion the one inferred from this data."""
+        if self.contract_in_force is not None:
+            return self.contract_in_force
+        assert self.plans is not None
+        specs = []
+        for plan in self.plans:
+            entry = columns[plan.name]
+            non_negative = (
+                plan.type.logical == "numeric" and entry.get("min") is not None and entry["min"] >= 0
+            )
+            specs.append(
+                ColumnContract(
+                    name=plan.name,
+                    type=plan.type.logical,
+                    dtype=plan.type.dtype,
+                    format=plan.type.format,
+                    nullable=plan.nullable and entry["n_missing"] > 0,
+                    min=0.0 if non_negative else None,
+                )
+            )
+        classes = None
+        if task != "regression":
+            classes = tuple(sorted(c for c, i in self.classes.items() if self.class_counts[i] > 0))
+        return Contract(
+            dataset=self.args.dataset,
+            target=self.args.target,
+            columns=tuple(specs),
+            task=task,
+            classes=classes,
+            key=self.args.key,
+            time_column=self.args.time_column,
+            policy=self.policies.policy,
+            checks=dict(self.policies.checks),
+            origin="inferred",
+        )
+
+
+def _looks_like_classes(column_type: ColumnType, values: pa.Array) -> bool:
+    """Few distinct whole numbers, booleans or labels: a classification target (a guess from the first chunk)."""
+    if column_type.logical != "numeric":
+        return True
+    present = values.drop_null()
+    if len(present) == 0:
+        return False
+    numbers = np.asarray(pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    whole = bool(np.all(np.isfinite(numbers) & (np.floor(numbers) == numbers)))
+    return whole and int(pc.count_distinct(present).as_py()) <= MAX_CLASSES
+
+
+def _delimiter_hint(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        found = [d for d in DELIMITERS if d in names[0]]
+        if found:
+            return (
+                f" (the header is a single column containing {found[0]!r}: is the delimiter right? pass "
+                f"options={{'delimiter': {found[0]!r}}})"
+            )
+    return ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from airflow_mlops.operators.automl import AutoMLSweepOperator, RegisterModelOperator
 from airflow_mlops.operators.deployments import DeployModelOperator, ReplaceModelOperator
-from airflow_mlops.operators.ingest import IngestOperator
+from airflow_mlops.operators.ingest import DATASETS_ALIAS, IngestOperator, dataset_asset
 from airflow_mlops.operators.monitoring import (
     RETRAIN_REQUESTS,
     RETRAIN_REQUESTS_ALIAS,
@@ -15,6 +15,7 @@ from airflow_mlops.operators.monitoring import (
 )
 
 __all__ = [
+    "DATASETS_ALIAS",
     "RETRAIN_REQUESTS",
     "RETRAIN_REQUESTS_ALIAS",
     "AutoMLSweepOperator",
@@ -23,4 +24,5 @@ __all__ = [
     "MonitorDeploymentOperator",
     "RegisterModelOperator",
     "ReplaceModelOperator",
+    "dataset_asset",
 ]
