@@ -15,19 +15,32 @@ from airflow_mlops.automl.families import (
     register_family,
     unregister_family,
 )
+from airflow_mlops.automl.leaderboard import (
+    LEADERBOARD_ARTIFACT,
+    LEADERBOARD_COLUMNS,
+    build_leaderboard,
+    get_leaderboard,
+    load_leaderboard,
+)
+from airflow_mlops.automl.modes import AUTOPILOT_MODES, DEFAULT_MODE, AutopilotMode, get_mode
 from airflow_mlops.automl.preprocess import (
     FeatureType,
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
 )
+from airflow_mlops.automl.storage import default_storage, open_storage, recover_interrupted_trials
 from airflow_mlops.automl.sweep import (
-    LEADERBOARD_COLUMNS,
     SweepConfig,
+    SweepHandle,
     SweepResult,
+    WorkerReport,
     build_pipeline,
+    finish_sweep,
     fit_pipeline,
+    prepare_sweep,
     run_sweep,
+    run_worker,
 )
 from airflow_mlops.automl.task import (
     DEFAULT_METRICS,
@@ -42,30 +55,46 @@ from airflow_mlops.automl.task import (
 )
 
 __all__ = [
+    "AUTOPILOT_MODES",
     "DEFAULT_METRICS",
+    "DEFAULT_MODE",
+    "LEADERBOARD_ARTIFACT",
     "LEADERBOARD_COLUMNS",
     "METRICS",
     "TASK_TYPES",
+    "AutopilotMode",
     "FeatureType",
     "MetricSpec",
     "ModelFamily",
     "ScopedTrial",
     "SweepConfig",
+    "SweepHandle",
     "SweepResult",
     "TaskType",
     "TrialLike",
+    "WorkerReport",
     "as_category_strings",
+    "build_leaderboard",
     "build_pipeline",
     "build_preprocessor",
     "default_metric",
+    "default_storage",
     "detect_task",
     "family_names",
+    "finish_sweep",
     "fit_pipeline",
     "get_family",
+    "get_leaderboard",
     "get_metric",
+    "get_mode",
     "infer_feature_types",
+    "load_leaderboard",
+    "open_storage",
+    "prepare_sweep",
+    "recover_interrupted_trials",
     "register_family",
     "run_sweep",
+    "run_worker",
     "unregister_family",
     "validate_task",
 ]

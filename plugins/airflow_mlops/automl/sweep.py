@@ -1,40 +1,52 @@
-"""The AutoML sweep: Optuna searches over model families, MLflow records every trial.
+"""The AutoML sweep: Optuna searches model families with staged fidelity, MLflow records every trial.
 
-One Optuna trial is one (family, hyper-parameters) candidate scored by
-cross-validation of the full pipeline (preprocessing included, so no fold
-leaks into another's imputation or encoding). Each trial is an MLflow child
-run under one parent run per sweep, so the MLflow UI shows the sweep as a
-tree and the leaderboard links back to every run.
+A sweep has three steps, so that several workers can share one study:
 
-Nothing here imports Airflow: operators wrap :func:`run_sweep` and
-:func:`fit_pipeline`, and the same code runs from a notebook or a test.
+1. :func:`prepare_sweep` checks the data and settings, creates (or reopens)
+   the Optuna study and the MLflow parent run, fails trials that a killed
+   worker left running and queues their parameters again, queues every
+   family's known-good defaults first, and fixes the deadline;
+2. :func:`run_worker`, once per worker (an Airflow mapped task, a process,
+   a machine), asks the study for candidates until the trial count or the
+   deadline is reached; each candidate is cross-validated stage by stage on
+   growing samples (:mod:`~airflow_mlops.automl.fidelity`) and scored on a
+   fixed holdout the search never optimises on;
+3. :func:`finish_sweep` ranks every candidate, stores the leaderboard as an
+   MLflow table and closes the parent run.
+
+:func:`run_sweep` does all three in one process. Every worker derives the
+same folds and holdout from the same rows and seed, so only the study and
+MLflow are shared. Nothing here imports Airflow.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import numpy as np
+import numpy.typing as npt
 import optuna
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from optuna.storages import BaseStorage
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from airflow_mlops.automl.families import (
     ModelFamily,
@@ -43,8 +55,27 @@ from airflow_mlops.automl.families import (
     resolve_families,
     scoped_param_name,
 )
+from airflow_mlops.automl.fidelity import (
+    MIN_SAMPLE_ROWS,
+    MIN_TRIALS_PER_STAGE,
+    Stage,
+    is_hopeless,
+    make_pruner,
+    plan_stages,
+    stage_values,
+    subsample,
+)
+from airflow_mlops.automl.leaderboard import (
+    FAMILY_PARAM,
+    LEADERBOARD_ARTIFACT,
+    LEADERBOARD_COLUMNS,
+    build_leaderboard,
+)
+from airflow_mlops.automl.modes import DEFAULT_MODE, PRUNERS, PrunerKind, get_mode
 from airflow_mlops.automl.preprocess import FeatureType, build_preprocessor, infer_feature_types
+from airflow_mlops.automl.storage import open_storage, recover_interrupted_trials
 from airflow_mlops.automl.task import (
+    MetricSpec,
     TaskType,
     default_metric,
     detect_task,
@@ -54,12 +85,30 @@ from airflow_mlops.automl.task import (
 from airflow_mlops.config import get_settings
 from airflow_mlops.registry.models import get_or_create_experiment, quiet_mlflow_logs
 
+__all__ = [
+    "LEADERBOARD_ARTIFACT",
+    "LEADERBOARD_COLUMNS",
+    "SweepConfig",
+    "SweepHandle",
+    "SweepResult",
+    "WorkerReport",
+    "build_pipeline",
+    "finish_sweep",
+    "fit_pipeline",
+    "prepare_sweep",
+    "run_sweep",
+    "run_worker",
+]
+
 ProgressCallback = Callable[[str], None]
 
-LEADERBOARD_COLUMNS = ("rank", "family", "score", "metric", "params", "trial_number", "run_id", "fit_time_s")
-LEADERBOARD_ARTIFACT = "leaderboard.json"
-_FAMILY_PARAM = "family"
-_FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+#: Trials that count towards ``n_trials``: finished ones, and running ones (another worker's).
+_COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+#: Part of the budget kept for ranking and logging the leaderboard after the last trial.
+_FINISH_RESERVE_FRACTION = 0.03
+_FINISH_RESERVE_MAX_S = 2.0
+#: Candidates in a row that cannot finish in the time left before a worker gives up early.
+_MAX_OUT_OF_BUDGET = 3
 
 
 def _check(condition: bool, message: str) -> None:
@@ -75,22 +124,31 @@ def _is_int(value: object) -> bool:
 class SweepConfig:
     """What to search and where to record it; checked on construction so a typo fails the task at once.
 
-    ``n_trials`` is the study's total: re-running a persistent study (an
-    Airflow retry, another worker) only tops it up to that many finished
-    trials. ``storage`` is ``None`` (in memory), an Optuna RDB URL such as
-    ``sqlite:///studies.db``, or a file path for an Optuna journal file, which
-    needs no database and tolerates several processes. ``tracking_uri``
-    defaults to the project settings, never to MLflow's ``./mlruns``;
-    ``artifact_location`` only applies when the experiment is created.
+    ``mode`` (``quick``/``auto``/``comprehensive``) sets the trial count, the
+    wall-clock budget and the pruner; ``n_trials``, ``timeout_s`` and
+    ``pruner`` override it. ``n_trials`` is the study's total: re-running a
+    persistent study (an Airflow retry, another worker) only tops it up.
+    ``timeout_s`` is a hard budget for the search of one sweep run: no fit
+    starts that is expected to end past it. ``holdout_fraction`` of the rows
+    is set aside (stratified for classes) and never used to choose a model.
+    ``storage`` is ``None`` (in memory), a URL for an Optuna RDB (PostgreSQL
+    across machines) or a file path for an Optuna journal file (several
+    processes on one machine). ``tracking_uri`` defaults to the project
+    settings, never to MLflow's ``./mlruns``. ``n_jobs`` caps the threads of
+    each worker's fits (default: the machine's cores shared among workers).
     """
 
     target: str
     task: TaskType | None = None
     metric: str | None = None
     families: Sequence[str] | None = None
-    n_trials: int = 20
+    mode: str = DEFAULT_MODE
+    n_trials: int | None = None
     timeout_s: float | None = None
+    pruner: PrunerKind | None = None
     cv_folds: int = 3
+    holdout_fraction: float = 0.2
+    min_sample_rows: int = MIN_SAMPLE_ROWS
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None
@@ -98,6 +156,7 @@ class SweepConfig:
     tracking_uri: str | None = None
     artifact_location: str | None = None
     exclude: Sequence[str] = ()
+    n_jobs: int | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -113,22 +172,40 @@ class SweepConfig:
             for name in families:
                 get_family(name)
             object.__setattr__(self, "families", families)
+        get_mode(self.mode)
         exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
         _check(self.target not in exclude, f"exclude={exclude!r} contains the target {self.target!r}")
         object.__setattr__(self, "exclude", exclude)
         _check(
-            _is_int(self.n_trials) and self.n_trials >= 1, f"n_trials={self.n_trials!r} must be an int >= 1"
+            self.n_trials is None or (_is_int(self.n_trials) and self.n_trials >= 1),
+            f"n_trials={self.n_trials!r} must be an int >= 1 or None (the mode's)",
         )
         _check(
             self.timeout_s is None or (isinstance(self.timeout_s, int | float) and self.timeout_s > 0),
-            f"timeout_s={self.timeout_s!r} must be a positive number of seconds or None",
+            f"timeout_s={self.timeout_s!r} must be a positive number of seconds or None (the mode's)",
+        )
+        _check(
+            self.pruner is None or self.pruner in PRUNERS,
+            f"pruner={self.pruner!r} is not valid; expected one of {', '.join(map(repr, PRUNERS))}",
         )
         _check(
             _is_int(self.cv_folds) and self.cv_folds >= 2, f"cv_folds={self.cv_folds!r} must be an int >= 2"
         )
         _check(
+            isinstance(self.holdout_fraction, int | float) and 0 <= self.holdout_fraction < 0.5,
+            f"holdout_fraction={self.holdout_fraction!r} must be in [0, 0.5)",
+        )
+        _check(
+            _is_int(self.min_sample_rows) and self.min_sample_rows >= 1,
+            f"min_sample_rows={self.min_sample_rows!r} must be an int >= 1",
+        )
+        _check(
             _is_int(self.seed) and 0 <= self.seed < 2**32,
             f"seed={self.seed!r} must be an int in [0, 2**32)",
+        )
+        _check(
+            self.n_jobs is None or (_is_int(self.n_jobs) and self.n_jobs >= 1),
+            f"n_jobs={self.n_jobs!r} must be an int >= 1 or None",
         )
         for name in ("study_name", "storage", "tracking_uri", "artifact_location"):
             value = getattr(self, name)
@@ -141,6 +218,57 @@ class SweepConfig:
             f"experiment_name={self.experiment_name!r} must be a non-empty string",
         )
 
+    @property
+    def trial_budget(self) -> int:
+        """``n_trials``, else the mode's."""
+        return self.n_trials if self.n_trials is not None else get_mode(self.mode).n_trials
+
+    @property
+    def time_budget_s(self) -> float:
+        """``timeout_s``, else the mode's."""
+        return float(self.timeout_s if self.timeout_s is not None else get_mode(self.mode).timeout_s)
+
+    @property
+    def pruner_kind(self) -> PrunerKind:
+        return self.pruner if self.pruner is not None else get_mode(self.mode).pruner
+
+
+@dataclass(frozen=True)
+class SweepHandle:
+    """What workers need to join a prepared sweep; small and JSON-safe (an XCom)."""
+
+    study_name: str
+    storage: str | None
+    parent_run_id: str
+    experiment_id: str
+    task: TaskType
+    metric: str
+    deadline: float
+    started: float
+    n_trials: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepHandle:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """What one worker did: its trials by outcome, and why it stopped."""
+
+    worker_index: int
+    completed: int
+    pruned: int
+    failed: int
+    stopped_by: str
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -150,6 +278,7 @@ class SweepResult:
     best_family: str
     best_params: dict[str, Any]
     best_score: float
+    best_holdout_score: float
     metric: str
     greater_is_better: bool
     task: TaskType
@@ -159,10 +288,12 @@ class SweepResult:
     experiment_id: str
     feature_types: dict[str, FeatureType] = field(default_factory=dict)
     n_failed_trials: int = 0
+    n_pruned_trials: int = 0
+    elapsed_s: float = math.nan
 
     def leaderboard_records(self) -> list[dict[str, Any]]:
         """The leaderboard as plain JSON-safe dicts (for XCom, an API response, a report)."""
-        return [_leaderboard_record(row) for row in self.leaderboard.to_dict(orient="records")]
+        return [_json_value(row) for row in self.leaderboard.to_dict(orient="records")]
 
 
 def _json_value(value: Any) -> Any:
@@ -177,24 +308,29 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _leaderboard_record(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {str(key): _json_value(value) for key, value in row.items()}
-
-
 def build_pipeline(
     family: str | ModelFamily,
     params: Mapping[str, Any],
     task: TaskType,
     seed: int,
     feature_types: Mapping[str, FeatureType],
+    n_jobs: int | None = None,
 ) -> Pipeline:
-    """An unfitted preprocessor + estimator pipeline; what the sweep scores and the refit fits."""
+    """An unfitted preprocessor + estimator pipeline; what the sweep scores and the refit fits.
+
+    ``n_jobs`` goes to the estimator of a family that declares ``parallel =
+    True`` (forests, neighbours, LightGBM), so families need not know how
+    parallel a worker is.
+    """
     fam = get_family(family) if isinstance(family, str) else family
     _check(task in fam.tasks, f"family {fam.name!r} does not support task {task!r}")
+    model = fam.build(dict(params), task, seed)
+    if n_jobs is not None and getattr(fam, "parallel", False) and "n_jobs" in model.get_params():
+        model.set_params(n_jobs=n_jobs)
     return Pipeline(
         [
             ("preprocess", build_preprocessor(feature_types, scale=fam.needs_scaling)),
-            ("model", fam.build(dict(params), task, seed)),
+            ("model", model),
         ]
     )
 
@@ -210,6 +346,22 @@ def _split_xy(
     return labelled[list(feature_types)], labelled[target]
 
 
+def _parallelism(n_jobs: int) -> Any:
+    """Cap native threads (OpenMP in histogram boosting, BLAS) at ``n_jobs``; silence fit warnings.
+
+    joblib is left alone: a global ``n_jobs`` would also parallelise the
+    column transformer, whose process start-up costs more than its work.
+    """
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    stack.enter_context(threadpool_limits(n_jobs))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.simplefilter("ignore", UserWarning)
+    return stack
+
+
 def fit_pipeline(
     df: pd.DataFrame,
     target: str,
@@ -218,32 +370,25 @@ def fit_pipeline(
     task: TaskType,
     seed: int,
     feature_types: Mapping[str, FeatureType] | None = None,
+    n_jobs: int | None = None,
 ) -> Pipeline:
     """Refit a candidate on all given rows: the sweep's winner becomes a deployable model this way."""
     validate_task(task)
     types = dict(feature_types) if feature_types is not None else infer_feature_types(df, target)
     X, y = _split_xy(df, target, types)
     _check(len(y) > 0, f"no rows with a known {target!r} to fit on")
-    pipeline = build_pipeline(family, params, task, seed, types)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    jobs = n_jobs or os.cpu_count() or 1
+    pipeline = build_pipeline(family, params, task, seed, types, jobs)
+    with _parallelism(jobs):
         pipeline.fit(X, y)
     return pipeline
-
-
-def _resolve_storage(storage: str | None) -> str | BaseStorage | None:
-    """A URL goes to Optuna as is (RDB); anything else is a journal file path."""
-    if storage is None or "://" in storage:
-        return storage
-    path = Path(storage).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
 
 
 def _quiet_optuna() -> None:
     """Optuna logs every trial at INFO; the progress callback and MLflow already say it."""
     if optuna.logging.get_verbosity() <= optuna.logging.INFO:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def _metric_key(metric: str) -> str:
@@ -264,18 +409,83 @@ def _check_classes(y: pd.Series, cv_folds: int) -> None:
         )
 
 
-def _study_attrs(config: SweepConfig, task: TaskType, metric: str, families: list[str]) -> dict[str, Any]:
-    return {"target": config.target, "task": task, "metric": metric, "families": families}
+@dataclass
+class _Data:
+    """The rows as every worker sees them: the same folds and holdout from the same seed."""
+
+    task: TaskType
+    metric: str
+    spec: MetricSpec
+    families: list[ModelFamily]
+    feature_types: dict[str, FeatureType]
+    X: pd.DataFrame
+    y: pd.Series
+    X_holdout: pd.DataFrame | None
+    y_holdout: pd.Series | None
+    folds: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]
+    stages: list[Stage]
+
+
+def _prepare_data(df: pd.DataFrame, config: SweepConfig) -> _Data:
+    """Check the rows against the settings and cut the holdout and folds (deterministic in the seed)."""
+    target = config.target
+    _check(target in df.columns, f"target {target!r} is not a column; columns are {list(df.columns)}")
+    task = detect_task(df[target], config.task)
+    metric = config.metric or default_metric(task)
+    spec = get_metric(metric, task)
+    families = resolve_families(config.families, task)
+    feature_types = infer_feature_types(df, target, config.exclude)
+    X, y = _split_xy(df, target, feature_types)
+    X, y = X.reset_index(drop=True), y.reset_index(drop=True)
+    classification = task != "regression"
+    if classification:
+        _check_classes(y, config.cv_folds)
+    n_holdout = math.floor(len(y) * config.holdout_fraction)
+    X_holdout: pd.DataFrame | None = None
+    y_holdout: pd.Series | None = None
+    if n_holdout >= 2 and (not classification or n_holdout >= y.nunique()):
+        X, X_holdout, y, y_holdout = train_test_split(
+            X, y, test_size=n_holdout, random_state=config.seed, stratify=y if classification else None
+        )
+        X, y = X.reset_index(drop=True), y.reset_index(drop=True)
+    _check(
+        len(y) >= 2 * config.cv_folds,
+        f"{len(y)} labelled rows are too few for cv_folds={config.cv_folds}",
+    )
+    splitter: KFold | StratifiedKFold = (
+        StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
+        if classification
+        else KFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
+        folds = [(np.asarray(tr), np.asarray(va)) for tr, va in splitter.split(X, y)]
+    stages = plan_stages(min(len(tr) for tr, _ in folds), config.min_sample_rows)
+    return _Data(task, metric, spec, families, feature_types, X, y, X_holdout, y_holdout, folds, stages)
+
+
+def _study_attrs(config: SweepConfig, data: _Data) -> dict[str, Any]:
+    """What must agree for trials to be comparable; a resumed study with other values is refused."""
+    return {
+        "target": config.target,
+        "task": data.task,
+        "metric": data.metric,
+        "families": [family.name for family in data.families],
+        "cv_folds": config.cv_folds,
+        "holdout_fraction": config.holdout_fraction,
+        "seed": config.seed,
+        "stages": [stage.fraction for stage in data.stages],
+        "n_rows": len(data.y),
+    }
 
 
 def _check_resumed_study(study: optuna.Study, expected: Mapping[str, Any]) -> None:
-    """Refuse to mix trials scored differently into one study (another metric, task, or target)."""
+    """Refuse to mix trials scored differently into one study (another metric, task, data...)."""
     stored = study.user_attrs
-    if not stored:
+    if "target" not in stored:
         for key, value in expected.items():
             study.set_user_attr(key, value)
         return
-    # Families count too: Optuna refuses a "family" parameter whose choices changed.
     clash = {key: (stored.get(key), value) for key, value in expected.items() if stored.get(key) != value}
     if clash:
         raise ValueError(
@@ -284,37 +494,439 @@ def _check_resumed_study(study: optuna.Study, expected: Mapping[str, Any]) -> No
         )
 
 
-def _best_so_far(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+def _load_study(
+    config: SweepConfig, data: _Data, study_name: str, worker_index: int, *, fresh: bool = False
+) -> optuna.Study:
+    """The shared study with this worker's own sampler (seeded per worker) and the staged pruner."""
+    sampler = optuna.samplers.TPESampler(
+        seed=(config.seed + 7919 * worker_index) % 2**32,
+        n_startup_trials=len(data.families) + 4,
+        multivariate=True,
+        group=True,
+        constant_liar=True,
+    )
+    return optuna.create_study(
+        storage=_storage(config, study_name, fresh=fresh),
+        sampler=sampler,
+        pruner=make_pruner(config.pruner_kind, data.stages),
+        study_name=study_name,
+        direction="maximize" if data.spec.greater_is_better else "minimize",
+        load_if_exists=True,
+    )
 
 
-def _leaderboard(trials: Sequence[FrozenTrial], metric: str, greater_is_better: bool) -> pd.DataFrame:
-    rows = [
-        {
-            "family": trial.user_attrs.get("family", trial.params.get(_FAMILY_PARAM)),
-            "score": float(trial.value) if trial.value is not None else math.nan,
-            "metric": metric,
-            "params": dict(trial.user_attrs.get("params", {})),
-            "trial_number": trial.number,
-            "run_id": trial.user_attrs.get("run_id"),
-            "fit_time_s": float(trial.user_attrs.get("fit_time_s", math.nan)),
+#: In-memory studies by name, so that the three steps of :func:`run_sweep` share one.
+_MEMORY: dict[str, optuna.storages.BaseStorage] = {}
+#: Opened persistent storages by location: a journal or a database pool, once per process.
+_OPENED: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def _storage(config: SweepConfig, study_name: str, *, fresh: bool = False) -> optuna.storages.BaseStorage:
+    """The study's storage; ``fresh`` (only when preparing) starts a new in-memory one."""
+    if config.storage is None:
+        if fresh or study_name not in _MEMORY:
+            _MEMORY[study_name] = optuna.storages.InMemoryStorage()
+        return _MEMORY[study_name]
+    if config.storage not in _OPENED:
+        opened = open_storage(config.storage)
+        assert opened is not None
+        _OPENED[config.storage] = opened
+    return _OPENED[config.storage]
+
+
+def _client(config: SweepConfig) -> MlflowClient:
+    return MlflowClient(tracking_uri=config.tracking_uri or get_settings().mlflow_tracking_uri)
+
+
+def prepare_sweep(df: pd.DataFrame, config: SweepConfig) -> SweepHandle:
+    """Create or reopen the study and the MLflow parent run; fix the deadline. Run once per sweep run."""
+    if not isinstance(config, SweepConfig):
+        raise TypeError(f"config must be a SweepConfig, got {type(config).__name__}")
+    _quiet_optuna()
+    quiet_mlflow_logs()
+    started = time.time()
+    data = _prepare_data(df, config)
+    # Unique by default: reusing a name on persistent storage means "resume that study".
+    study_name = (
+        config.study_name or f"automl-{config.target}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:6]}"
+    )
+    study = _load_study(config, data, study_name, 0, fresh=True)
+    _check_resumed_study(study, _study_attrs(config, data))
+    recover_interrupted_trials(study)
+    for family in data.families:
+        warm_start = {
+            FAMILY_PARAM: family.name,
+            **{
+                scoped_param_name(family.name, key): value
+                for key, value in family.default_params(data.task).items()
+            },
         }
-        for trial in trials
-        if trial.value is not None and math.isfinite(trial.value)
-    ]
-    frame = pd.DataFrame(rows, columns=[c for c in LEADERBOARD_COLUMNS if c != "rank"])
-    if frame.empty:
-        frame.insert(0, "rank", pd.Series(dtype=int))
-        return frame
-    # Ties go to the earlier trial, which keeps the order reproducible.
-    frame = frame.sort_values(
-        ["score", "trial_number"], ascending=[not greater_is_better, True], kind="mergesort"
-    ).reset_index(drop=True)
-    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
-    return frame
+        study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
+
+    client = _client(config)
+    experiment_id = get_or_create_experiment(client, config.experiment_name, config.artifact_location)
+    parent_id = study.user_attrs.get("parent_run_id")
+    if parent_id:
+        client.update_run(parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    else:
+        parent = client.create_run(
+            experiment_id,
+            run_name=study_name,
+            tags={"airflow_mlops.kind": "automl_sweep", "optuna.study_name": study_name},
+        )
+        parent_id = parent.info.run_id
+        study.set_user_attr("parent_run_id", parent_id)
+        client.log_batch(
+            parent_id,
+            params=[
+                Param("target", config.target),
+                Param("task", data.task),
+                Param("metric", data.metric),
+                Param("families", ",".join(f.name for f in data.families)),
+                Param("mode", config.mode),
+                Param("n_trials", str(config.trial_budget)),
+                Param("timeout_s", str(config.time_budget_s)),
+                Param("pruner", config.pruner_kind),
+                Param("stages", ",".join(f"{s.fraction:g}" for s in data.stages)),
+                Param("cv_folds", str(config.cv_folds)),
+                Param("holdout_fraction", str(config.holdout_fraction)),
+                Param("seed", str(config.seed)),
+                Param("n_rows", str(len(data.y))),
+                Param("n_holdout_rows", str(0 if data.y_holdout is None else len(data.y_holdout))),
+                Param("n_features", str(len(data.feature_types))),
+            ],
+            tags=[RunTag("optuna.storage", "memory" if config.storage is None else "persistent")],
+        )
+    return SweepHandle(
+        study_name=study_name,
+        storage=config.storage,
+        parent_run_id=str(parent_id),
+        experiment_id=str(experiment_id),
+        task=data.task,
+        metric=data.metric,
+        deadline=started + config.time_budget_s,
+        started=started,
+        n_trials=config.trial_budget,
+    )
+
+
+def _counted(study: optuna.Study) -> int:
+    """Trials towards ``n_trials``: finished or running, and failed ones that failed on their own.
+
+    A trial failed because its worker was killed does not count: its
+    parameters run again (see :func:`~airflow_mlops.automl.storage.recover_interrupted_trials`).
+    """
+    return sum(
+        1
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state in _COUNTED_STATES or (trial.state == TrialState.FAIL and "error" in trial.user_attrs)
+    )
+
+
+class _OutOfBudget(Exception):
+    """The next fit would end past the deadline."""
+
+
+class _Hopeless(Exception):
+    """Worse than every other candidate at this stage after some folds."""
+
+
+@dataclass
+class _Clock:
+    """Seconds per training row of each family's fits, to predict whether the next fit fits the budget."""
+
+    deadline: float
+    rate: dict[str, float] = field(default_factory=dict)
+
+    def check(self, family: str, rows: int, own_rate: float | None) -> None:
+        known = own_rate if own_rate is not None else self.rate.get(family)
+        if known is None and self.rate:
+            known = 2 * max(self.rate.values())  # an unseen family: assume it is slow
+        expected = (known or 0.0) * rows
+        if time.time() + expected > self.deadline:
+            raise _OutOfBudget(f"a fit on {rows} rows takes ~{expected:.1f}s; past the deadline")
+
+    def record(self, family: str, rows: int, seconds: float) -> float:
+        rate = seconds / max(rows, 1)
+        self.rate[family] = max(rate, self.rate.get(family, 0.0) * 0.5)
+        return rate
+
+
+def _score(spec: MetricSpec, task: TaskType, model: Pipeline, X: pd.DataFrame, y: pd.Series) -> float:
+    return spec.sign * float(get_scorer(spec.scorer(task))(model, X, y))
+
+
+def _evaluate(
+    trial: optuna.Trial,
+    family: ModelFamily,
+    params: dict[str, Any],
+    data: _Data,
+    config: SweepConfig,
+    clock: _Clock,
+    log_metrics: Callable[[list[Metric]], None],
+    n_jobs: int,
+) -> float:
+    """Cross-validate one candidate stage by stage; raise ``TrialPruned`` when it should stop."""
+    key = _metric_key(data.metric)
+    direction = StudyDirection.MAXIMIZE if data.spec.greater_is_better else StudyDirection.MINIMIZE
+    stratify = data.task != "regression"
+    total_fit = 0.0
+    own_rate: float | None = None
+    mean = math.nan
+    for index, stage in enumerate(data.stages):
+        others = stage_values(trial.study, stage.step, exclude=trial.number)
+        fold_scores: list[float] = []
+        holdout_scores: list[float] = []
+        predict_rows = 0
+        predict_time = 0.0
+        pipeline: Pipeline | None = None
+        for k, (train_idx, valid_idx) in enumerate(data.folds):
+            rows = subsample(data.y, train_idx, stage.fraction, config.seed + k, stratify)
+            clock.check(family.name, len(rows), None if own_rate is None else own_rate * 1.2)
+            pipeline = build_pipeline(family, params, data.task, config.seed, data.feature_types, n_jobs)
+            began = time.perf_counter()
+            pipeline.fit(data.X.iloc[rows], data.y.iloc[rows])
+            fitted = time.perf_counter()
+            fold_scores.append(
+                _score(data.spec, data.task, pipeline, data.X.iloc[valid_idx], data.y.iloc[valid_idx])
+            )
+            predict_time += time.perf_counter() - fitted
+            predict_rows += len(valid_idx)
+            if data.X_holdout is not None and data.y_holdout is not None:
+                holdout_scores.append(_score(data.spec, data.task, pipeline, data.X_holdout, data.y_holdout))
+            elapsed = time.perf_counter() - began
+            total_fit += fitted - began
+            own_rate = clock.record(family.name, len(rows), elapsed)
+            if k < len(data.folds) - 1 and is_hopeless(fold_scores, others, direction, MIN_TRIALS_PER_STAGE):
+                trial.set_user_attr("pruned_by", f"hopeless after fold {k} at {stage.fraction:.0%}")
+                raise _Hopeless
+        assert pipeline is not None
+        mean = float(np.mean(fold_scores))
+        if not math.isfinite(mean):
+            raise ValueError(f"{data.metric} is {mean} for folds {fold_scores}")
+        holdout = float(np.mean(holdout_scores)) if holdout_scores else math.nan
+        sample_pct = round(100 * stage.fraction)
+        attrs = {
+            "sample_pct": sample_pct,
+            "cv_score": mean,
+            "holdout_score": holdout,
+            "fit_time_s": total_fit,
+            "predict_rows_per_s": predict_rows / max(predict_time, 1e-9),
+            "model_size_bytes": len(pickle.dumps(pipeline)),
+        }
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{key}_fold_{k}", v, now, stage.step) for k, v in enumerate(fold_scores)]
+        metrics += [
+            Metric(f"{key}_cv", mean, now, stage.step),
+            Metric("sample_pct", sample_pct, now, stage.step),
+        ]
+        metrics += [
+            Metric(name, float(attrs[name]), now, stage.step)
+            for name in ("fit_time_s", "predict_rows_per_s", "model_size_bytes")
+        ]
+        if math.isfinite(holdout):
+            metrics.append(Metric(f"holdout_{key}", holdout, now, stage.step))
+        log_metrics(metrics)
+        trial.report(mean, stage.step)
+        if index < len(data.stages) - 1 and trial.should_prune():
+            trial.set_user_attr("pruned_by", f"{config.pruner_kind} at {stage.fraction:.0%}")
+            raise optuna.TrialPruned
+    return mean
+
+
+def run_worker(
+    df: pd.DataFrame,
+    config: SweepConfig,
+    handle: SweepHandle,
+    *,
+    worker_index: int = 0,
+    n_workers: int = 1,
+    progress: ProgressCallback | None = None,
+) -> WorkerReport:
+    """Run candidates of the prepared study until it has ``n_trials`` or the deadline comes.
+
+    Safe to run in several processes at once: each asks the shared study for
+    the next candidate (queued warm starts first, then its own seeded TPE
+    sampler), so no candidate runs twice. A candidate that raises is recorded
+    as a failed trial and MLflow run; the worker goes on.
+    """
+    _quiet_optuna()
+    quiet_mlflow_logs()
+    began = time.time()
+    data = _prepare_data(df, config)
+    study = _load_study(config, data, handle.study_name, worker_index)
+    client = _client(config)
+    deadline = handle.deadline - min(_FINISH_RESERVE_MAX_S, _FINISH_RESERVE_FRACTION * config.time_budget_s)
+    clock = _Clock(deadline)
+    n_jobs = config.n_jobs or max(1, (os.cpu_count() or 1) // max(1, n_workers))
+    counts = {"completed": 0, "pruned": 0, "failed": 0}
+    stopped_by = "n_trials"
+    out_of_budget = 0  # candidates in a row too slow for the time left: a cheaper one may still fit
+    while True:
+        if _counted(study) >= handle.n_trials:
+            break
+        if time.time() >= deadline:
+            stopped_by = "timeout"
+            break
+        trial = study.ask()
+        family = get_family(str(trial.suggest_categorical(FAMILY_PARAM, [f.name for f in data.families])))
+        params = family.suggest(ScopedTrial(trial, family.name), data.task)
+        run_id = client.create_run(
+            handle.experiment_id,
+            run_name=f"trial-{trial.number:03d}-{family.name}",
+            tags={
+                MLFLOW_PARENT_RUN_ID: handle.parent_run_id,
+                "airflow_mlops.kind": "automl_trial",
+                "optuna.study_name": handle.study_name,
+                "optuna.trial_number": str(trial.number),
+                "family": family.name,
+                "worker_index": str(worker_index),
+            },
+        ).info.run_id
+        for name, value in {"run_id": run_id, "family": family.name, "params": params}.items():
+            trial.set_user_attr(name, value)
+        client.log_batch(
+            run_id,
+            params=[Param(FAMILY_PARAM, family.name), Param("metric", data.metric)]
+            + [Param(name, _param_value(value)) for name, value in params.items()],
+        )
+
+        def log_metrics(metrics: list[Metric], run_id: str = run_id) -> None:
+            client.log_batch(run_id, metrics=metrics)
+
+        state, value = TrialState.COMPLETE, math.nan
+        try:
+            with _parallelism(n_jobs):
+                value = _evaluate(trial, family, params, data, config, clock, log_metrics, n_jobs)
+        except (optuna.TrialPruned, _Hopeless):
+            state = TrialState.PRUNED
+        except _OutOfBudget as exc:
+            state = TrialState.PRUNED
+            out_of_budget += 1
+            trial.set_user_attr("pruned_by", f"budget: {exc}")
+        except Exception as exc:
+            state = TrialState.FAIL
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+        client.set_tag(run_id, "optuna.state", state.name)
+        client.set_terminated(
+            run_id,
+            status=RunStatus.to_string(RunStatus.FAILED if state == TrialState.FAIL else RunStatus.FINISHED),
+        )
+        frozen = study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        counts[{"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}[state.name]] += 1
+        if progress is not None:
+            progress(_progress_line(study, frozen, handle, data.metric))
+        if state != TrialState.PRUNED or "budget" not in str(frozen.user_attrs.get("pruned_by")):
+            out_of_budget = 0
+        if out_of_budget >= _MAX_OUT_OF_BUDGET:
+            stopped_by = "timeout"
+            break
+    return WorkerReport(worker_index, stopped_by=stopped_by, elapsed_s=time.time() - began, **counts)
+
+
+def _progress_line(study: optuna.Study, trial: FrozenTrial, handle: SweepHandle, metric: str) -> str:
+    done = _counted(study) - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    family = trial.user_attrs.get("family")
+    pct = trial.user_attrs.get("sample_pct")
+    if trial.state == TrialState.COMPLETE:
+        outcome = f"{metric}={trial.value:.6g}"
+    elif trial.state == TrialState.PRUNED:
+        outcome = f"pruned ({trial.user_attrs.get('pruned_by', '')}; scored up to {pct or 0}%)"
+    else:
+        outcome = f"failed: {trial.user_attrs.get('error', '')}"
+    try:
+        best = study.best_trial
+        best_text = f"best {best.user_attrs.get('family')} {metric}={best.value:.6g} (trial {best.number})"
+    except ValueError:
+        best_text = "no complete trial yet"
+    elapsed = time.time() - handle.started
+    budget = handle.deadline - handle.started
+    return (
+        f"trial {done}/{handle.n_trials} #{trial.number} {family}: {outcome}; {best_text}; "
+        f"{elapsed:.0f}/{budget:.0f}s"
+    )
+
+
+def finish_sweep(df: pd.DataFrame, config: SweepConfig, handle: SweepHandle) -> SweepResult:
+    """Rank the candidates, store the leaderboard on the parent run and close it.
+
+    Fails (and marks the parent run failed) when no candidate completed. MLflow
+    runs of trials whose worker was killed are marked KILLED.
+    """
+    _quiet_optuna()
+    data = _prepare_data(df, config)
+    study = _load_study(config, data, handle.study_name, 0)
+    client = _client(config)
+    trials = study.get_trials(deepcopy=False)
+    try:
+        for trial in trials:
+            if (
+                trial.state == TrialState.FAIL
+                and trial.user_attrs.get("interrupted")
+                and trial.user_attrs.get("run_id")
+            ):
+                client.set_terminated(
+                    trial.user_attrs["run_id"], status=RunStatus.to_string(RunStatus.KILLED)
+                )
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
+        leaderboard = build_leaderboard(finished, data.metric, data.spec.greater_is_better)
+        full = build_leaderboard(finished, data.metric, data.spec.greater_is_better, include_partial=True)
+        failed = [t for t in finished if t.state == TrialState.FAIL and "error" in t.user_attrs]
+        pruned = [t for t in finished if t.state == TrialState.PRUNED]
+        if leaderboard.empty:
+            errors = [t.user_attrs["error"] for t in failed]
+            raise RuntimeError(
+                f"all {len(finished)} trials of study {handle.study_name!r} failed or were pruned; "
+                f"first error: {errors[0] if errors else 'none (the budget ran out first)'}"
+            )
+        best = leaderboard.iloc[0]
+        table = full.assign(params=full["params"].map(lambda p: json.dumps(_json_value(p))))
+        client.log_table(handle.parent_run_id, table, LEADERBOARD_ARTIFACT)
+        key = _metric_key(data.metric)
+        now = int(time.time() * 1000)
+        best_metrics = [
+            Metric(f"best_{key}", float(best["score"]), now, 0),
+            Metric("n_trials_completed", float(len(leaderboard)), now, 0),
+            Metric("n_trials_pruned", float(len(pruned)), now, 0),
+            Metric("n_failed_trials", float(len(failed)), now, 0),
+            Metric("elapsed_s", time.time() - handle.started, now, 0),
+        ]
+        if math.isfinite(float(best["holdout_score"])):
+            best_metrics.append(Metric(f"best_holdout_{key}", float(best["holdout_score"]), now, 0))
+        client.log_batch(
+            handle.parent_run_id,
+            metrics=best_metrics,
+            tags=[
+                RunTag("best_family", str(best["family"])),
+                RunTag("best_run_id", str(best["run_id"])),
+                RunTag("best_params", json.dumps(_json_value(best["params"]))),
+            ],
+        )
+    except Exception:
+        client.set_terminated(handle.parent_run_id, status=RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(handle.parent_run_id, status=RunStatus.to_string(RunStatus.FINISHED))
+    return SweepResult(
+        leaderboard=leaderboard,
+        best_family=str(best["family"]),
+        best_params=dict(best["params"]),
+        best_score=float(best["score"]),
+        best_holdout_score=float(best["holdout_score"]),
+        metric=data.metric,
+        greater_is_better=data.spec.greater_is_better,
+        task=data.task,
+        target=config.target,
+        study_name=handle.study_name,
+        parent_run_id=handle.parent_run_id,
+        experiment_id=handle.experiment_id,
+        feature_types=data.feature_types,
+        n_failed_trials=len(failed),
+        n_pruned_trials=len(pruned),
+        elapsed_s=time.time() - handle.started,
+    )
 
 
 def run_sweep(
@@ -323,212 +935,21 @@ def run_sweep(
     *,
     progress: ProgressCallback | None = None,
 ) -> SweepResult:
-    """Search families and hyper-parameters; return the leaderboard and the winner's settings.
+    """Prepare, run one worker in this process, and finish: a whole sweep in one call.
 
-    Each family's ``default_params`` is enqueued first, so even a sweep cut
-    short by ``timeout_s`` has scored every family once at a known-good point
-    before the seeded TPE sampler explores. A trial that raises (a bad
-    parameter combination, a numerical failure) is recorded as a failed MLflow
-    run and the sweep goes on; only a sweep with no successful trial fails.
-    The leaderboard covers the whole study, so a resumed persistent study
-    lists earlier calls' trials too (their MLflow runs sit under the earlier
-    parent runs). The winner is not refitted here: call :func:`fit_pipeline`
-    with ``best_family`` / ``best_params``, on the same rows or more.
+    Each family's ``default_params`` run first, so even a sweep cut short by
+    its budget has scored every family once at a known-good point before the
+    seeded TPE sampler explores. The winner is not refitted here: call
+    :func:`fit_pipeline` with ``best_family`` / ``best_params``.
     """
-    if not isinstance(config, SweepConfig):
-        raise TypeError(f"config must be a SweepConfig, got {type(config).__name__}")
-    _quiet_optuna()
-    quiet_mlflow_logs()
-
-    target = config.target
-    _check(target in df.columns, f"target {target!r} is not a column; columns are {list(df.columns)}")
-    task = detect_task(df[target], config.task)
-    metric_name = config.metric or default_metric(task)
-    spec = get_metric(metric_name, task)
-    scorer = spec.scorer(task)
-    families = resolve_families(config.families, task)
-    family_by_name = {family.name: family for family in families}
-    feature_types = infer_feature_types(df, target, config.exclude)
-    X, y = _split_xy(df, target, feature_types)
-    _check(
-        len(y) >= 2 * config.cv_folds,
-        f"{len(y)} labelled rows are too few for cv_folds={config.cv_folds}",
-    )
-    if task == "regression":
-        splitter: KFold | StratifiedKFold = KFold(config.cv_folds, shuffle=True, random_state=config.seed)
-    else:
-        _check_classes(y, config.cv_folds)
-        splitter = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
-
-    # Unique by default: reusing a name on persistent storage means "resume that study".
-    study_name = config.study_name or f"automl-{target}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid4().hex[:6]}"
-    sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=len(families) + 5)
-    study = optuna.create_study(
-        storage=_resolve_storage(config.storage),
-        sampler=sampler,
-        study_name=study_name,
-        direction="maximize" if spec.greater_is_better else "minimize",
-        load_if_exists=True,
-    )
-    _check_resumed_study(study, _study_attrs(config, task, metric_name, list(family_by_name)))
-    for family in families:
-        warm_start = {
-            _FAMILY_PARAM: family.name,
-            **{
-                scoped_param_name(family.name, key): value
-                for key, value in family.default_params(task).items()
-            },
-        }
-        study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
-
-    client = MlflowClient(tracking_uri=config.tracking_uri or get_settings().mlflow_tracking_uri)
-    experiment_id = get_or_create_experiment(client, config.experiment_name, config.artifact_location)
-    parent = client.create_run(
-        experiment_id,
-        run_name=study_name,
-        tags={"airflow_mlops.kind": "automl_sweep", "optuna.study_name": study_name},
-    )
-    parent_id = parent.info.run_id
-    key = _metric_key(metric_name)
-
-    def objective(trial: optuna.Trial) -> float:
-        family = family_by_name[str(trial.suggest_categorical(_FAMILY_PARAM, list(family_by_name)))]
-        params = family.suggest(ScopedTrial(trial, family.name), task)
-        run = client.create_run(
-            experiment_id,
-            run_name=f"trial-{trial.number:03d}-{family.name}",
-            tags={
-                MLFLOW_PARENT_RUN_ID: parent_id,
-                "airflow_mlops.kind": "automl_trial",
-                "optuna.study_name": study_name,
-                "optuna.trial_number": str(trial.number),
-                "family": family.name,
-            },
-        )
-        run_id = run.info.run_id
-        trial.set_user_attr("run_id", run_id)
-        trial.set_user_attr("family", family.name)
-        trial.set_user_attr("params", params)
-        client.log_batch(
-            run_id,
-            params=[Param(_FAMILY_PARAM, family.name), Param("metric", metric_name)]
-            + [Param(name, _param_value(value)) for name, value in params.items()],
-        )
-        try:
-            pipeline = build_pipeline(family, params, task, config.seed, feature_types)
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                scores = cross_validate(pipeline, X, y, cv=splitter, scoring=scorer, error_score="raise")
-            fit_time_s = time.perf_counter() - started
-            folds = [spec.sign * float(value) for value in scores["test_score"]]
-            mean = float(np.mean(folds))
-            if not math.isfinite(mean):
-                raise ValueError(f"{metric_name} is {mean} for folds {folds}")
-        except Exception as exc:
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-            client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FAILED))
-            raise
-        trial.set_user_attr("fit_time_s", fit_time_s)
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            metrics=[Metric(f"{key}_fold_{i}", value, now, 0) for i, value in enumerate(folds)]
-            + [
-                Metric(f"{key}_mean", mean, now, 0),
-                Metric(f"{key}_std", float(np.std(folds)), now, 0),
-                Metric("fit_time_s", fit_time_s, now, 0),
-            ],
-        )
-        client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FINISHED))
-        return mean
-
-    def report(study: optuna.Study, trial: FrozenTrial) -> None:
-        if progress is None:
-            return
-        done = len(study.get_trials(deepcopy=False, states=_FINISHED_STATES))
-        family = trial.user_attrs.get("family", trial.params.get(_FAMILY_PARAM))
-        outcome = f"{metric_name}={trial.value:.6g}" if trial.value is not None else trial.state.name
-        best = _best_so_far(study)
-        best_text = (
-            f"best {best.user_attrs.get('family')} {metric_name}={best.value:.6g} (trial {best.number})"
-            if best is not None and best.value is not None
-            else "no successful trial yet"
-        )
-        progress(f"trial {done}/{config.n_trials} {family}: {outcome}; {best_text}")
-
+    handle = prepare_sweep(df, config)
     try:
-        client.log_batch(
-            parent_id,
-            params=[
-                Param("target", target),
-                Param("task", task),
-                Param("metric", metric_name),
-                Param("families", ",".join(family_by_name)),
-                Param("n_trials", str(config.n_trials)),
-                Param("timeout_s", _param_value(config.timeout_s)),
-                Param("cv_folds", str(config.cv_folds)),
-                Param("seed", str(config.seed)),
-                Param("n_rows", str(len(y))),
-                Param("n_features", str(len(feature_types))),
-            ],
-            tags=[RunTag("optuna.storage", "memory" if config.storage is None else "persistent")],
-        )
-        remaining = config.n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED_STATES))
-        if remaining > 0:
-            study.optimize(
-                objective,
-                n_trials=remaining,
-                timeout=config.timeout_s,
-                catch=(Exception,),
-                callbacks=[optuna.study.MaxTrialsCallback(config.n_trials, states=_FINISHED_STATES), report],
-            )
-        finished = study.get_trials(deepcopy=False, states=_FINISHED_STATES)
-        leaderboard = _leaderboard(finished, metric_name, spec.greater_is_better)
-        n_failed = len(finished) - len(leaderboard)
-        if leaderboard.empty:
-            errors = [trial.user_attrs.get("error") for trial in finished if trial.user_attrs.get("error")]
-            raise RuntimeError(
-                f"all {len(finished)} trials of study {study_name!r} failed; first error: "
-                f"{errors[0] if errors else 'unknown'}"
-            )
-        best = leaderboard.iloc[0]
-        table = leaderboard.assign(params=leaderboard["params"].map(lambda p: json.dumps(_json_value(p))))
-        client.log_table(parent_id, table, LEADERBOARD_ARTIFACT)
-        now = int(time.time() * 1000)
-        client.log_batch(
-            parent_id,
-            metrics=[
-                Metric(f"best_{key}", float(best["score"]), now, 0),
-                Metric("n_failed_trials", float(n_failed), now, 0),
-            ],
-            tags=[
-                RunTag("best_family", str(best["family"])),
-                RunTag("best_run_id", str(best["run_id"])),
-                RunTag("best_params", json.dumps(_json_value(best["params"]))),
-            ],
-        )
-    except Exception:
-        client.set_terminated(parent_id, status=RunStatus.to_string(RunStatus.FAILED))
+        run_worker(df, config, handle, progress=progress)
+        return finish_sweep(df, config, handle)
+    except BaseException as exc:
+        if not isinstance(exc, Exception) or not isinstance(exc, RuntimeError | ValueError):
+            _client(config).set_terminated(handle.parent_run_id, status=RunStatus.to_string(RunStatus.KILLED))
         raise
-    except BaseException:  # KeyboardInterrupt, an Airflow task being killed
-        client.set_terminated(parent_id, status=RunStatus.to_string(RunStatus.KILLED))
-        raise
-    client.set_terminated(parent_id, status=RunStatus.to_string(RunStatus.FINISHED))
-
-    return SweepResult(
-        leaderboard=leaderboard,
-        best_family=str(best["family"]),
-        best_params=dict(best["params"]),
-        best_score=float(best["score"]),
-        metric=metric_name,
-        greater_is_better=spec.greater_is_better,
-        task=task,
-        target=target,
-        study_name=study_name,
-        parent_run_id=parent_id,
-        experiment_id=experiment_id,
-        feature_types=feature_types,
-        n_failed_trials=n_failed,
-    )
+    finally:
+        if config.storage is None:
+            _MEMORY.pop(handle.study_name, None)

@@ -59,8 +59,13 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "Balanced Accuracy", {"binary": "balanced_accuracy", "multiclass": "balanced_accuracy"}, True
         ),
+        MetricSpec("MCC", {"binary": "matthews_corrcoef", "multiclass": "matthews_corrcoef"}, True),
         MetricSpec("RMSE", {"regression": "neg_root_mean_squared_error"}, False),
         MetricSpec("MAE", {"regression": "neg_mean_absolute_error"}, False),
+        MetricSpec("MAPE", {"regression": "neg_mean_absolute_percentage_error"}, False),
+        MetricSpec("RMSLE", {"regression": "neg_root_mean_squared_log_error"}, False),
+        MetricSpec("Poisson Deviance", {"regression": "neg_mean_poisson_deviance"}, False),
+        MetricSpec("Gamma Deviance", {"regression": "neg_mean_gamma_deviance"}, False),
         MetricSpec("R Squared", {"regression": "r2"}, True),
     )
 }

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +27,9 @@ from airflow_mlops.automl.families import (
 )
 from airflow_mlops.automl.task import TaskType
 
-BUILTIN = ["linear", "random_forest", "hist_gradient_boosting"]
+CORE = ["linear", "hist_gradient_boosting", "random_forest", "extra_trees", "knn"]
+OPTIONAL = [name for name in ("lightgbm", "xgboost") if importlib.util.find_spec(name) is not None]
+BUILTIN = [name for name in family_names() if name in CORE + OPTIONAL]
 CASES = [(name, task) for name in BUILTIN for task in ("binary", "multiclass", "regression")]
 
 
@@ -69,8 +74,31 @@ def dummy_family() -> Iterator[ModelFamily]:
     unregister_family(family.name)
 
 
-def test_builtin_families_registered_cheapest_first() -> None:
-    assert family_names()[:3] == BUILTIN
+def test_builtin_families_registered_in_warm_start_order() -> None:
+    names = family_names()
+    assert set(CORE + OPTIONAL) <= set(names)
+    if "lightgbm" in names:
+        assert names[0] == "lightgbm", "the strongest cheap family warms up first"
+    assert names.index("linear") < names.index("knn"), "slow-to-predict neighbours run last"
+
+
+@pytest.mark.parametrize("blocked", ["lightgbm", "xgboost"])
+def test_optional_family_is_skipped_cleanly_when_its_package_is_absent(blocked: str) -> None:
+    """A process where the package cannot be imported registers every other family and names the rest."""
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "from airflow_mlops.automl import family_names, SweepConfig\n"
+        "from airflow_mlops.automl.families import OPTIONAL_FAMILIES\n"
+        "print(sorted(family_names()), OPTIONAL_FAMILIES)\n"
+        f"SweepConfig(target='y', families=[{blocked!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert f"'{blocked}': False" in proc.stdout
+    assert f"'{blocked}'," not in proc.stdout.split("{")[0]
+    assert f"unknown model family {blocked!r}; registered families are" in proc.stderr
+
+
+def test_builtin_families_implement_the_protocol() -> None:
     for name in BUILTIN:
         assert isinstance(get_family(name), ModelFamily)
     assert get_family("linear").needs_scaling
@@ -78,8 +106,8 @@ def test_builtin_families_registered_cheapest_first() -> None:
 
 
 def test_unknown_family_lists_registered_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown model family 'xgboost'.*'linear'.*'random_forest'"):
-        get_family("xgboost")
+    with pytest.raises(ValueError, match=r"unknown model family 'catboost'.*'linear'.*'random_forest'"):
+        get_family("catboost")
 
 
 def test_family_names_filter_by_task(dummy_family: ModelFamily) -> None:

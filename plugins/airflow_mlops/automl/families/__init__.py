@@ -1,12 +1,25 @@
 """Model families the AutoML sweep can try, kept in a registry.
 
-Importing this package registers the built-in families, cheapest first, which
-is also the order their warm-start trials run in.
+Importing this package registers the built-in families in the order their
+warm-start trials run: the usually strongest and cheap (LightGBM, linear)
+first, so a sweep with a tight budget has a good model early; slow-to-predict
+neighbours last. LightGBM and XGBoost are
+optional extras: each registers only when its package is installed, so a
+deployment without them simply never proposes them (and naming one in a
+sweep's ``families`` gives the usual "unknown family" error listing the rest).
 """
 
 from __future__ import annotations
 
-from airflow_mlops.automl.families import hist_gradient_boosting, linear, random_forest
+from airflow_mlops.automl.families import (
+    extra_trees,
+    hist_gradient_boosting,
+    knn,
+    lightgbm,
+    linear,
+    random_forest,
+    xgboost,
+)
 from airflow_mlops.automl.families.base import (
     PARAM_SEPARATOR,
     ModelFamily,
@@ -20,10 +33,23 @@ from airflow_mlops.automl.families.base import (
     unregister_family,
 )
 
-for _family in (linear.FAMILY, random_forest.FAMILY, hist_gradient_boosting.FAMILY):
-    register_family(_family)
+#: Optional families, by name, and whether their package is importable here.
+OPTIONAL_FAMILIES = {"lightgbm": lightgbm.available(), "xgboost": xgboost.available()}
+
+for _family in (
+    lightgbm.FAMILY if OPTIONAL_FAMILIES["lightgbm"] else None,
+    linear.FAMILY,
+    xgboost.FAMILY if OPTIONAL_FAMILIES["xgboost"] else None,
+    hist_gradient_boosting.FAMILY,
+    random_forest.FAMILY,
+    extra_trees.FAMILY,
+    knn.FAMILY,
+):
+    if _family is not None:
+        register_family(_family)
 
 __all__ = [
+    "OPTIONAL_FAMILIES",
     "PARAM_SEPARATOR",
     "ModelFamily",
     "ScopedTrial",

@@ -15,11 +15,13 @@ MAX_ESTIMATORS = 200
 
 
 class RandomForestFamily:
-    """Bagged trees; ``n_jobs=1`` because parallelism belongs to the sweep, not each model."""
+    """Bagged trees; ``n_jobs`` is set by the sweep (``parallel``), which knows how many cores a worker has."""
 
     name = "random_forest"
     tasks: frozenset[TaskType] = frozenset({"binary", "multiclass", "regression"})
     needs_scaling = False
+    #: The sweep sets ``n_jobs`` on the estimator.
+    parallel = True
 
     def default_params(self, task: TaskType) -> dict[str, Any]:
         return {
@@ -40,7 +42,7 @@ class RandomForestFamily:
 
     def build(self, params: dict[str, Any], task: TaskType, seed: int) -> Any:
         cls = RandomForestRegressor if task == "regression" else RandomForestClassifier
-        return cls(**params, n_jobs=1, random_state=seed)
+        return cls(**params, random_state=seed)
 
 
 FAMILY = RandomForestFamily()

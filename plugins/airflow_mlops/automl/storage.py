@@ -1,0 +1,67 @@
+"""Where a sweep's Optuna study lives, so several workers (and a resumed run) share it.
+
+A file path means an Optuna journal file (``JournalStorage``): several
+processes on one machine append to it under a file lock, and a process killed
+mid-trial leaves every other trial intact. A URL (``postgresql://...``) means
+``RDBStorage``, for workers on several machines; it gets heartbeats, so a
+trial whose worker died is failed by the next worker that looks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+#: Environment variable naming the study storage for sweeps that do not name one.
+STORAGE_ENV = "MLOPS_OPTUNA_STORAGE"
+HEARTBEAT_INTERVAL_S = 10
+HEARTBEAT_GRACE_S = 60
+#: user_attr marking a trial that re-runs the parameters of one whose worker died.
+RETRY_OF = "retry_of"
+
+
+def default_storage(home: Path) -> str:
+    """``$MLOPS_OPTUNA_STORAGE``, else a journal file under ``MLOPS_HOME``."""
+    return os.environ.get(STORAGE_ENV) or str(home / "optuna" / "journal.log")
+
+
+def open_storage(storage: str | None) -> BaseStorage | None:
+    """A URL becomes an ``RDBStorage`` with heartbeats; anything else a journal file path."""
+    if storage is None:
+        return None
+    if "://" in storage:
+        return RDBStorage(
+            storage,
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=HEARTBEAT_GRACE_S,
+        )
+    path = Path(storage).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def recover_interrupted_trials(study: optuna.Study) -> list[int]:
+    """Fail the trials left RUNNING by dead workers and queue their parameters again.
+
+    Called when a sweep (re)starts, before any of its workers run: a trial
+    still RUNNING then belongs to a worker of an earlier attempt that was
+    killed. Its parameters are enqueued again (once: a retry that also dies is
+    not retried), so resuming redoes only the interrupted trials, never a
+    completed one. Returns the numbers of the trials failed.
+    """
+    storage = study._storage
+    failed: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            storage.set_trial_user_attr(trial_id, "interrupted", True)
+            failed.append(trial.number)
+            if RETRY_OF not in trial.user_attrs:
+                study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+    return failed
