@@ -38,7 +38,9 @@ with DAG(
         "table": Param(
             None, type=["null", "string"], description="Table to snapshot instead of a query (with conn_id)."
         ),
-        "dataset": Param("churn", type="string", description="Dataset name: snapshots are versioned under it."),
+        "dataset": Param(
+            "churn", type="string", description="Dataset name: snapshots are versioned under it."
+        ),
         "target": Param("churned", type="string", description="The column to predict."),
         "time_column": Param(
             None,

@@ -161,6 +161,8 @@ class Contract:
 
     def describe(self) -> str:
         """How messages name this contract: its file, or that it was inferred."""
+        if self.origin == "first-ingestion":
+            return f"none yet (first ingestion of {self.dataset!r}; its contract is inferred from this data)"
         return self.path or f"{self.origin} contract of dataset {self.dataset!r}"
 
     def to_dict(self) -> dict[str, Any]:

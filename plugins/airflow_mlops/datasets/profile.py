@@ -237,8 +237,9 @@ class Profiler:
             if moments is not None and column_type.logical == "numeric":
                 entry["min"] = _finite(moments.min)
                 entry["max"] = _finite(moments.max)
-                entry["mean"] = _finite(moments.mean) if moments.n else None
-                entry["std"] = _finite(math.sqrt(moments.m2 / (moments.n - 1))) if moments.n > 1 else None
+                # 12 significant digits: the last bits of a streamed mean depend on chunk boundaries.
+                entry["mean"] = _rounded(moments.mean) if moments.n else None
+                entry["std"] = _rounded(math.sqrt(moments.m2 / (moments.n - 1))) if moments.n > 1 else None
                 sample = self._sample[name]
                 sample = sample[~np.isnan(sample)]
                 entry["quantiles"] = (
@@ -269,6 +270,11 @@ def _finite(value: float | int | None) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _rounded(value: float) -> float | None:
+    number = _finite(value)
+    return None if number is None else float(f"{number:.12g}")
 
 
 def _iso(nanoseconds: float | int | None) -> str | None:

@@ -136,6 +136,7 @@ class FileSource(Source):
         self._size: int | None = None
         self._read = 0
         self._ukey: str | None = None
+        self._detected_encoding: str | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -153,9 +154,10 @@ class FileSource(Source):
             )
         self._size = int(info.get("size") or 0)
 
-    def open_binary(self) -> Any:
+    def open_binary(self) -> io.BufferedReader:
         """The decompressed bytes, counted for progress."""
-        return _Counting(self.fs.open(self.path, "rb", compression=self.compression), self)
+        raw = _Counting(self.fs.open(self.path, "rb", compression=self.compression), self)
+        return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def progress(self) -> float | None:
         if not self._size or self.compression:
@@ -171,7 +173,21 @@ class FileSource(Source):
 
     @property
     def encoding(self) -> str:
-        return str(self.options.get("encoding") or "utf-8")
+        """The ``encoding`` option, else UTF-16 when the file starts with its byte-order mark, else UTF-8."""
+        configured = self.options.get("encoding")
+        if configured:
+            return str(configured)
+        return self._detected_encoding or "utf-8"
+
+    def _detect_encoding(self) -> None:
+        if not self.text or self._detected_encoding is not None:
+            return
+        with self.fs.open(self.path, "rb", compression=self.compression) as handle:
+            start = handle.read(4)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            self._detected_encoding = "utf-16"
+        else:
+            self._detected_encoding = "utf-8"
 
     def fingerprint(self) -> str:
         """sha256 of the (decompressed) bytes; also refuses empty files and, for text, non-UTF-8 bytes.
@@ -181,6 +197,7 @@ class FileSource(Source):
         """
         self.check_exists()
         self._ukey = self._unique_key()
+        self._detect_encoding()
         digest = hashlib.sha256()
         total = 0
         content = False
@@ -260,36 +277,27 @@ class FileSource(Source):
         return ""
 
 
-class _Counting:
-    """A read-only file wrapper that counts the bytes read, for progress logs."""
+class _Counting(io.RawIOBase):
+    """A read-only raw stream over a file that counts the bytes read, for progress logs."""
 
     def __init__(self, handle: Any, owner: FileSource) -> None:
+        super().__init__()
         self._handle = handle
         self._owner = owner
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._handle.read(size)
-        self._owner._read += len(data)
-        return data
 
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return False
-
-    @property
-    def closed(self) -> bool:
-        return bool(self._handle.closed)
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        self._owner._read += size
+        return size
 
     def close(self) -> None:
         self._handle.close()
-
-    def __enter__(self) -> _Counting:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
 
 FORMATS: dict[str, type[FileSource]] = {}
@@ -438,6 +446,7 @@ class CsvSource(FileSource):
         """Detect the dialect (unless set) and read and check the header."""
         if self._header is not None and self._dialect is not None:
             return self._header, self._dialect
+        self._detect_encoding()
         sample = self._sample()
         quotechar = self.options.get("quotechar") or _sniff_quotechar(sample)
         delimiter = self.options.get("delimiter")
@@ -724,7 +733,7 @@ class _RecordSource(FileSource):
             )
 
     def _text(self) -> io.TextIOWrapper:
-        return io.TextIOWrapper(self.open_binary(), encoding=self.encoding, errors="strict")  # type: ignore[arg-type]
+        return io.TextIOWrapper(self.open_binary(), encoding=self.encoding, errors="strict")
 
 
 @register_format
