@@ -238,12 +238,12 @@ CASES: dict[str, Case] = {
         column="churned",
     ),
     "duplicate column names": Case(
-        edited(lambda lines: [lines[0].replace("note", "amount")] + lines[1:]),
+        edited(lambda lines: [lines[0].replace("note", "amount"), *lines[1:]]),
         ["duplicate column names in header", "'amount' at positions [2, 4]", "expected unique names"],
         column="amount",
     ),
     "unnamed column": Case(
-        edited(lambda lines: [lines[0].replace("note", "")] + lines[1:]),
+        edited(lambda lines: [lines[0].replace("note", ""), *lines[1:]]),
         ["unnamed column(s) at position(s) [4]", "index=False"],
     ),
     "mixed types in a column": Case(
