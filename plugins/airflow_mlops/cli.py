@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from airflow_mlops.config import Settings, airflow_environment, get_settings
@@ -57,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8008)
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("up", help="run `airflow standalone` with the plugin mounted")
+    token = sub.add_parser("token", help="create, list or revoke API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token and print it (it is shown only once)")
+    create.add_argument("--user", required=True, help="the user the token acts as")
+    create.add_argument(
+        "--expires-in", default="90d", help="lifetime such as 12h, 30d, or 'never' (default 90d)"
+    )
+    create.add_argument("--admin", action="store_true", help="the token acts as OWNER of every deployment")
+    create.add_argument("--description", default=None)
+    listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
+    listing.add_argument("--user", default=None)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
     demo = sub.add_parser("demo", help="run the whole lifecycle headless and print a summary")
     demo.add_argument("--rows", type=int, default=4000, help="training rows")
     demo.add_argument("--trials", type=int, default=8, help="sweep trials")
@@ -95,10 +110,64 @@ def main(argv: list[str] | None = None) -> int:
             "The MLOps app is mounted at http://localhost:8080/mlops/ (deployments page: /mlops/ui/deployments)."
         )
         os.execv(_airflow_bin(), [_airflow_bin(), "standalone"])
+    elif args.command == "token":
+        return _token_command(args, settings)
     elif args.command == "demo":
         from airflow_mlops.demo import run_demo
 
         return run_demo(settings, rows=args.rows, trials=args.trials)
+    return 0
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``12h``, ``30d``, ``90m`` or ``never`` (no expiry)."""
+    if text == "never":
+        return None
+    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"--expires-in={text!r} is not valid; expected e.g. 90m, 12h, 30d or 'never'")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _token_command(args: argparse.Namespace, settings: Settings) -> int:
+    from airflow_mlops.security import create_token, list_tokens, revoke_token
+    from airflow_mlops.store import migrate
+
+    migrate(settings.store_url)
+    if args.token_command == "create":
+        try:
+            expires_in = parse_duration(args.expires_in)
+            info, secret = create_token(
+                settings.store_url,
+                user=args.user,
+                expires_in=expires_in,
+                is_admin=args.admin,
+                description=args.description,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        expiry = info.expires_at.isoformat() if info.expires_at else "never"
+        print(
+            f"# token {info.id} for {info.user}{' (admin)' if info.is_admin else ''}, expires {expiry}",
+            file=sys.stderr,
+        )
+        print(secret)
+    elif args.token_command == "list":
+        for info in list_tokens(settings.store_url, user=args.user):
+            state = "active" if info.active else ("revoked" if info.revoked_at else "expired")
+            expiry = info.expires_at.isoformat() if info.expires_at else "never"
+            print(
+                f"{info.id}  {info.user:<20} {'admin' if info.is_admin else '-':<5}  {state:<8} expires {expiry}"
+            )
+    else:
+        try:
+            info = revoke_token(settings.store_url, args.token_id)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"revoked token {info.id} of {info.user}")
     return 0
 
 

@@ -34,6 +34,7 @@ from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.windows import drift_scores
 from airflow_mlops.operators.monitoring import RETRAIN_REQUESTS
+from airflow_mlops.security import create_token
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 LIVE_START = DAY0 + timedelta(days=1)
@@ -103,7 +104,9 @@ class PredictionServer:
                 self._proc.kill()
 
 
-def send_traffic(url: str, deployment_id: str, frame: pd.DataFrame, *, batch: int = 100) -> tuple[int, str]:
+def send_traffic(
+    url: str, deployment_id: str, frame: pd.DataFrame, *, token: str, batch: int = 100
+) -> tuple[int, str]:
     """Score ``frame`` (without its labels) in batches; returns rows scored and the model that answered."""
     scored, model_id = 0, ""
     live = frame.drop(columns=[TARGET])
@@ -114,7 +117,7 @@ def send_traffic(url: str, deployment_id: str, frame: pd.DataFrame, *, batch: in
                 f"/predApi/v1.0/deployments/{deployment_id}/predictions",
                 params={"timestampColumn": "event_time"},
                 content=chunk.to_json(orient="records", date_format="iso"),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
             )
             response.raise_for_status()
             scored += len(response.json()["data"])
@@ -123,13 +126,13 @@ def send_traffic(url: str, deployment_id: str, frame: pd.DataFrame, *, batch: in
 
 
 def wait_for_model(
-    url: str, deployment_id: str, probe: pd.DataFrame, model_id: str, timeout_s: float = 20
+    url: str, deployment_id: str, probe: pd.DataFrame, model_id: str, *, token: str, timeout_s: float = 20
 ) -> str:
     """Score one row until the server answers with ``model_id`` (the hot swap has happened)."""
     deadline = time.monotonic() + timeout_s
     served = ""
     while time.monotonic() < deadline:
-        _, served = send_traffic(url, deployment_id, probe.head(1))
+        _, served = send_traffic(url, deployment_id, probe.head(1), token=token)
         if served == model_id:
             break
         time.sleep(0.25)
@@ -174,8 +177,11 @@ def run_story(
 
     with PredictionServer() as server:
         log(f"[3/6] prediction server on {server.url}: sending the stable and the shifted period")
-        sent_a, _ = send_traffic(server.url, deployment_id, stable)
-        sent_b, _ = send_traffic(server.url, deployment_id, shifted)
+        _info, token = create_token(
+            settings.store_url, user="demo", is_admin=True, expires_in=timedelta(days=1)
+        )
+        sent_a, _ = send_traffic(server.url, deployment_id, stable, token=token)
+        sent_b, _ = send_traffic(server.url, deployment_id, shifted, token=token)
         time.sleep(1.5)  # the log writer flushes at least every second
 
         log("[4/6] mlops_monitor: fold the log into hourly buckets, drift per feature, health")
@@ -208,7 +214,7 @@ def run_story(
         )
         replaced = xcom_result(retrain_run, "replace_model")[0]
         log("[6/6] the running server switches to the new model without a restart")
-        served = wait_for_model(server.url, deployment_id, shifted, replaced["new_model_id"])
+        served = wait_for_model(server.url, deployment_id, shifted, replaced["new_model_id"], token=token)
 
     deployment = Deployment.get(deployment_id, store_url=settings.store_url)
     first_version = first_model.rsplit("/", 1)[1]

@@ -1,22 +1,48 @@
 """The Airflow plugin: mounts the MLOps app in the Airflow API server and adds a nav link.
 
-Registered through the ``airflow.plugins`` entry point. Airflow does not put its
-authentication in front of plugin apps; the management routes are read-only in
-this version and predictions are open on the embedded default (see README).
+Registered through the ``airflow.plugins`` entry point. Airflow puts no
+authentication in front of plugin apps, so the mounted app accepts either an
+API token or the caller's Airflow login (the JWT that the Airflow UI keeps in
+its ``_token`` cookie, or sends as a bearer token); an Airflow user allowed to
+change Airflow's configuration counts as an administrator.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from airflow_mlops.api.auth import bearer_token
+from airflow_mlops.security import AuthError, Principal
+from airflow_mlops.security.tokens import PREFIX
 from airflow_mlops.serving.app import create_app
 
 URL_PREFIX = "/mlops"
+AIRFLOW_COOKIE = "_token"
+
+
+async def airflow_user(request: Request) -> Principal | None:
+    """The logged-in Airflow user behind a request, if it carries an Airflow JWT."""
+    token = bearer_token(request) or request.cookies.get(AIRFLOW_COOKIE)
+    if not token or token.startswith(PREFIX):
+        return None
+    from airflow.api_fastapi.app import get_auth_manager
+
+    manager = get_auth_manager()
+    try:
+        user = await manager.get_user_from_token(token)
+    except Exception as exc:  # expired or forged JWTs raise several jwt exception types
+        raise AuthError(f"the Airflow login is not valid: {exc}") from exc
+    is_admin = await run_in_threadpool(manager.is_authorized_configuration, method="PUT", user=user)
+    return Principal(name=user.get_name(), is_admin=bool(is_admin), via="airflow")
 
 
 class MLOpsPlugin(AirflowPlugin):
     name = "airflow_mlops"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "airflow-mlops"}]
+    fastapi_apps = [
+        {"app": create_app(authenticators=[airflow_user]), "url_prefix": URL_PREFIX, "name": "airflow-mlops"}
+    ]
     external_views = [
         {
             "name": "Deployments",

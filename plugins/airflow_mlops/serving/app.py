@@ -13,7 +13,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +22,14 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from airflow_mlops.api.auth import Authenticator, Caller, token_authenticator
+from airflow_mlops.api.deployments import build_router
+from airflow_mlops.api.errors import install_error_handlers
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
+from airflow_mlops.security import allowed, role_of
 from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
 
@@ -126,9 +131,19 @@ def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[st
     return rows, logged
 
 
-def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastAPI:
-    """Build the app; ``settings`` default to the environment's (see ``config.get_settings``)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loader: Any = None,
+    authenticators: Sequence[Authenticator] | None = None,
+) -> FastAPI:
+    """Build the app; ``settings`` default to the environment's (see ``config.get_settings``).
+
+    ``authenticators`` run before the API-token check; the Airflow plugin adds one
+    that accepts a logged-in Airflow user.
+    """
     cfg = settings or get_settings()
+    authenticators = [*(authenticators or []), token_authenticator(cfg.store_url)]
     cache = ModelCache(cfg.store_url, loader or _load_sklearn(cfg))
     writer = _LazyWriter(cfg)
 
@@ -147,6 +162,7 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
         description="Deployments management (DataRobot API v2 shape) and predictions.",
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     app.state.model_cache = cache
     app.state.prediction_log = writer
     app.state.settings = cfg
@@ -155,9 +171,12 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.state.authenticators = authenticators
+    app.include_router(build_router(cfg))
+
     @app.get("/ui/deployments", response_class=HTMLResponse)
-    def deployments_page() -> str:
-        """A plain page for the Airflow nav link: every deployment, its model and health."""
+    def deployments_page(principal: Caller) -> str:
+        """A plain page for the Airflow nav link: the caller's deployments, their model and health."""
         rows = "".join(
             "<tr><td>{label}</td><td><code>{id}</code></td><td>{model}</td><td>{status}</td>"
             "<td class='{h}'>{h}</td><td>{msg}</td></tr>".format(
@@ -168,7 +187,7 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
                 h=d.model_health["status"],
                 msg=html.escape(d.model_health["message"]),
             )
-            for d in Deployment.list(store_url=cfg.store_url)
+            for d in Deployment.list(principal=principal, store_url=cfg.store_url)
         )
         return (
             "<!doctype html><html><head><title>Deployments</title><style>"
@@ -178,40 +197,14 @@ def create_app(settings: Settings | None = None, *, loader: Any = None) -> FastA
             f"<th>Drift health</th><th>Why</th></tr>{rows}</table></body></html>"
         )
 
-    @app.get("/api/v2/deployments/")
-    def list_deployments(search: str | None = None) -> dict[str, Any]:
-        items = [_deployment_json(d) for d in Deployment.list(search=search, store_url=cfg.store_url)]
-        return {"count": len(items), "next": None, "previous": None, "data": items}
-
-    @app.get("/api/v2/deployments/{deployment_id}/")
-    def get_deployment(deployment_id: str) -> dict[str, Any]:
-        return _deployment_json(_get(deployment_id))
-
-    @app.get("/api/v2/deployments/{deployment_id}/modelHistory/")
-    def model_history(deployment_id: str) -> dict[str, Any]:
-        items = [
-            {
-                "oldModelVersion": h["old_model_version"],
-                "newModelVersion": h["new_model_version"],
-                "reason": h["reason"],
-                "actor": h["actor"],
-                "timestamp": h["timestamp"],
-            }
-            for h in _get(deployment_id).get_model_history()
-        ]
-        return {"count": len(items), "next": None, "previous": None, "data": items}
-
-    def _get(deployment_id: str) -> Deployment:
-        try:
-            return Deployment.get(deployment_id, store_url=cfg.store_url)
-        except DeploymentNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
     async def predict(
-        deployment_id: str, request: Request, timestampColumn: str | None = None
+        deployment_id: str, request: Request, principal: Caller, timestampColumn: str | None = None
     ) -> JSONResponse:
         started = time.perf_counter()
+        role = await run_in_threadpool(role_of, cfg.store_url, deployment_id, principal)
+        if not allowed(role, "predict"):
+            raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             raise HTTPException(status_code=413, detail=f"request body over {MAX_BODY_BYTES} bytes")
@@ -281,32 +274,3 @@ class _LazyWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-
-
-def _deployment_json(d: Deployment) -> dict[str, Any]:
-    """The REST shape: DataRobot's camelCase field names."""
-    return {
-        "id": d.id,
-        "label": d.label,
-        "description": d.description,
-        "status": d.status,
-        "importance": d.importance,
-        "model": {
-            "id": d.model["id"],
-            "targetName": d.model["target_name"],
-            "targetType": d.model["target_type"],
-        },
-        "serviceHealth": _health_json(d.service_health),
-        "modelHealth": _health_json(d.model_health),
-        "accuracyHealth": _health_json(d.accuracy_health),
-        "createdAt": d.created_at.isoformat(),
-    }
-
-
-def _health_json(h: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": h["status"],
-        "message": h["message"],
-        "startDate": h["start_date"],
-        "endDate": h["end_date"],
-    }

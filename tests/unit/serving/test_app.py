@@ -22,6 +22,7 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.registry import load_model
+from airflow_mlops.security import create_token
 from airflow_mlops.serving.app import create_app
 from airflow_mlops.serving.prediction_log import feature_frame, list_log_files, read_log_files
 from airflow_mlops.store import DeploymentRow, session_scope
@@ -79,7 +80,8 @@ def live(models: RegisteredModels) -> Iterator[Live]:
         assert thread.is_alive(), "uvicorn exited during start-up"
         assert time.monotonic() < deadline, "the app did not answer /health within 20 s"
         time.sleep(0.05)
-    with httpx.Client(base_url=url, timeout=30) as client:
+    _info, token = create_token(settings.store_url, user="tester", is_admin=True)
+    with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
         yield Live(url, app, settings, deployment, client)
     server.should_exit = True
     thread.join(20)
@@ -257,10 +259,17 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
         "modelHealth",
         "accuracyHealth",
         "createdAt",
+        "updatedAt",
     }
     assert mine["label"] == LABEL
     assert mine["status"] == "active"
-    assert mine["model"] == {"id": "churn/1", "targetName": "churned", "targetType": "Binary"}
+    assert mine["model"] == {
+        "id": "churn/1",
+        "registeredModelName": "churn",
+        "version": "1",
+        "targetName": "churned",
+        "targetType": "Binary",
+    }
     assert mine["modelHealth"] == {
         "status": "unknown",
         "message": "no drift computed yet",
@@ -276,7 +285,8 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
 
     single = live.client.get(f"/api/v2/deployments/{live.deployment.id}/")
     assert single.json() == mine
-    assert live.client.get("/api/v2/deployments/nope/").status_code == 404
+    assert live.client.get(f"/api/v2/deployments/{'0' * 24}/").status_code == 404
+    assert live.client.get("/api/v2/deployments/nope/").status_code == 422
 
 
 def test_model_history_route(live: Live, models: RegisteredModels) -> None:
@@ -290,7 +300,7 @@ def test_model_history_route(live: Live, models: RegisteredModels) -> None:
         ("1", "2", "ACCURACY", "carol"),
     ]
     assert all(datetime.fromisoformat(h["timestamp"]).tzinfo is not None for h in body["data"])
-    assert live.client.get("/api/v2/deployments/nope/modelHistory/").status_code == 404
+    assert live.client.get(f"/api/v2/deployments/{'0' * 24}/modelHistory/").status_code == 404
 
 
 def test_deployments_page_lists_labels_escaped(live: Live) -> None:
@@ -312,7 +322,7 @@ def test_replacing_the_model_swaps_it_under_steady_traffic(live: Live, models: R
     stop = threading.Event()
 
     def traffic() -> None:
-        with httpx.Client(base_url=live.url, timeout=30) as client:
+        with httpx.Client(base_url=live.url, timeout=30, headers=live.client.headers) as client:
             while not stop.is_set():
                 try:
                     r = client.post(
@@ -374,10 +384,11 @@ def test_predictions_are_flushed_when_the_server_stops(models: RegisteredModels)
         assert time.monotonic() < deadline
         time.sleep(0.05)
     frame = _rows(7).drop(columns=["event_time"])
+    _info, token = create_token(settings.store_url, user="tester", is_admin=True)
     response = httpx.post(
         f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment.id}/predictions",
         content=frame.to_csv(index=False),
-        headers={"Content-Type": "text/csv"},
+        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200
     server.should_exit = True

@@ -1,0 +1,264 @@
+"""``/api/v2/deployments/…``: DataRobot's paths, camelCase JSON, ``{count, next, previous, data}`` pages.
+
+Every route needs an authenticated caller; what it may do depends on its role
+on the deployment (see :mod:`airflow_mlops.security.roles`). A deployment the
+caller has no role on answers 404, not 403, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from airflow_mlops.api import schemas
+from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.errors import NotFoundOrHidden
+from airflow_mlops.config import Settings
+from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
+from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
+
+DeploymentId = Annotated[
+    str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
+]
+
+
+def page(request: Request, items: list[Any], offset: int, limit: int) -> dict[str, Any]:
+    """One page of ``items`` with DataRobot's links to the next and previous pages."""
+    chunk = items[offset : offset + limit]
+
+    def link(start: int) -> str:
+        return str(request.url.include_query_params(offset=start, limit=limit))
+
+    return {
+        "count": len(chunk),
+        "totalCount": len(items),
+        "next": link(offset + limit) if offset + limit < len(items) else None,
+        "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+        "data": chunk,
+    }
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Query lists may repeat the parameter or separate values with commas."""
+    return [v for value in values or [] for v in value.split(",") if v]
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/api/v2/deployments", tags=["deployments"])
+    url = settings.store_url
+
+    def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:
+        deployment = Deployment.get(deployment_id, store_url=url)
+        role = role_of(url, deployment_id, principal)
+        if role is None:
+            raise NotFoundOrHidden(f"no deployment with id {deployment_id!r}")
+        if not allowed(role, action):
+            raise PermissionDenied(
+                f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
+            )
+        return deployment
+
+    async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    @router.get("/", summary="List deployments")
+    async def list_deployments(
+        request: Request,
+        principal: Caller,
+        search: str | None = Query(default=None, max_length=512),
+        orderBy: str = Query(default="label", pattern=r"^-?(" + "|".join(ORDER_FIELDS) + ")$"),
+        role: list[str] | None = Query(default=None),
+        serviceHealth: list[str] | None = Query(default=None),
+        modelHealth: list[str] | None = Query(default=None),
+        accuracyHealth: list[str] | None = Query(default=None),
+        importance: list[str] | None = Query(default=None),
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        try:
+            filters = DeploymentListFilters(
+                role=_split(role),
+                service_health=_split(serviceHealth),
+                model_health=_split(modelHealth),
+                accuracy_health=_split(accuracyHealth),
+                importance=_split(importance),
+            )
+        except ValueError as exc:
+            from airflow_mlops.deployments import SettingsError
+
+            raise SettingsError(str(exc)) from exc
+        items = await run(
+            Deployment.list,
+            search=search,
+            order_by=orderBy,
+            filters=filters,
+            principal=principal,
+            store_url=url,
+        )
+        return page(request, [schemas.deployment_json(d) for d in items], offset, limit)
+
+    @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
+    async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
+        from airflow_mlops.deployments import SettingsError
+
+        try:
+            deployment = await run(
+                Deployment.create_from_registered_model_version,
+                body.model_package_id,
+                body.label,
+                description=body.description,
+                importance=body.importance,
+                actor=principal.name,
+                owners=[principal.name],
+                store_url=url,
+            )
+        except (LookupError, ValueError) as exc:
+            raise SettingsError(f"modelPackageId: {exc}") from exc
+        return schemas.deployment_json(deployment)
+
+    @router.get("/{deployment_id}/", summary="Get a deployment")
+    async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
+        return schemas.deployment_json(await run(authorized, deployment_id, principal, "read"))
+
+    @router.patch("/{deployment_id}/", summary="Update label, description or importance")
+    async def update(
+        deployment_id: DeploymentId, body: schemas.DeploymentUpdate, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "update")
+        await run(
+            deployment.update,
+            label=body.label,
+            description=body.description,
+            importance=body.importance,
+            actor=principal.name,
+        )
+        return schemas.deployment_json(deployment)
+
+    @router.delete("/{deployment_id}/", status_code=204, summary="Delete a deployment")
+    async def delete(deployment_id: DeploymentId, principal: Caller) -> Response:
+        deployment = await run(authorized, deployment_id, principal, "delete")
+        await run(deployment.delete, actor=principal.name)
+        return Response(status_code=204)
+
+    @router.patch("/{deployment_id}/status/", summary="Activate or deactivate")
+    async def set_status(
+        deployment_id: DeploymentId, body: schemas.StatusUpdate, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "update")
+        change = deployment.activate if body.status == "active" else deployment.deactivate
+        await run(change, actor=principal.name)
+        return schemas.deployment_json(deployment)
+
+    @router.post("/{deployment_id}/model/validation/", summary="Can this model replace the current one?")
+    async def validate(
+        deployment_id: DeploymentId, body: schemas.ModelValidation, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        status, message, checks = await run(
+            deployment.validate_replacement_model, body.model_id, principal=principal
+        )
+        return {"status": status, "message": message, "checks": checks}
+
+    @router.patch("/{deployment_id}/model/", summary="Replace the deployment's model, with a reason")
+    async def replace(
+        deployment_id: DeploymentId, body: schemas.ModelReplacement, principal: Caller
+    ) -> dict[str, Any]:
+        from airflow_mlops.deployments import SettingsError
+
+        deployment = await run(authorized, deployment_id, principal, "replace")
+        try:
+            await run(deployment.replace_model, body.model_id, body.reason, principal=principal)
+        except PermissionDenied:
+            raise
+        except ValueError as exc:
+            raise SettingsError(f"modelId: {exc}") from exc
+        return schemas.deployment_json(deployment)
+
+    @router.get("/{deployment_id}/modelHistory/", summary="Every model the deployment served, and why")
+    async def model_history(
+        request: Request,
+        deployment_id: DeploymentId,
+        principal: Caller,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        items = [
+            {
+                "oldModelVersion": h["old_model_version"],
+                "newModelVersion": h["new_model_version"],
+                "reason": h["reason"],
+                "actor": h["actor"],
+                "timestamp": h["timestamp"],
+                "details": h["details"],
+            }
+            for h in await run(deployment.get_model_history)
+        ]
+        return page(request, items, offset, limit)
+
+    @router.get("/{deployment_id}/settings/", summary="Deployment settings")
+    async def get_settings(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        return schemas.settings_json(deployment.settings)
+
+    @router.patch("/{deployment_id}/settings/", summary="Change deployment settings (all or nothing)")
+    async def patch_settings(
+        deployment_id: DeploymentId, body: schemas.SettingsPatch, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "settings")
+        settings_after = await run(deployment.update_settings, body.to_patch(), actor=principal.name)
+        return schemas.settings_json(settings_after)
+
+    @router.get("/{deployment_id}/healthSettings/", summary="Health settings")
+    async def get_health(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        return schemas.health_settings_json(deployment.settings)
+
+    @router.patch("/{deployment_id}/healthSettings/", summary="Change health settings")
+    async def patch_health(
+        deployment_id: DeploymentId, body: schemas.HealthSettingsPatch, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "settings")
+        patch = body.to_patch()
+        await run(deployment.update_health_settings, **patch, actor=principal.name)
+        return schemas.health_settings_json(deployment.settings)
+
+    @router.get("/{deployment_id}/sharedRoles/", summary="Who has which role")
+    async def shared_roles(
+        request: Request, deployment_id: DeploymentId, principal: Caller
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        roles = await run(deployment.list_shared_roles)
+        return page(request, roles, 0, max(len(roles), 1))
+
+    @router.patch("/{deployment_id}/sharedRoles/", status_code=204, summary="Share: give or take roles")
+    async def share(
+        deployment_id: DeploymentId, body: schemas.SharedRolesPatch, principal: Caller
+    ) -> Response:
+        deployment = await run(authorized, deployment_id, principal, "share")
+        for assignment in body.roles:
+            if assignment.role == "NO_ROLE":
+                with contextlib.suppress(LookupError):
+                    await run(deployment.unshare, assignment.username, actor=principal.name)
+            else:
+                await run(deployment.share, assignment.username, assignment.role, actor=principal.name)
+        return Response(status_code=204)
+
+    @router.get(
+        "/{deployment_id}/auditLog/", summary="Every change to the deployment: who, when, before, after"
+    )
+    async def audit(
+        request: Request,
+        deployment_id: DeploymentId,
+        principal: Caller,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        deployment = await run(authorized, deployment_id, principal, "read")
+        return page(request, await run(deployment.get_audit_log), offset, limit)
+
+    return router
