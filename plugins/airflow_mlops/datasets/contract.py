@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -272,11 +273,24 @@ def load_contract(path: str | os.PathLike[str], *, origin: str = "hand-written")
     except FileNotFoundError:
         raise ContractError(f"{location}: contract file does not exist") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ContractError(f"{location}: not valid YAML ({exc})") from exc
     contract = Contract.from_dict(data, where=str(location), origin=origin)
     return replace(contract, path=str(location))
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. Under YAML 1.1, ``classes: [no, yes]`` would become booleans."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def find_contract(dataset: str, search_dirs: Sequence[str | os.PathLike[str]]) -> Path | None:
