@@ -71,7 +71,7 @@ def _register(df: pd.DataFrame, name: str, target: str, family: str, task: str, 
 @pytest.fixture(scope="session")
 def registered_models(tmp_path_factory: pytest.TempPathFactory) -> RegisteredModels:
     """Four registered versions (plus one without tags), registered once per session."""
-    from mlflow import MlflowClient
+    from airflow_mlops.registry.mlflow_context import mlflow_stores
 
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -83,10 +83,10 @@ def registered_models(tmp_path_factory: pytest.TempPathFactory) -> RegisteredMod
     )
     churn_small = _register(df.drop(columns=SMALL_DROP), "churn_small", "churned", "linear", "binary", uri)
 
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    source = client.get_model_version("churn", "1")
-    client.create_registered_model("untagged")
-    untagged = client.create_model_version("untagged", source.source, run_id=source.run_id)
+    with mlflow_stores(uri, uri) as client:  # a models:/ source resolves through MLflow's global store
+        source = client.get_model_version("churn", "1")
+        client.create_registered_model("untagged")
+        untagged = client.create_model_version("untagged", source.source, run_id=source.run_id)
 
     return RegisteredModels(
         tracking_uri=uri,

@@ -902,10 +902,11 @@ def _feature_types(info: ModelVersionInfo) -> dict[str, str] | None:
     try:
         import mlflow
 
+        from airflow_mlops.registry.mlflow_context import mlflow_stores
+
         settings = get_settings()
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        mlflow.set_registry_uri(settings.mlflow_registry_uri)
-        signature = mlflow.models.get_model_info(info.ref.uri).signature
+        with mlflow_stores(settings.mlflow_tracking_uri, settings.mlflow_registry_uri):
+            signature = mlflow.models.get_model_info(info.ref.uri).signature
     except Exception:  # no signature to read: the caller reports a warning
         return None
     if signature is None or signature.inputs is None:

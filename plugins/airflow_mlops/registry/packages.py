@@ -22,7 +22,6 @@ explicitly: MLflow's process-wide default would silently write to ``./mlruns``.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from airflow_mlops.registry.mlflow_context import mlflow_stores
 from airflow_mlops.registry.models import (
     RESERVED_TAGS,
     TAG_CLASSES,
@@ -183,35 +183,12 @@ def _version_tags(
     return tags
 
 
-#: Environment variables ``mlflow.set_tracking_uri``/``set_registry_uri`` write as a side effect.
-_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
 @contextmanager
 def _mlflow(tracking_uri: str, registry_uri: str | None) -> Iterator[MlflowClient]:
-    """Point MLflow's fluent API (used by model loading and URI resolution) at these stores.
-
-    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (and the
-    registry's variable) so subprocesses inherit it; ``config.get_settings``
-    reads those variables, so one call with explicit URIs would silently
-    redirect every later settings-based call in the process. They are put back
-    as they were on exit, including when ``registry.models`` helpers set them.
-    """
-    if not tracking_uri:
-        raise ValueError("tracking_uri is required; refusing to fall back to MLflow's default location")
+    """MLflow pointed at these stores for the block (see :mod:`.mlflow_context`), logs quiet."""
     quiet_mlflow_logs()
-    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
-    registry = registry_uri or tracking_uri
-    try:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(registry)
-        yield MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with mlflow_stores(tracking_uri, registry_uri) as client:
+        yield client
 
 
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:
@@ -696,13 +673,15 @@ def monitored_values(task: str, output: PredictionOutput) -> np.ndarray:
 
     Binary: the positive (last) class's probability, so drift shows before
     labels flip; without probabilities, the label mapped to 0/1 by its
-    position in ``classes``. Multiclass: the label. Regression: the value.
+    position in ``classes``. Multiclass: the label as text (the prediction log and
+    the baseline bin categories as text, so ``1`` and ``"1"`` must not differ).
+    Regression: the value.
     """
     _check_task(task)
     if task == "regression":
         return np.asarray(output.labels, dtype=float)
     if task == "multiclass":
-        return np.asarray(output.labels)
+        return np.asarray([str(label) for label in output.labels], dtype=object)
     if output.probabilities is not None:
         return np.asarray(output.probabilities, dtype=float)[:, -1]
     if output.classes is None or len(output.classes) != 2:

@@ -42,12 +42,12 @@ class PredictionInputError(ValueError):
     """Bad prediction input; the message names the row and column."""
 
 
-def _load_sklearn(settings: Settings) -> Any:
-    from airflow_mlops.registry import load_model
+def _load_predictor(settings: Settings) -> Any:
+    from airflow_mlops.registry import load_predictor
 
     def loader(ref: ModelRef) -> Any:
-        return load_model(
-            ref.uri, tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
+        return load_predictor(
+            ref.id, tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
         )
 
     return loader
@@ -77,6 +77,21 @@ def check_features(frame: pd.DataFrame, features: list[str]) -> None:
         )
 
 
+def unscorable(frame: pd.DataFrame, features: list[str], exc: Exception) -> str:
+    """Why the model refused rows (a word in a numeric column, a nested object): the first bad cell."""
+    for column in features:
+        values = frame[column]
+        for row, value in enumerate(values):
+            if isinstance(value, dict | list):
+                return f"row {row}: column {column!r} holds a {type(value).__name__}; expected a plain value"
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = numbers.isna() & values.notna()
+        if bad.any() and numbers.notna().any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            return f"row {row}: column {column!r} value {values.iloc[row]!r:.80} is not a number"
+    return f"the model could not score these rows: {str(exc)[:500]}"
+
+
 def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> pd.Series:
     """Each row's prediction time: the named column (for backfills and simulations) or now."""
     if column is None:
@@ -95,39 +110,35 @@ def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> 
     return parsed
 
 
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
 def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
-    """DataRobot-shaped rows and the value to log per row (positive-class probability for binary)."""
-    features = loaded.info.features
-    x = frame[features]
-    model = loaded.model
+    """DataRobot-shaped rows, and per row the value target drift watches (see ``monitored_values``)."""
+    from airflow_mlops.registry import ExternalModelError, monitored_values
+
+    try:
+        output = loaded.model.predict(frame[loaded.info.features])
+    except ExternalModelError as exc:
+        raise PredictionInputError(str(exc)) from exc
     rows: list[dict[str, Any]] = []
-    logged: list[Any] = []
-    if loaded.info.task in ("binary", "multiclass"):
-        proba = model.predict_proba(x)
-        classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
-        best = proba.argmax(axis=1)
-        for i in range(len(x)):
-            rows.append(
+    for i, label in enumerate(output.labels):
+        if output.probabilities is not None and output.classes is not None:
+            values = [
+                {"label": _plain(c), "value": float(output.probabilities[i, j])}
+                for j, c in enumerate(output.classes)
+            ]
+        else:
+            values = [
                 {
-                    "rowId": i,
-                    "prediction": classes[best[i]],
-                    "predictionValues": [
-                        {"label": classes[j], "value": float(proba[i, j])} for j in range(len(classes))
-                    ],
+                    "label": loaded.info.target if loaded.info.task == "regression" else _plain(label),
+                    "value": float(label) if loaded.info.task == "regression" else 1.0,
                 }
-            )
-            logged.append(float(proba[i, -1]) if loaded.info.task == "binary" else str(classes[best[i]]))
-    else:
-        values = model.predict(x)
-        for i, value in enumerate(values):
-            rows.append(
-                {
-                    "rowId": i,
-                    "prediction": float(value),
-                    "predictionValues": [{"label": loaded.info.target, "value": float(value)}],
-                }
-            )
-            logged.append(float(value))
+            ]
+        prediction = float(label) if loaded.info.task == "regression" else _plain(label)
+        rows.append({"rowId": i, "prediction": prediction, "predictionValues": values})
+    logged = [_plain(v) for v in monitored_values(loaded.info.task, output)]
     return rows, logged
 
 
@@ -144,7 +155,7 @@ def create_app(
     """
     cfg = settings or get_settings()
     authenticators = [*(authenticators or []), token_authenticator(cfg.store_url)]
-    cache = ModelCache(cfg.store_url, loader or _load_sklearn(cfg))
+    cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
 
     @asynccontextmanager
@@ -221,6 +232,8 @@ def create_app(
             rows, logged = predict_rows(loaded, frame)
         except PredictionInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # the model refused the values: the caller's input
+            raise HTTPException(status_code=422, detail=unscorable(frame, loaded.info.features, exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
         feature_records = frame[loaded.info.features].to_dict(orient="records")
         writer.append(

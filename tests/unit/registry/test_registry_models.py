@@ -24,6 +24,7 @@ from airflow_mlops.registry import (
     set_alias,
     skops_trusted_types,
 )
+from airflow_mlops.registry.mlflow_context import mlflow_stores
 
 FAMILIES = ["linear", "random_forest", "hist_gradient_boosting"]
 EXPERIMENT = "registry-test"
@@ -100,7 +101,8 @@ def test_register_and_load_round_trip(tracking_uri: str, family: str, task: Task
         assert np.array_equal(loaded.predict_proba(probe), pipeline.predict_proba(probe))
         assert list(loaded.classes_) == version.classes
 
-    info = mlflow.models.get_model_info(version.model_uri)
+    with mlflow_stores(tracking_uri):
+        info = mlflow.models.get_model_info(version.model_uri)
     flavor = info.flavors["sklearn"]
     assert flavor["serialization_format"] == "skops"
     assert flavor["skops_trusted_types"] == skops_trusted_types(pipeline)
