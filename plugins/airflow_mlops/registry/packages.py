@@ -83,9 +83,9 @@ class ExternalModelError(RuntimeError):
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
         super().__init__(
-            f"predictions for external model {model_id!r} are made elsewhere; report them with each "
-            "row's features and prediction to the deployment's prediction log for monitoring "
-            "instead of requesting them from this server"
+            f"predictions for external model {model_id!r} are made elsewhere; report them for "
+            "monitoring with airflow_mlops.serving.report_predictions(deployment_id, frame, "
+            "prediction_column=...) instead of requesting them from this server"
         )
 
 

@@ -1,0 +1,85 @@
+"""Report predictions made elsewhere (external models, or any model scored outside this app).
+
+An external model package has a schema but no artifact: it predicts in another
+system, and that system reports each row's features, prediction and time back
+here. The rows go to the same prediction log as served predictions, so
+monitoring folds, buckets and judges them exactly the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airflow_mlops.config import Settings, get_settings
+from airflow_mlops.deployments import Deployment, model_version_info
+from airflow_mlops.serving.prediction_log import PredictionLogWriter
+
+
+def report_predictions(
+    deployment_id: str,
+    frame: pd.DataFrame,
+    *,
+    prediction_column: str,
+    timestamp_column: str | None = None,
+    association_id_column: str | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Log ``frame``'s rows as predictions of the deployment's current model; returns the row count.
+
+    ``prediction_column`` holds what target drift watches: the positive class's
+    probability (binary), the label (multiclass) or the value (regression).
+    """
+    cfg = settings or get_settings()
+    deployment = Deployment.get(deployment_id, store_url=cfg.store_url)
+    info = model_version_info(deployment.model["id"])
+    needed = [*info.features, prediction_column]
+    for optional in (timestamp_column, association_id_column):
+        if optional is not None:
+            needed.append(optional)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"reported predictions lack the column(s) {missing}; the model's features are {info.features}"
+        )
+    if frame[prediction_column].isna().any():
+        row = int(np.flatnonzero(frame[prediction_column].isna().to_numpy())[0])
+        raise ValueError(
+            f"row {row}: column {prediction_column!r} is empty; every reported row needs a prediction"
+        )
+    if timestamp_column is not None:
+        stamps = pd.to_datetime(frame[timestamp_column], utc=True, errors="coerce", format="ISO8601")
+        if stamps.isna().any():
+            row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+            raise ValueError(
+                f"row {row}: column {timestamp_column!r} value {frame[timestamp_column].iloc[row]!r} is not a timestamp"
+            )
+        times = [t.to_pydatetime() for t in stamps]
+    else:
+        times = [datetime.now(UTC)] * len(frame)
+    predictions: list[Any] = (
+        [str(v) for v in frame[prediction_column]]
+        if info.task == "multiclass"
+        else [float(v) for v in frame[prediction_column]]
+    )
+    features = frame[info.features].to_dict(orient="records")
+    rows = [
+        {
+            "timestamp": times[i],
+            "association_id": None
+            if association_id_column is None
+            else str(frame[association_id_column].iloc[i]),
+            "model_version": info.ref.version,
+            "prediction": predictions[i],
+            "status_code": 200,
+            "latency_ms": 0.0,
+            "features": features[i],
+        }
+        for i in range(len(frame))
+    ]
+    with PredictionLogWriter(cfg.prediction_log_dir) as writer:
+        writer.append(deployment_id, rows)
+    return len(rows)
