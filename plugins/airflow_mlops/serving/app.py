@@ -75,15 +75,21 @@ def check_features(frame: pd.DataFrame, features: list[str]) -> None:
         raise PredictionInputError(
             f"row 0: column {missing[0]!r} is missing; the model expects the columns {features}"
         )
+    for column in features:
+        if frame[column].dtype == object:
+            nested = frame[column].map(lambda v: isinstance(v, dict | list)).to_numpy()
+            if nested.any():
+                row = int(np.flatnonzero(nested)[0])
+                kind = type(frame[column].iloc[row]).__name__
+                raise PredictionInputError(
+                    f"row {row}: column {column!r} holds a {kind}; expected a plain value"
+                )
 
 
 def unscorable(frame: pd.DataFrame, features: list[str], exc: Exception) -> str:
-    """Why the model refused rows (a word in a numeric column, a nested object): the first bad cell."""
+    """Why the model refused rows (such as a word in a numeric column), naming the first bad cell."""
     for column in features:
         values = frame[column]
-        for row, value in enumerate(values):
-            if isinstance(value, dict | list):
-                return f"row {row}: column {column!r} holds a {type(value).__name__}; expected a plain value"
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() & values.notna()
         if bad.any() and numbers.notna().any():
