@@ -332,6 +332,11 @@ class KeyIndex:
         self._runs: list[tuple[U64, npt.NDArray[np.int64]]] = []
         self.size = 0
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index: 16 bytes a key (hash and first row)."""
+        return sum(keys.nbytes + rows.nbytes for keys, rows in self._runs)
+
     def first_rows(self, hashes: U64) -> npt.NDArray[np.int64]:
         """For each hash, the row it was first seen in, or -1."""
         found = np.full(len(hashes), -1, dtype=np.int64)
@@ -351,10 +356,23 @@ class KeyIndex:
         self._runs.append((hashes[order], rows[order]))
         self.size += len(hashes)
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
-            (k1, r1), (k2, r2) = self._runs[-2], self._runs[-1]
-            keys = np.concatenate([k1, k2])
-            order = np.argsort(keys, kind="stable")
-            self._runs[-2:] = [(keys[order], np.concatenate([r1, r2])[order])]
+            (k1, r1), (k2, r2) = self._runs.pop(-2), self._runs.pop(-1)
+            self._runs.append(_merge(k1, r1, k2, r2))
+
+
+def _merge(
+    k1: U64, r1: npt.NDArray[np.int64], k2: U64, r2: npt.NDArray[np.int64]
+) -> tuple[U64, npt.NDArray[np.int64]]:
+    """Merge two sorted runs in linear time and little extra memory (no sort of the whole)."""
+    n = len(k1) + len(k2)
+    into = np.searchsorted(k1, k2, side="right") + np.arange(len(k2))
+    from_second = np.zeros(n, dtype=bool)
+    from_second[into] = True
+    keys = np.empty(n, dtype=np.uint64)
+    rows = np.empty(n, dtype=np.int64)
+    keys[from_second], rows[from_second] = k2, r2
+    keys[~from_second], rows[~from_second] = k1, r1
+    return keys, rows
 
 
 def duplicate_keys(

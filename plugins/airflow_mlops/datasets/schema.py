@@ -55,6 +55,7 @@ _NAIVE = pa.timestamp("ns")
 _INT_RE = r"^[+-]?[0-9]+$"
 _FLOAT_RE = r"(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_OFFSET_RE = r"(?i)[t ][0-9:.,]+(z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 Mask = npt.NDArray[np.bool_]
 
@@ -210,20 +211,36 @@ def _read_as(array: pa.Array, column_type: ColumnType) -> pa.Array:
 
 
 def _parse_datetimes(strings: pa.Array, fmt: str | None) -> pa.Array:
-    """ISO 8601 (naive taken as UTC, offsets converted) or ``fmt``; unparseable values become null."""
+    """ISO 8601 (naive taken as UTC, offsets converted) or ``fmt``; unparseable values become null.
+
+    Values with and without an offset are parsed apart: mixed in one pandas call,
+    a naive value would silently inherit its neighbour's offset.
+    """
     if fmt:
         # Naive results are taken as UTC, like naive ISO 8601 values.
         return pc.cast(pc.strptime(strings, format=fmt, unit="ns", error_is_null=True), TIMESTAMP)
-    for attempt in (TIMESTAMP, _NAIVE):
-        try:
-            parsed = pc.cast(strings, attempt)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        return parsed if attempt == TIMESTAMP else pc.cast(parsed, TIMESTAMP)
-    # Mixed offsets and naive values, or some unparseable ones: pandas decides per value.
+    aware = _matches(strings, _OFFSET_RE)
+    parts = []
+    for selected, kind in ((aware, TIMESTAMP), (~aware, _NAIVE)):
+        subset = pc.if_else(pa.array(selected), strings, pa.scalar(None, pa.string()))
+        parts.append(_parse_iso(subset, kind))
+    return pc.if_else(pa.array(aware), parts[0], parts[1])
+
+
+def _parse_iso(strings: pa.Array, kind: pa.DataType) -> pa.Array:
+    if strings.null_count == len(strings):
+        return pa.nulls(len(strings), type=TIMESTAMP)
+    try:
+        return pc.cast(pc.cast(strings, kind), TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Some values are not ISO 8601 as Arrow reads it: pandas decides per value.
     series = pd.Series(strings.to_numpy(zero_copy_only=False), dtype=object)
-    parsed_series = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
-    return pa.array(parsed_series.dt.as_unit("ns"), type=TIMESTAMP, from_pandas=True)
+    if kind == TIMESTAMP:
+        parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+    else:
+        parsed = pd.to_datetime(series, format="ISO8601", errors="coerce").dt.tz_localize("UTC")
+    return pa.array(parsed.dt.as_unit("ns"), type=TIMESTAMP, from_pandas=True)
 
 
 def _matches(strings: pa.Array, pattern: str) -> Mask:
