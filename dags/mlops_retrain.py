@@ -18,8 +18,10 @@ from airflow_mlops.operators import (
     RETRAIN_REQUESTS,
     AutoMLSweepOperator,
     IngestOperator,
+    PrepareSweepOperator,
     RegisterModelOperator,
     ReplaceModelOperator,
+    SweepWorkerOperator,
 )
 
 
@@ -97,8 +99,28 @@ with DAG(
         "exclude_columns": Param(
             ["customer_id", "event_time"], type="array", description="Columns that are not features."
         ),
-        "n_trials": Param(8, type="integer", minimum=1, description="Optuna trials in the sweep."),
-        "timeout_s": Param(300, type="integer", minimum=10, description="Wall-clock budget of the sweep."),
+        "mode": Param(
+            "quick", enum=["quick", "auto", "comprehensive"], description="Autopilot mode of the sweep."
+        ),
+        "n_trials": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Optuna trials in total; empty: the mode's.",
+        ),
+        "timeout_s": Param(
+            None,
+            type=["null", "integer"],
+            minimum=10,
+            description="Hard wall-clock budget of the search in seconds; empty: the mode's.",
+        ),
+        "workers": Param(
+            2,
+            type="integer",
+            minimum=1,
+            maximum=32,
+            description="Sweep workers (mapped tasks) sharing the study.",
+        ),
     },
 ) as dag:
     request = resolve_request()
@@ -108,15 +130,23 @@ with DAG(
         dataset=f"{{{{ {REQUEST}['dataset'] }}}}",
         target=f"{{{{ {REQUEST}['target'] }}}}",
     )
-    sweep = AutoMLSweepOperator(
-        task_id="sweep",
-        snapshot=ingest.output,
-        target=f"{{{{ {REQUEST}['target'] }}}}",
-        exclude_columns="{{ params.exclude_columns }}",
+    sweep_settings = {
+        "snapshot": ingest.output,
+        "target": f"{{{{ {REQUEST}['target'] }}}}",
+        "exclude_columns": "{{ params.exclude_columns }}",
+        "experiment_name": "mlops-retrain",
+    }
+    prepare = PrepareSweepOperator(
+        task_id="prepare_sweep",
+        **sweep_settings,
+        mode="{{ params.mode }}",
         n_trials="{{ params.n_trials }}",
         timeout_s="{{ params.timeout_s }}",
-        experiment_name="mlops-retrain",
+        workers="{{ params.workers }}",
     )
+    workers = SweepWorkerOperator.partial(task_id="sweep_worker").expand(job=prepare.output)
+    sweep = AutoMLSweepOperator(task_id="sweep", **sweep_settings, prepared=prepare.output)
+    workers >> sweep
     register = RegisterModelOperator(
         task_id="register",
         snapshot=ingest.output,

@@ -104,6 +104,7 @@ def get_leaderboard(
     from airflow_mlops.automl.storage import open_storage
 
     opened = open_storage(storage) if isinstance(storage, str) else storage
+    assert opened is not None
     study = optuna.load_study(study_name=study_name, storage=opened)
     metric = str(study.user_attrs.get("metric", "score"))
     greater = study.direction == optuna.study.StudyDirection.MAXIMIZE

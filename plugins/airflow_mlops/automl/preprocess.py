@@ -80,8 +80,9 @@ def expand_datetimes(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
-def _datetime_names(transformer: object, input_features: npt.ArrayLike) -> npt.NDArray[np.object_]:
-    return np.asarray([f"{name}_{part}" for name in input_features for part in DATETIME_PARTS], dtype=object)
+def _datetime_names(transformer: object, input_features: Iterable[str]) -> npt.NDArray[np.object_]:
+    names = [f"{name}_{part}" for name in input_features for part in DATETIME_PARTS]
+    return np.asarray(names, dtype=np.object_)
 
 
 def infer_feature_types(df: pd.DataFrame, target: str, exclude: Iterable[str] = ()) -> dict[str, FeatureType]:

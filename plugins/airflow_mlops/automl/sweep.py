@@ -697,7 +697,11 @@ def _evaluate(
             elapsed = time.perf_counter() - began
             total_fit += fitted - began
             own_rate = clock.record(family.name, len(rows), elapsed)
-            if k < len(data.folds) - 1 and is_hopeless(fold_scores, others, direction, MIN_TRIALS_PER_STAGE):
+            if (
+                config.pruner_kind != "none"
+                and k < len(data.folds) - 1
+                and is_hopeless(fold_scores, others, direction, MIN_TRIALS_PER_STAGE)
+            ):
                 trial.set_user_attr("pruned_by", f"hopeless after fold {k} at {stage.fraction:.0%}")
                 raise _Hopeless
         assert pipeline is not None

@@ -5,7 +5,12 @@ Reuse them in your own DAGs: ``from airflow_mlops.operators import AutoMLSweepOp
 
 from __future__ import annotations
 
-from airflow_mlops.operators.automl import AutoMLSweepOperator, RegisterModelOperator
+from airflow_mlops.operators.automl import (
+    AutoMLSweepOperator,
+    PrepareSweepOperator,
+    RegisterModelOperator,
+    SweepWorkerOperator,
+)
 from airflow_mlops.operators.deployments import DeployModelOperator, ReplaceModelOperator
 from airflow_mlops.operators.ingest import DATASETS_ALIAS, IngestOperator, dataset_asset
 from airflow_mlops.operators.monitoring import (
@@ -22,7 +27,9 @@ __all__ = [
     "DeployModelOperator",
     "IngestOperator",
     "MonitorDeploymentOperator",
+    "PrepareSweepOperator",
     "RegisterModelOperator",
     "ReplaceModelOperator",
+    "SweepWorkerOperator",
     "dataset_asset",
 ]

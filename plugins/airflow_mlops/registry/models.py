@@ -34,18 +34,31 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.registry.mlflow_context import mlflow_stores
 
 #: Version tags this module owns; user tags may not reuse them.
 TAG_TARGET = "target"
 TAG_TASK = "task"
 TAG_FEATURES = "features"
 TAG_CLASSES = "classes"
-RESERVED_TAGS = frozenset({TAG_TARGET, TAG_TASK, TAG_FEATURES, TAG_CLASSES})
+#: Permutation importance per input feature, JSON ``{feature: importance}``, most important first.
+TAG_FEATURE_IMPORTANCE = "feature_importance"
+RESERVED_TAGS = frozenset({TAG_TARGET, TAG_TASK, TAG_FEATURES, TAG_CLASSES, TAG_FEATURE_IMPORTANCE})
 
 #: Only types from these packages may be trusted when skops saves a pipeline.
-#: ``airflow_mlops.`` covers the preprocessor's own string-normalising function;
-#: anything else in a pipeline is unexpected and refused rather than trusted blindly.
-TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", "airflow_mlops.")
+#: ``airflow_mlops.`` covers the preprocessor's own functions and the label-encoding
+#: wrapper; ``lightgbm.``/``xgboost.`` the optional families' estimators (and LightGBM's
+#: ``collections.OrderedDict`` of parameters); anything else in a pipeline is unexpected
+#: and refused rather than trusted blindly.
+TRUSTED_MODULE_PREFIXES: tuple[str, ...] = (
+    "sklearn.",
+    "numpy.",
+    "scipy.",
+    "airflow_mlops.",
+    "lightgbm.",
+    "xgboost.",
+    "collections.OrderedDict",
+)
 
 #: Pinned into the MLmodel so a serving environment can be rebuilt. Listing them
 #: also spares ``log_model`` its requirement inference, which spawns a
@@ -53,6 +66,7 @@ TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", "air
 _REQUIREMENT_PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
 
 _MODEL_ARTIFACT_NAME = "model"
+_FEATURE_IMPORTANCE_ARTIFACT = "feature_importance.json"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class RegisteredModelVersion:
     classes: list[Any] | None = None
     aliases: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    #: Permutation importance per feature (most important first), or ``None`` when not computed.
+    feature_importance: dict[str, float] | None = None
 
 
 def quiet_mlflow_logs() -> None:
@@ -92,13 +108,9 @@ def _using(tracking_uri: str, registry_uri: str | None) -> Iterator[MlflowClient
     The registry URI is always set, defaulting to the tracking URI, so one
     call's registry cannot leak into the next call that did not name one.
     """
-    if not tracking_uri:
-        raise ValueError("tracking_uri is required; refusing to fall back to MLflow's default location")
     quiet_mlflow_logs()
-    registry = registry_uri or tracking_uri
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(registry)
-    yield MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
+    with mlflow_stores(tracking_uri, registry_uri) as client:
+        yield client
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
@@ -200,6 +212,7 @@ def register_model(
     description: str | None = None,
     artifact_location: str | None = None,
     run_name: str | None = None,
+    feature_importance: Mapping[str, float] | None = None,
 ) -> RegisteredModelVersion:
     """Log a fitted pipeline in its own MLflow run and register it as a new version of ``name``.
 
@@ -208,6 +221,8 @@ def register_model(
     that cannot come back never reaches the registry. ``tags`` (lineage: data
     snapshot, sweep run, DAG run...) go on the version; ``metrics`` on the run.
     ``artifact_location`` is only used when the experiment has to be created.
+    ``feature_importance`` (per input feature) becomes a JSON version tag,
+    which monitoring reads without loading the model, and a run artifact.
     """
     _check_name(name)
     check_is_fitted(pipeline)
@@ -232,6 +247,13 @@ def register_model(
     }
     if classes is not None:
         version_tags[TAG_CLASSES] = json.dumps(classes)
+    importance: dict[str, float] | None = None
+    if feature_importance is not None:
+        unknown = sorted(set(feature_importance) - set(features))
+        if unknown:
+            raise ValueError(f"feature_importance names columns that are not features: {unknown}")
+        importance = {str(k): round(float(v), 6) for k, v in feature_importance.items()}
+        version_tags[TAG_FEATURE_IMPORTANCE] = json.dumps(importance)
 
     with _using(tracking_uri, registry_uri) as client:
         experiment_id = get_or_create_experiment(client, experiment_name, artifact_location)
@@ -252,6 +274,8 @@ def register_model(
             )
             if metrics:
                 mlflow.log_metrics({str(key): float(value) for key, value in metrics.items()})
+            if importance is not None:
+                mlflow.log_dict(importance, _FEATURE_IMPORTANCE_ARTIFACT)
             info = mlflow.sklearn.log_model(
                 pipeline,
                 name=_MODEL_ARTIFACT_NAME,
@@ -285,6 +309,7 @@ def register_model(
         classes=classes,
         aliases=list(version.aliases or []),
         tags=dict(version.tags or {}),
+        feature_importance=importance,
     )
 
 
@@ -313,6 +338,7 @@ def load_model(
 def _from_model_version(version: ModelVersion) -> RegisteredModelVersion:
     tags = dict(version.tags or {})
     classes = tags.get(TAG_CLASSES)
+    importance = tags.get(TAG_FEATURE_IMPORTANCE)
     return RegisteredModelVersion(
         name=version.name,
         version=str(version.version),
@@ -324,6 +350,7 @@ def _from_model_version(version: ModelVersion) -> RegisteredModelVersion:
         classes=json.loads(classes) if classes is not None else None,
         aliases=list(version.aliases or []),
         tags=tags,
+        feature_importance=json.loads(importance) if importance is not None else None,
     )
 
 

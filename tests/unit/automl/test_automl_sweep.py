@@ -1,6 +1,9 @@
+"""The sweep end to end on tiny data: real Optuna studies, real MLflow on SQLite under tmp_path."""
+
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from airflow_mlops.automl import (
     TrialLike,
     fit_pipeline,
     get_family,
+    get_leaderboard,
+    load_leaderboard,
     register_family,
     run_sweep,
     unregister_family,
@@ -24,6 +29,7 @@ from airflow_mlops.automl import (
 from airflow_mlops.automl.task import TaskType
 
 EXPERIMENT = "automl-test"
+FAST = ["linear", "hist_gradient_boosting", "random_forest"]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +74,10 @@ def _config(tracking_uri: str, **overrides: Any) -> SweepConfig:
     settings: dict[str, Any] = {
         "target": "label",
         "n_trials": 5,
+        "families": FAST,
+        "pruner": "none",
         "seed": 0,
+        "n_jobs": 1,
         "experiment_name": EXPERIMENT,
         "tracking_uri": tracking_uri,
     }
@@ -84,24 +93,25 @@ def test_binary_sweep_records_every_trial_under_the_parent(tracking_uri: str) ->
     assert (result.task, result.metric, result.greater_is_better) == ("binary", "AUC", True)
     board = result.leaderboard
     assert list(board.columns) == list(LEADERBOARD_COLUMNS)
-    assert len(board) == 5
     assert board["rank"].tolist() == [1, 2, 3, 4, 5]
     assert board["score"].is_monotonic_decreasing
     assert sorted(board["trial_number"]) == [0, 1, 2, 3, 4]
     assert result.best_family == board.loc[0, "family"]
     assert result.best_params == board.loc[0, "params"]
-    assert result.best_score == pytest.approx(board["score"].max())
+    assert (board["sample_pct"] == 100).all()
+    assert board["holdout_score"].between(0.5, 1).all(), "scored on the holdout the search never sees"
+    assert (board["predict_rows_per_s"] > 0).all() and (board["model_size_bytes"] > 0).all()
 
-    # Warm start: trials 0..2 are each family's defaults, in registration order.
+    # Warm start: trials 0..2 are each family's defaults, in the order asked for.
     by_trial = board.set_index("trial_number")
-    for number, family in enumerate(["linear", "random_forest", "hist_gradient_boosting"]):
+    for number, family in enumerate(FAST):
         assert by_trial.loc[number, "family"] == family
         assert by_trial.loc[number, "params"] == get_family(family).default_params("binary")
 
     assert len(messages) == 5
-    assert messages[0].startswith("trial 1/5 linear: AUC=")
+    assert messages[0].startswith("trial 1/5 #0 linear: AUC=")
     assert messages[-1].startswith("trial 5/5 ")
-    assert f"AUC={result.best_score:.6g}" in messages[-1]
+    assert f"AUC={result.best_score:.6g}" in messages[-1], "progress says the best so far"
 
     client = MlflowClient(tracking_uri=tracking_uri)
     parent = client.get_run(result.parent_run_id)
@@ -109,7 +119,9 @@ def test_binary_sweep_records_every_trial_under_the_parent(tracking_uri: str) ->
     assert parent.data.params["task"] == "binary"
     assert parent.data.tags["best_family"] == result.best_family
     assert parent.data.metrics["best_AUC"] == pytest.approx(result.best_score)
-    assert "leaderboard.json" in [a.path for a in client.list_artifacts(result.parent_run_id)]
+    stored = load_leaderboard(result.parent_run_id, tracking_uri)
+    assert stored["trial_number"].tolist() == board["trial_number"].tolist()
+    assert stored["params"].tolist() == board["params"].tolist()
 
     children = client.search_runs(
         [result.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'"
@@ -118,12 +130,14 @@ def test_binary_sweep_records_every_trial_under_the_parent(tracking_uri: str) ->
     for run in children:
         assert run.info.status == "FINISHED"
         row = board[board["run_id"] == run.info.run_id].iloc[0]
+        metrics = run.data.metrics
         assert run.data.params["family"] == row["family"]
-        assert run.data.metrics["AUC_mean"] == pytest.approx(row["score"])
-        folds = [run.data.metrics[f"AUC_fold_{i}"] for i in range(3)]
-        assert np.mean(folds) == pytest.approx(row["score"])
-        assert run.data.metrics["fit_time_s"] == pytest.approx(row["fit_time_s"])
-        assert row["fit_time_s"] > 0
+        assert metrics["AUC_cv"] == pytest.approx(row["score"])
+        assert np.mean([metrics[f"AUC_fold_{i}"] for i in range(3)]) == pytest.approx(row["score"])
+        assert metrics["holdout_AUC"] == pytest.approx(row["holdout_score"])
+        assert metrics["sample_pct"] == 100
+        assert metrics["fit_time_s"] == pytest.approx(row["fit_time_s"]) and row["fit_time_s"] > 0
+        assert metrics["predict_rows_per_s"] > 0 and metrics["model_size_bytes"] > 0
 
 
 @pytest.mark.parametrize(
@@ -139,10 +153,10 @@ def test_lower_is_better_metrics_sort_ascending(tracking_uri: str, make: Any, ta
     assert (scores > 0).all()  # reported in the metric's own units, not negated
 
 
-def test_explicit_metric_and_families(tracking_uri: str) -> None:
+def test_explicit_metric_task_and_families(tracking_uri: str) -> None:
     result = run_sweep(
         _classification(),
-        _config(tracking_uri, metric="LogLoss", families=["linear"], n_trials=3),
+        _config(tracking_uri, metric="LogLoss", task="binary", families=["linear"], n_trials=3),
     )
     assert set(result.leaderboard["family"]) == {"linear"}
     assert result.metric == "LogLoss" and not result.greater_is_better
@@ -158,6 +172,7 @@ def test_seeded_sweep_is_reproducible(tracking_uri: str) -> None:
     assert first.best_params == second.best_params
     assert first.leaderboard["params"].tolist() == second.leaderboard["params"].tolist()
     assert np.allclose(first.leaderboard["score"], second.leaderboard["score"])
+    assert np.allclose(first.leaderboard["holdout_score"], second.leaderboard["holdout_score"])
 
 
 def test_leaderboard_records_are_json_safe(tracking_uri: str) -> None:
@@ -167,6 +182,45 @@ def test_leaderboard_records_are_json_safe(tracking_uri: str) -> None:
     assert [r["rank"] for r in records] == [1, 2, 3]
     assert type(records[0]["trial_number"]) is int
     assert isinstance(records[0]["params"], dict)
+
+
+def test_staged_fidelity_prunes_on_samples(tracking_uri: str) -> None:
+    """16% → 32% → 64% → 100%: only candidates in the better half of a stage see more rows."""
+    config = _config(
+        tracking_uri,
+        families=["linear", "knn"],
+        n_trials=10,
+        pruner="successive_halving",
+        min_sample_rows=40,
+    )
+    result = run_sweep(_classification(n=900), config)
+    assert result.n_pruned_trials >= 1, "some candidates stop before all the data"
+    assert (result.leaderboard["sample_pct"] == 100).all()
+    table = load_leaderboard(result.parent_run_id, tracking_uri)
+    partial = table[table["state"] == "PRUNED"]
+    assert 1 <= len(partial) <= result.n_pruned_trials  # pruned after a fold of the first stage: no score
+    assert set(partial["sample_pct"]) <= {16, 32, 64}
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run = client.get_run(str(partial.iloc[0]["run_id"]))
+    assert run.data.tags["optuna.state"] == "PRUNED"
+    history = client.get_metric_history(run.info.run_id, "sample_pct")
+    assert [m.value for m in history] == sorted(m.value for m in history)
+    assert max(m.value for m in history) < 100
+
+
+def test_budget_is_a_hard_wall_clock_limit(tracking_uri: str) -> None:
+    df = _classification(n=3000)
+    budget = 6.0
+    started = time.perf_counter()
+    result = run_sweep(
+        df,
+        _config(
+            tracking_uri, families=["random_forest", "linear"], n_trials=1000, timeout_s=budget, pruner="none"
+        ),
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed <= budget * 1.05, f"sweep took {elapsed:.2f}s for a {budget}s budget"
+    assert len(result.leaderboard) >= 1
 
 
 def test_journal_storage_resumes_up_to_n_trials(tracking_uri: str, tmp_path: Path) -> None:
@@ -180,6 +234,9 @@ def test_journal_storage_resumes_up_to_n_trials(tracking_uri: str, tmp_path: Pat
     assert (second.leaderboard["family"] == "linear").sum() >= 1
     new_runs = set(second.leaderboard["run_id"]) - set(first.leaderboard["run_id"])
     assert len(new_runs) == 2
+    assert second.parent_run_id == first.parent_run_id, "a resumed sweep keeps its MLflow parent run"
+    live = get_leaderboard("resume", journal)
+    assert live["trial_number"].tolist() == second.leaderboard["trial_number"].tolist()
     with pytest.raises(ValueError, match="already exists with different settings"):
         run_sweep(
             df, _config(tracking_uri, n_trials=7, storage=journal, study_name="resume", metric="LogLoss")
@@ -228,7 +285,7 @@ def test_failed_trials_are_recorded_and_skipped(tracking_uri: str, broken_family
 
 
 def test_sweep_with_no_successful_trial_fails(tracking_uri: str, broken_family: str) -> None:
-    with pytest.raises(RuntimeError, match=r"all 2 trials .* failed; first error: ValueError: cannot build"):
+    with pytest.raises(RuntimeError, match=r"all 2 trials .* first error: ValueError: cannot build"):
         run_sweep(_classification(), _config(tracking_uri, families=[broken_family], n_trials=2))
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
@@ -251,8 +308,9 @@ def test_sweep_with_no_successful_trial_fails(tracking_uri: str, broken_family: 
         ({"task": "binary", "metric": "RMSE"}, "'RMSE' does not apply to task 'binary'"),
         ({"families": ["catboost"]}, "'catboost'"),
         ({"mode": "turbo"}, "mode='turbo'.*'quick', 'auto', 'comprehensive'"),
-        ({"pruner": "median"}, "pruner='median'"),
+        ({"pruner": "median"}, "pruner='median'.*'successive_halving'"),
         ({"holdout_fraction": 0.7}, "holdout_fraction=0.7"),
+        ({"n_jobs": 0}, "n_jobs=0"),
         ({"experiment_name": ""}, "experiment_name=''"),
         ({"exclude": ["label"]}, "contains the target"),
     ],
@@ -260,6 +318,14 @@ def test_sweep_with_no_successful_trial_fails(tracking_uri: str, broken_family: 
 def test_config_is_validated_on_construction(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _config("sqlite:///unused.db", **overrides)
+
+
+def test_mode_sets_budgets_unless_overridden() -> None:
+    quick = SweepConfig(target="y", mode="quick")
+    assert (quick.trial_budget, quick.time_budget_s, quick.pruner_kind) == (16, 120.0, "successive_halving")
+    assert SweepConfig(target="y", mode="comprehensive").pruner_kind == "hyperband"
+    custom = SweepConfig(target="y", mode="quick", n_trials=3, timeout_s=9, pruner="none")
+    assert (custom.trial_budget, custom.time_budget_s, custom.pruner_kind) == (3, 9.0, "none")
 
 
 def test_data_problems_are_reported_before_any_trial(tracking_uri: str, broken_family: str) -> None:
