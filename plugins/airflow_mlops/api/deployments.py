@@ -69,7 +69,7 @@ def build_router(settings: Settings) -> APIRouter:
     async def list_deployments(
         request: Request,
         principal: Caller,
-        search: str | None = Query(default=None, max_length=512),
+        search: str | None = Query(default=None, max_length=512, pattern=r"^[^\x00]*$"),
         orderBy: str = Query(default="label", pattern=r"^-?(" + "|".join(ORDER_FIELDS) + ")$"),
         role: list[str] | None = Query(default=None),
         serviceHealth: list[str] | None = Query(default=None),

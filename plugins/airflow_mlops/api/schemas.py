@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.deployments.settings import camelize
@@ -15,6 +15,14 @@ MODEL_ID_PATTERN = r"^(models:/)?.+/[0-9]+$"
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL cannot store NUL in text: refuse it here, naming the field, rather than fail later."""
+        if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
+            raise ValueError("must not contain NUL (\\x00) characters")
+        return value
 
 
 class DeploymentCreate(Body):

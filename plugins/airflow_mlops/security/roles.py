@@ -33,6 +33,8 @@ ACTIONS: dict[str, DEPLOYMENT_ROLE] = {
 
 
 def role_of(store_url: str, deployment_id: str, principal: Principal) -> DEPLOYMENT_ROLE | None:
+    if "\x00" in deployment_id:  # no id holds NUL, and PostgreSQL would refuse to look it up
+        return None
     if principal.is_admin:
         return DEPLOYMENT_ROLE.OWNER
     with session_scope(store_url) as session:

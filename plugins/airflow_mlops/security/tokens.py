@@ -44,8 +44,10 @@ def _hash(token: str) -> str:
 
 def _check_user(user: str) -> str:
     name = (user or "").strip()
-    if not name or len(name) > 256 or any(c.isspace() for c in name):
-        raise ValueError(f"user={user!r} is not valid; expected a non-empty name without spaces")
+    if not name or len(name) > 256 or any(c.isspace() or not c.isprintable() for c in name):
+        raise ValueError(
+            f"user={user!r} is not valid; expected a non-empty name without spaces or control characters"
+        )
     return name
 
 

@@ -129,9 +129,11 @@ def test_expiry(store: str) -> None:
             create_token(store, user="alice", expires_in=bad)
 
 
-@pytest.mark.parametrize("user", ["", "   ", "bob smith", "tab\there", "new\nline", "x" * 257])
+@pytest.mark.parametrize(
+    "user", ["", "   ", "bob smith", "tab\there", "new\nline", "nul\x00", "bell\x07", "x" * 257]
+)
 def test_bad_user_names_are_refused(store: str, user: str) -> None:
-    with pytest.raises(ValueError, match="expected a non-empty name without spaces"):
+    with pytest.raises(ValueError, match="expected a non-empty name without spaces or control characters"):
         create_token(store, user=user)
     assert list_tokens(store) == []
 

@@ -1,0 +1,266 @@
+"""Deployments on PostgreSQL (127.0.0.1:5432): a fresh database per test, migrated, then dropped.
+
+The same code as on SQLite, against a server with real row locks, real time
+zones, a JSON type and ``ILIKE``; skipped only when no server answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import inspect, text
+
+from airflow_mlops.config import get_settings
+from airflow_mlops.deployments import (
+    Deployment,
+    DeploymentListFilters,
+    DeploymentNotFound,
+    SettingsError,
+    audit_log,
+)
+from airflow_mlops.monitoring.monitor import drift_health_settings
+from airflow_mlops.security import AuthError, Principal, create_token, revoke_token, role_of, verify_token
+from airflow_mlops.store import dispose_engines, get_engine, is_migrated, migrate, session_scope
+from airflow_mlops.store.tables import Base
+
+if TYPE_CHECKING:
+    from conftest import RegisteredModels
+
+
+@pytest.fixture
+def pg(models: RegisteredModels) -> Iterator[str]:
+    """``postgresql+psycopg2://…/mlops_test_<uuid>``: migrated, and dropped after the test."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    admin = None
+    errors: list[str] = []
+    for user in ("postgres", "root"):
+        for dbname in ("postgres", "test", "root"):
+            try:
+                admin = psycopg2.connect(
+                    host="127.0.0.1", port=5432, user=user, dbname=dbname, connect_timeout=3
+                )
+                break
+            except psycopg2.OperationalError as exc:
+                errors.append(f"{user}@{dbname}: {str(exc).strip()}")
+        if admin is not None:
+            break
+    if admin is None:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {errors}")
+    admin.autocommit = True
+    name = f"mlops_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg2://{admin.info.user}@127.0.0.1:5432/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        dispose_engines()
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_migrations_create_every_table_and_run_again(pg: str) -> None:
+    assert is_migrated(pg)
+    tables = set(inspect(get_engine(pg)).get_table_names())
+    assert tables >= set(Base.metadata.tables) | {"alembic_version"}
+    migrate(pg)  # a second run is a no-op
+    with session_scope(pg) as session:
+        (revision,) = session.execute(text("SELECT version_num FROM alembic_version")).one()
+    assert revision == "0002"
+
+
+def test_deployment_lifecycle_on_postgres(pg: str, models: RegisteredModels) -> None:
+    sqlite_url = get_settings().store_url
+    d = Deployment.create_from_registered_model_version(
+        models.churn_v1, "Churn_EU", actor="alice", owners=["alice"], baseline={"v": 1}, store_url=pg
+    )
+    assert d.store_url == pg
+    assert d.created_at.tzinfo is not None
+    assert Deployment.get(d.id, store_url=pg).model["id"] == "churn/1"
+    with pytest.raises(DeploymentNotFound):  # nothing leaked into the default (SQLite) store
+        Deployment.get(d.id, store_url=sqlite_url)
+
+    for label in ("churnXeu", "100% sure", "1000 sure", "back\\slash"):
+        Deployment.create_from_registered_model_version(models.churn_v1, label, store_url=pg)
+
+    def search(text: str) -> list[str]:
+        return [x.label for x in Deployment.list(search=text, store_url=pg)]
+
+    assert search("n_e") == ["Churn_EU"]
+    assert search("CHURN") == ["Churn_EU", "churnXeu"]
+    assert search("0%") == ["100% sure"]
+    assert search("%") == ["100% sure"]
+    assert search("_") == ["Churn_EU"]
+    assert search("\\") == ["back\\slash"]
+    assert Deployment.list(order_by="-label", store_url=pg)[0].label == "churnXeu"
+    alice = Principal("alice")
+    assert [x.id for x in Deployment.list(principal=alice, store_url=pg)] == [d.id]
+    owned = Deployment.list(principal=alice, filters=DeploymentListFilters(role=["OWNER"]), store_url=pg)
+    assert [x.id for x in owned] == [d.id]
+
+    d.update(importance="HIGH", description="on postgres", actor="alice")
+    d.update_settings(
+        {"drift_tracking": {"target_drift": {"enabled": False}}, "association_id": {"column_names": ["cid"]}},
+        actor="alice",
+    )
+    d.update_health_settings(data_drift={"drift_threshold": 0.25, "metric": "js_divergence"}, actor="alice")
+    with pytest.raises(SettingsError, match="regression deployments only"):
+        d.update_prediction_warning_settings(True)
+    fresh = Deployment.get(d.id, store_url=pg)
+    assert fresh.importance == "HIGH"
+    assert fresh.settings["drift_tracking"]["target_drift"] == {"enabled": False}
+    assert fresh.settings["association_id"]["column_names"] == ["cid"]
+    assert drift_health_settings(fresh.settings).metric == "js_divergence"
+
+    d.share("bob", "USER", actor="alice")
+    assert role_of(pg, d.id, Principal("bob")) == "USER"
+    status, _message, checks = d.validate_replacement_model(models.churn_small)
+    assert status == "failing" and checks["features"]["status"] == "failing"
+    with pytest.raises(ValueError, match="cannot replace"):
+        d.replace_model(models.churn_small, "ACCURACY")
+    d.replace_model(models.churn_v2, "DATA_DRIFT", baseline={"v": 2}, actor="alice")
+    assert [h["reason"] for h in d.get_model_history()] == ["INITIAL", "DATA_DRIFT"]
+    assert d.get_baseline() == {"v": 2} and d.get_baseline("1") == {"v": 1}
+    assert d.model_health["status"] == "unknown"
+
+    d.deactivate(actor="alice")
+    assert Deployment.list(status="inactive", store_url=pg)[0].id == d.id
+    d.delete(actor="alice")
+    with pytest.raises(DeploymentNotFound):
+        Deployment.get(d.id, store_url=pg)
+    assert role_of(pg, d.id, Principal("bob")) is None
+    trail = audit_log(d.id, store_url=pg)
+    assert [e["action"] for e in trail] == [
+        "create",
+        "update",
+        "settings",
+        "settings.health",
+        "share",
+        "replace",
+        "deactivate",
+        "delete",
+    ]
+    assert {e["actor"] for e in trail} == {"alice"}
+    assert trail[3]["after"]["settings"]["health"]["data_drift"]["drift_threshold"] == 0.25
+
+
+def test_tokens_on_postgres(pg: str) -> None:
+    info, secret = create_token(pg, user="alice", expires_in=timedelta(hours=1))
+    assert verify_token(pg, secret) == Principal("alice", False, "token")
+    assert info.expires_at is not None and info.expires_at.tzinfo is not None
+    revoke_token(pg, info.id)
+    with pytest.raises(AuthError, match="revoked"):
+        verify_token(pg, secret)
+
+
+def test_concurrent_updates_serialise_on_the_row_lock(pg: str, models: RegisteredModels) -> None:
+    """Each change reads the row FOR UPDATE, so parallel settings updates lose nothing."""
+    d = Deployment.create_from_registered_model_version(models.churn_v1, "Locked", store_url=pg)
+    errors: list[BaseException] = []
+
+    def change(i: int) -> None:
+        try:
+            mine = Deployment.get(d.id, store_url=pg)
+            if i % 2:
+                mine.update_drift_tracking_settings(target_drift_enabled=False, actor=f"t{i}")
+            else:
+                mine.update(description=f"writer {i}", actor=f"t{i}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=change, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    fresh = Deployment.get(d.id, store_url=pg)
+    assert fresh.settings["drift_tracking"]["target_drift"] == {"enabled": False}
+    assert fresh.description is not None and fresh.description.startswith("writer ")
+    trail = fresh.get_audit_log()
+    assert len(trail) == 9
+    # Every audit record's "before" is the previous record's "after": no lost update.
+    for previous, entry in itertools.pairwise(trail):
+        assert entry["before"] == previous["after"]
+
+
+# ---- the REST API on PostgreSQL ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_rest_edge_input_on_postgres_is_never_a_5xx(pg: str, models: RegisteredModels) -> None:
+    """PostgreSQL refuses NUL characters in text, which SQLite stores: the API must say 4xx, not 500."""
+    from airflow_mlops.serving.app import create_app
+
+    app = create_app(replace(get_settings(), store_url=pg))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    _info, token = create_token(pg, user="alice")
+    _info, admin = create_token(pg, user="root", is_admin=True)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as client:
+            created = client.post(
+                "/api/v2/deployments/fromModelPackage/",
+                json={"modelPackageId": models.churn_v1, "label": "pg"},
+            )
+            assert created.status_code == 201, created.text
+            did = created.json()["id"]
+            base = f"/api/v2/deployments/{did}"
+            attempts = [
+                client.post(
+                    "/api/v2/deployments/fromModelPackage/",
+                    json={"modelPackageId": models.churn_v1, "label": "nul\x00label"},
+                ),
+                client.patch(f"{base}/", json={"label": "nul\x00label"}),
+                client.patch(f"{base}/", json={"description": "nul\x00"}),
+                client.patch(
+                    f"{base}/sharedRoles/", json={"roles": [{"username": "bob\x00", "role": "USER"}]}
+                ),
+                client.patch(f"{base}/settings/", json={"associationId": {"columnNames": ["c\x00"]}}),
+                client.patch(f"{base}/healthSettings/", json={"accuracy": {"metric": "AUC\x00"}}),
+                client.get("/api/v2/deployments/", params={"search": "a\x00b"}),
+                client.post("/predApi/v1.0/deployments/abc%00def/predictions", content="[]"),
+                httpx.post(
+                    f"http://127.0.0.1:{port}/predApi/v1.0/deployments/abc%00def/predictions",
+                    content="[]",
+                    headers={"Authorization": f"Bearer {admin}"},
+                ),
+                client.post(f"{base}/model/validation/", json={"modelId": "churn\x00/1"}),
+            ]
+            for response in attempts:
+                assert 400 <= response.status_code < 500, (
+                    response.request.url,
+                    response.status_code,
+                    response.text,
+                )
+            assert client.get(f"{base}/").json()["label"] == "pg"
+            assert client.get(f"{base}/settings/").json()["associationId"]["columnNames"] == []
+    finally:
+        server.should_exit = True
+        thread.join(20)
