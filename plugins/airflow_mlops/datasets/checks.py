@@ -154,7 +154,7 @@ class Enforcer:
     def apply(self, violations: Sequence[Violation], raw: pa.Table, rows: npt.NDArray[np.int64]) -> Mask:
         """Apply the policies of ``violations`` to one chunk; returns the rows to keep."""
         keep = np.ones(raw.num_rows, dtype=bool)
-        reasons: list[list[tuple[str, str | None, str]]] = [[] for _ in range(raw.num_rows)]
+        reasons: dict[int, list[tuple[str, str | None, str]]] = {}
         quarantined = np.zeros(raw.num_rows, dtype=bool)
         for violation in violations:
             flagged = np.flatnonzero(violation.mask)
@@ -180,7 +180,7 @@ class Enforcer:
                         if violation.row_reasons is not None
                         else self._row_reason(violation, raw, int(index))
                     )
-                    reasons[index].append((violation.check, violation.column, reason))
+                    reasons.setdefault(int(index), []).append((violation.check, violation.column, reason))
         if quarantined.any():
             self.quarantine.write_rows(raw, np.flatnonzero(quarantined), rows, reasons)
         return keep
@@ -285,7 +285,7 @@ class QuarantineWriter:
         raw: pa.Table,
         indices: npt.NDArray[np.int64],
         rows: npt.NDArray[np.int64],
-        reasons: list[list[tuple[str, str | None, str]]],
+        reasons: dict[int, list[tuple[str, str | None, str]]],
     ) -> None:
         take = pa.array(indices)
         data: dict[str, pa.Array] = {

@@ -59,8 +59,18 @@ def hash_array(array: pa.Array | pa.ChunkedArray) -> U64:
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if pa.types.is_null(array.type):
         return np.zeros(len(array), dtype=np.uint64)
-    if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
-        array = pc.cast(array, pa.int64()) if pa.types.is_timestamp(array.type) else array
+    if pa.types.is_timestamp(array.type):
+        array = pc.cast(array, pa.int64())
+    if pa.types.is_boolean(array.type):
+        array = pc.cast(array, pa.int64())
+    if (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)) and array.null_count == 0:
+        # Numbers hash by their 64-bit pattern: no Python objects, no pandas.
+        bits = np.ascontiguousarray(
+            array.to_numpy(zero_copy_only=False).astype(
+                np.float64 if pa.types.is_floating(array.type) else np.int64
+            )
+        )
+        return splitmix64(bits.view(np.uint64))
     values = array.to_numpy(zero_copy_only=False)
     if values.dtype.kind == "M":
         values = values.view(np.int64)

@@ -60,7 +60,7 @@ class DistinctCounter:
 
     def add(self, hashes: U64) -> None:
         if self._exact is not None:
-            self._exact.update(hashes.tolist())
+            self._exact.update(np.unique(hashes).tolist())
             if len(self._exact) <= self._limit:
                 return
             hashes = np.fromiter(self._exact, dtype=np.uint64, count=len(self._exact))
@@ -165,8 +165,10 @@ class Profiler:
         for name in self._types:
             array = table.column(name).combine_chunks()
             self._missing[name] += array.null_count
-            unique = pc.unique(array.drop_null())
-            self._distinct[name].add(hash_array(unique))
+            present = array.drop_null()
+            # Strings are deduplicated first (fewer Python objects to hash); numbers hash as they are.
+            is_text = pa.types.is_string(present.type) or pa.types.is_large_string(present.type)
+            self._distinct[name].add(hash_array(pc.unique(present) if is_text else present))
             if name in self._moments:
                 present = array.drop_null()
                 if pa.types.is_timestamp(present.type):

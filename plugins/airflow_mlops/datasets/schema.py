@@ -176,6 +176,10 @@ def _read_as(array: pa.Array, column_type: ColumnType) -> pa.Array:
         return array if is_string else to_strings(array)
     if logical == "numeric":
         if is_string:
+            try:  # well-formed data: one vectorised cast, no per-value matching
+                return pc.cast(array, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
             trimmed = pc.utf8_trim_whitespace(array)
             floats = _cast_where(trimmed, _matches(trimmed, _FLOAT_RE), pa.float64())
             if column_type.dtype == "float":
@@ -219,6 +223,11 @@ def _parse_datetimes(strings: pa.Array, fmt: str | None) -> pa.Array:
     if fmt:
         # Naive results are taken as UTC, like naive ISO 8601 values.
         return pc.cast(pc.strptime(strings, format=fmt, unit="ns", error_is_null=True), TIMESTAMP)
+    for kind in (TIMESTAMP, _NAIVE):  # all with offsets, or all without: one vectorised cast
+        try:
+            return pc.cast(pc.cast(strings, kind), TIMESTAMP)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
     aware = _matches(strings, _OFFSET_RE)
     parts = []
     for selected, kind in ((aware, TIMESTAMP), (~aware, _NAIVE)):
