@@ -3,8 +3,11 @@
 A file path means an Optuna journal file (``JournalStorage``): several
 processes on one machine append to it under a file lock, and a process killed
 mid-trial leaves every other trial intact. A URL (``postgresql://...``) means
-``RDBStorage``, for workers on several machines; it gets heartbeats, so a
-trial whose worker died is failed by the next worker that looks.
+``RDBStorage``, for workers on several machines. Either way, a trial whose
+worker died stays RUNNING until the sweep is run again:
+:func:`recover_interrupted_trials` then fails it and queues its parameters.
+(Optuna's heartbeats only work inside ``Study.optimize``; workers here drive
+the study with ask/tell to control the budget per fit.)
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from optuna.trial import TrialState
 
 #: Environment variable naming the study storage for sweeps that do not name one.
 STORAGE_ENV = "MLOPS_OPTUNA_STORAGE"
-HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 60
 #: user_attr marking a trial that re-runs the parameters of one whose worker died.
 RETRY_OF = "retry_of"
 
@@ -31,16 +32,11 @@ def default_storage(home: Path) -> str:
 
 
 def open_storage(storage: str | None) -> BaseStorage | None:
-    """A URL becomes an ``RDBStorage`` with heartbeats; anything else a journal file path."""
+    """A URL becomes an ``RDBStorage``; anything else a journal file path."""
     if storage is None:
         return None
     if "://" in storage:
-        return RDBStorage(
-            storage,
-            engine_kwargs={"pool_pre_ping": True},
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=HEARTBEAT_GRACE_S,
-        )
+        return RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
     path = Path(storage).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
@@ -59,8 +55,8 @@ def recover_interrupted_trials(study: optuna.Study) -> list[int]:
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "interrupted", True)  # a finished trial is read-only
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):
-            storage.set_trial_user_attr(trial_id, "interrupted", True)
             failed.append(trial.number)
             if RETRY_OF not in trial.user_attrs:
                 study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})

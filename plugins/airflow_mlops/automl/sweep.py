@@ -108,7 +108,7 @@ _COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 _FINISH_RESERVE_FRACTION = 0.03
 _FINISH_RESERVE_MAX_S = 2.0
 #: Candidates in a row that cannot finish in the time left before a worker gives up early.
-_MAX_OUT_OF_BUDGET = 3
+_MAX_OUT_OF_BUDGET = 8
 
 
 def _check(condition: bool, message: str) -> None:
@@ -623,6 +623,19 @@ def _counted(study: optuna.Study) -> int:
     )
 
 
+def _is_surplus(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """Whether trial ``number`` is one too many: workers that ask at once could overshoot ``n_trials``.
+
+    Of the running trials beyond the limit, the latest ones give way, so
+    exactly one of two racing workers stops.
+    """
+    excess = _counted(study) - n_trials
+    if excess <= 0:
+        return False
+    running = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    return number in running[-excess:]
+
+
 class _OutOfBudget(Exception):
     """The next fit would end past the deadline."""
 
@@ -633,7 +646,12 @@ class _Hopeless(Exception):
 
 @dataclass
 class _Clock:
-    """Seconds per training row of each family's fits, to predict whether the next fit fits the budget."""
+    """Seconds per training row of each family's recent fits, to predict whether the next fit fits the budget.
+
+    A candidate's own previous fold is the best predictor; else the family's
+    last fit; else the median over families (one slow outlier, e.g. a fit
+    that waited for the CPU, must not make every other family look too slow).
+    """
 
     deadline: float
     rate: dict[str, float] = field(default_factory=dict)
@@ -641,14 +659,14 @@ class _Clock:
     def check(self, family: str, rows: int, own_rate: float | None) -> None:
         known = own_rate if own_rate is not None else self.rate.get(family)
         if known is None and self.rate:
-            known = 2 * max(self.rate.values())  # an unseen family: assume it is slow
+            known = float(np.median(list(self.rate.values())))
         expected = (known or 0.0) * rows
         if time.time() + expected > self.deadline:
             raise _OutOfBudget(f"a fit on {rows} rows takes ~{expected:.1f}s; past the deadline")
 
     def record(self, family: str, rows: int, seconds: float) -> float:
         rate = seconds / max(rows, 1)
-        self.rate[family] = max(rate, self.rate.get(family, 0.0) * 0.5)
+        self.rate[family] = rate
         return rate
 
 
@@ -775,6 +793,10 @@ def run_worker(
             stopped_by = "timeout"
             break
         trial = study.ask()
+        if _is_surplus(study, trial.number, handle.n_trials):
+            # Another worker asked at the same moment and the study is full: give this one back.
+            study.tell(trial, state=TrialState.FAIL)
+            break
         family = get_family(str(trial.suggest_categorical(FAMILY_PARAM, [f.name for f in data.families])))
         params = family.suggest(ScopedTrial(trial, family.name), data.task)
         run_id = client.create_run(
