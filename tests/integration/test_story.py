@@ -101,3 +101,26 @@ def test_summary_names_the_replacement(story: tuple) -> None:
     text = format_summary(result)
     for expected in ("Leaderboard (top 5)", "PSI per feature per period", "DATA_DRIFT", "churn/2"):
         assert expected in text
+
+
+def test_a_leaderboard_model_can_be_deployed(story: tuple) -> None:
+    """DataRobot's create_from_learning_model: the runner-up of the sweep, refit and deployed."""
+    result, settings = story
+    entry = result.leaderboard[1]
+    deployment = Deployment.create_from_learning_model(
+        entry["run_id"], "runner-up", registered_model_name="churn-runner-up", store_url=settings.store_url
+    )
+    assert deployment.model["id"] == "churn-runner-up/1"
+    assert deployment.model["target_name"] == "churned"
+    assert deployment.get_baseline() is not None
+    version = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_model_version(
+        "churn-runner-up", "1"
+    )
+    assert version.tags["learning_model_run_id"] == entry["run_id"]
+    assert version.tags["family"] == entry["family"]
+    assert version.tags["dataset"] == "churn"
+    with pytest.raises(LookupError, match="is not an MLflow run"):
+        Deployment.create_from_learning_model("0" * 32, "x", registered_model_name="y")
+    parent = version.tags["sweep_parent_run_id"]
+    with pytest.raises(ValueError, match="is not a sweep trial"):
+        Deployment.create_from_learning_model(parent, "x", registered_model_name="y")

@@ -259,6 +259,44 @@ class Deployment:
         return cls.get(row.id, store_url=url)
 
     @classmethod
+    def create_from_learning_model(
+        cls,
+        model_id: str,
+        label: str,
+        *,
+        registered_model_name: str,
+        description: str | None = None,
+        importance: str | None = None,
+        actor: str | None = None,
+        owners: builtins.list[str] | None = None,
+        store_url: str | None = None,
+    ) -> Deployment:
+        """Deploy a sweep's leaderboard model: ``model_id`` is its trial's MLflow run id.
+
+        The model is refit on its sweep's snapshot, registered as a new version of
+        ``registered_model_name`` and deployed with a baseline from that snapshot.
+        """
+        from airflow_mlops.deployments.learning_model import register_learning_model
+        from airflow_mlops.monitoring.model_baseline import build_model_baseline
+
+        if not label or not label.strip():
+            raise ValueError("label must be a non-empty string")
+        settings = get_settings()
+        registered_id, train = register_learning_model(
+            model_id, registered_model_name=registered_model_name, settings=settings
+        )
+        return cls.create_from_registered_model_version(
+            registered_id,
+            label,
+            description=description,
+            importance=importance,
+            baseline=build_model_baseline(registered_id, train).to_dict(),
+            actor=actor,
+            owners=owners,
+            store_url=store_url,
+        )
+
+    @classmethod
     def get(cls, deployment_id: str, *, store_url: str | None = None) -> Deployment:
         url = store_url or get_settings().store_url
         with session_scope(url) as session:

@@ -46,6 +46,30 @@ def _feature_frame(snapshot: dict[str, Any], exclude: Sequence[str], part: str =
     return frame.drop(columns=[c for c in exclude if c in frame.columns])
 
 
+def _log_lineage(snapshot: dict[str, Any], run_id: str) -> None:
+    """Record the snapshot as the MLflow run's dataset input: every run shows its data version."""
+    from airflow_mlops.datasets import load_snapshot, log_snapshot_input
+
+    settings = get_settings()
+    snap = load_snapshot(settings.snapshots_dir, snapshot["dataset"], snapshot["version"])
+    log_snapshot_input(snap, run_id=run_id, tracking_uri=settings.mlflow_tracking_uri)
+
+
+#: The sweep's parent run keeps the columns dropped before the sweep, so a leaderboard
+#: model can be refit later on exactly the same features (``create_from_learning_model``).
+EXCLUDED_COLUMNS_TAG = "airflow_mlops.exclude_columns"
+
+
+def _record_exclusions(run_id: str, exclude: Sequence[str] | str) -> None:
+    import json
+
+    from mlflow import MlflowClient
+
+    columns = [exclude] if isinstance(exclude, str) else list(exclude)
+    client = MlflowClient(tracking_uri=get_settings().mlflow_tracking_uri)
+    client.set_tag(run_id, EXCLUDED_COLUMNS_TAG, json.dumps(columns))
+
+
 def _check_snapshot(snapshot: Any) -> dict[str, Any]:
     if not isinstance(snapshot, dict) or not {"dataset", "version"} <= set(snapshot):
         raise TypeError(f"snapshot must be the IngestOperator's result (a dict), got {snapshot!r}")
@@ -258,6 +282,13 @@ class AutoMLSweepOperator(_SweepSettings):
         else:
             config = self._config(context, persistent=self.storage is not None)
             result = run_sweep(self._frame(), config, progress=self.log.info)
+        source: dict[str, Any] = (
+            self.prepared[0]
+            if self.prepared
+            else {"snapshot": self.snapshot, "exclude_columns": self.exclude_columns}
+        )
+        _log_lineage(_check_snapshot(source["snapshot"]), result.parent_run_id)
+        _record_exclusions(result.parent_run_id, source["exclude_columns"])
         records = result.leaderboard_records()
         top = [{key: row.get(key) for key in _SUMMARY_COLUMNS} for row in records[:TOP_ROWS]]
         self.log.info(
@@ -377,6 +408,7 @@ class RegisterModelOperator(BaseOperator):
             metrics=metrics,
             feature_importance=importance,
         )
+        _log_lineage(snapshot, str(registered.run_id))
         model_id = f"{registered.name}/{registered.version}"
         top = dict(list(importance.items())[:3])
         self.log.info(
