@@ -339,23 +339,40 @@ class KeyIndex:
 
     def first_rows(self, hashes: U64) -> npt.NDArray[np.int64]:
         """For each hash, the row it was first seen in, or -1."""
-        found = np.full(len(hashes), -1, dtype=np.int64)
+        order = np.argsort(hashes)
+        found = np.empty(len(hashes), dtype=np.int64)
+        found[order] = self.first_rows_sorted(hashes[order])
+        return found
+
+    def first_rows_sorted(self, probes: U64) -> npt.NDArray[np.int64]:
+        """:meth:`first_rows` for sorted ``probes``.
+
+        Sorted probes walk each run in order (numpy narrows each search by the
+        previous one): an order of magnitude faster than random probes into
+        millions of keys.
+        """
+        found = np.full(len(probes), -1, dtype=np.int64)
         for keys, rows in self._runs:
-            index = np.searchsorted(keys, hashes)
+            index = np.searchsorted(keys, probes)
             inside = index < len(keys)
-            hit = np.zeros(len(hashes), dtype=bool)
-            hit[inside] = keys[index[inside]] == hashes[inside]
+            hit = np.zeros(len(probes), dtype=bool)
+            hit[inside] = keys[index[inside]] == probes[inside]
             found[hit] = rows[index[hit]]
         return found
 
     def add(self, hashes: U64, rows: npt.NDArray[np.int64]) -> None:
         """Add hashes not seen before (unique among themselves) with their row numbers."""
+        order = np.argsort(hashes)
+        self.add_sorted(hashes[order], rows[order])
+
+    def add_sorted(self, hashes: U64, rows: npt.NDArray[np.int64]) -> None:
+        """:meth:`add` for hashes already sorted."""
         if len(hashes) == 0:
             return
-        order = np.argsort(hashes, kind="stable")
-        self._runs.append((hashes[order], rows[order]))
+        self._runs.append((hashes, rows))
         self.size += len(hashes)
-        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+        # A binary counter of runs: at most log2(keys / chunk) runs, each key merged that many times.
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= len(self._runs[-1][0]):
             (k1, r1), (k2, r2) = self._runs.pop(-2), self._runs.pop(-1)
             self._runs.append(_merge(k1, r1, k2, r2))
 
@@ -380,7 +397,9 @@ def duplicate_keys(
 ) -> tuple[Mask, npt.NDArray[np.int64]]:
     """Rows among ``candidates`` whose key was seen before (in the index or earlier in the chunk).
 
-    Returns the duplicate mask and, per duplicate, the row where the key first appeared.
+    Returns the duplicate mask and, per duplicate, the row where the key first
+    appeared; adds the new keys to ``index``. One sort of the chunk's hashes
+    serves the lookup, the in-chunk repeats and the insertion.
     """
     n = len(hashes)
     duplicate = np.zeros(n, dtype=bool)
@@ -388,17 +407,17 @@ def duplicate_keys(
     positions = np.flatnonzero(candidates)
     if len(positions) == 0:
         return duplicate, first_row[duplicate]
-    chunk_hashes = hashes[positions]
-    earlier = index.first_rows(chunk_hashes)
-    _, first_index, inverse = np.unique(chunk_hashes, return_index=True, return_inverse=True)
-    first_in_chunk = first_index[inverse]
-    repeated = first_in_chunk != np.arange(len(positions))
-    is_dup = (earlier >= 0) | repeated
-    duplicate[positions[is_dup]] = True
-    origin = np.where(earlier >= 0, earlier, rows[positions[first_in_chunk]])
-    first_row[positions] = origin
+    order = np.argsort(hashes[positions], kind="stable")  # equal keys stay in row order
+    ordered = positions[order]
+    keys, key_rows = hashes[ordered], rows[ordered]
+    earlier = index.first_rows_sorted(keys)
+    group_first = np.r_[True, keys[1:] != keys[:-1]]
+    group_start = np.maximum.accumulate(np.where(group_first, np.arange(len(keys)), 0))
+    is_dup = (earlier >= 0) | ~group_first
+    duplicate[ordered] = is_dup
+    first_row[ordered] = np.where(earlier >= 0, earlier, key_rows[group_start])
     new = ~is_dup
-    index.add(chunk_hashes[new], rows[positions[new]])
+    index.add_sorted(keys[new], key_rows[new])
     return duplicate, first_row[duplicate]
 
 

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from airflow_mlops.datasets.roots import check_allowed
 
 DEFAULT_CHUNK_ROWS = 65_536
 CSV_BLOCK_SIZE = 16 << 20
+#: Blocks the CSV reader may read ahead of the one being processed (see :class:`ReadAheadGate`).
+READ_AHEAD_BLOCKS = 2
 _READ_BLOCK = 8 << 20
 _SNIFF_BYTES = 64 << 10
 #: What pandas' ``read_csv`` reads as missing; kept identical so nothing changes for users.
@@ -154,9 +157,9 @@ class FileSource(Source):
             )
         self._size = int(info.get("size") or 0)
 
-    def open_binary(self) -> io.BufferedReader:
-        """The decompressed bytes, counted for progress."""
-        raw = _Counting(self.fs.open(self.path, "rb", compression=self.compression), self)
+    def open_binary(self, gate: ReadAheadGate | None = None) -> io.BufferedReader:
+        """The decompressed bytes, counted for progress, optionally gated (see :class:`ReadAheadGate`)."""
+        raw = _Counting(self.fs.open(self.path, "rb", compression=self.compression), self, gate)
         return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def progress(self) -> float | None:
@@ -277,22 +280,67 @@ class FileSource(Source):
         return ""
 
 
-class _Counting(io.RawIOBase):
-    """A read-only raw stream over a file that counts the bytes read, for progress logs."""
+class ReadAheadGate:
+    """Keeps a background reader at most ``limit`` bytes ahead of what has been consumed.
 
-    def __init__(self, handle: Any, owner: FileSource) -> None:
+    pyarrow's streaming CSV reader reads up to 32 blocks ahead on an I/O thread
+    (not configurable, ARROW-12090): with 16 MiB blocks that is 512 MiB of raw
+    text held before it is parsed. The reader's reads wait here until the
+    consumer has caught up; the wait has a timeout, so an estimate that is off
+    (a block that yields no batch) slows reading down but never stops it.
+    """
+
+    def __init__(self, limit: int, timeout: float = 0.5) -> None:
+        self._limit = limit
+        self._timeout = timeout
+        self._read = 0
+        self._consumed = 0
+        self._open = False
+        self._condition = threading.Condition()
+
+    def before_read(self) -> None:
+        with self._condition:
+            self._condition.wait_for(
+                lambda: self._open or self._read - self._consumed < self._limit, timeout=self._timeout
+            )
+
+    def read(self, size: int) -> None:
+        with self._condition:
+            self._read += size
+
+    def consumed(self, size: int) -> None:
+        with self._condition:
+            self._consumed += size
+            self._condition.notify_all()
+
+    def release(self) -> None:
+        """Let the reader run freely (the consumer is done or gone)."""
+        with self._condition:
+            self._open = True
+            self._condition.notify_all()
+
+
+class _Counting(io.RawIOBase):
+    """A read-only raw stream over a file that counts the bytes read (progress) and can be gated."""
+
+    def __init__(self, handle: Any, owner: FileSource, gate: ReadAheadGate | None = None) -> None:
         super().__init__()
         self._handle = handle
         self._owner = owner
+        self._gate = gate
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._gate is not None:
+            self._gate.before_read()
         data = self._handle.read(len(buffer))
         size = len(data)
         buffer[:size] = data
         self._owner._read += size
+        if self._gate is not None:
+            self._gate.read(size)
         return size
 
     def close(self) -> None:
@@ -557,7 +605,8 @@ class CsvSource(FileSource):
             null_values=na_values,
         )
         delivered = 0
-        with self.open_binary() as handle:
+        gate = ReadAheadGate(READ_AHEAD_BLOCKS * read_options.block_size)
+        with self.open_binary(gate) as handle:
             try:
                 reader = pacsv.open_csv(
                     handle,
@@ -566,6 +615,7 @@ class CsvSource(FileSource):
                     convert_options=convert_options,
                 )
                 for batch in reader:
+                    gate.consumed(read_options.block_size)  # one batch per block
                     n = batch.num_rows
                     ordinals = np.arange(delivered + 1, delivered + n + 1, dtype=np.int64)
                     rows = _skip_numbers(ordinals, np.asarray(sorted(skipped), dtype=np.int64))
@@ -576,6 +626,8 @@ class CsvSource(FileSource):
                     f"cannot be parsed as CSV after data row {delivered} ({str(exc).strip()}); expected "
                     f"well-formed CSV with delimiter {dialect['delimiter']!r} and quote {dialect['quotechar']!r}"
                 ) from exc
+            finally:
+                gate.release()
         if rejected or delivered == 0:
             # Rejected rows after the last batch, or a header without rows: the columns are still known.
             yield Chunk(_empty_table(header), np.zeros(0, dtype=np.int64), _drain(rejected))
