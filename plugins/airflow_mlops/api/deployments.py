@@ -120,6 +120,28 @@ def build_router(settings: Settings) -> APIRouter:
             raise SettingsError(f"modelPackageId: {exc}") from exc
         return schemas.deployment_json(deployment)
 
+    @router.post("/fromLearningModel/", status_code=201, summary="Deploy a sweep's leaderboard model")
+    async def create_from_learning_model(
+        body: schemas.DeploymentFromLearningModel, principal: Caller
+    ) -> dict[str, Any]:
+        from airflow_mlops.deployments import SettingsError
+
+        try:
+            deployment = await run(
+                Deployment.create_from_learning_model,
+                body.model_id,
+                body.label,
+                registered_model_name=body.registered_model_name,
+                description=body.description,
+                importance=body.importance,
+                actor=principal.name,
+                owners=[principal.name],
+                store_url=url,
+            )
+        except (LookupError, ValueError) as exc:
+            raise SettingsError(f"modelId: {exc}") from exc
+        return schemas.deployment_json(deployment)
+
     @router.get("/{deployment_id}/", summary="Get a deployment")
     async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
         return schemas.deployment_json(await run(authorized, deployment_id, principal, "read"))

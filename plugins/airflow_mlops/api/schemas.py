@@ -36,6 +36,18 @@ class DeploymentCreate(Body):
     importance: Literal["CRITICAL", "HIGH", "MODERATE", "LOW"] | None = None
 
 
+class DeploymentFromLearningModel(Body):
+    model_id: str = Field(
+        alias="modelId", pattern=r"^[0-9a-f]{32}$", description="The sweep trial's MLflow run id."
+    )
+    registered_model_name: str = Field(
+        alias="registeredModelName", min_length=1, max_length=256, pattern=r"^[^/\s]+$"
+    )
+    label: str = Field(min_length=1, max_length=512)
+    description: str | None = Field(default=None, max_length=10_000)
+    importance: Literal["CRITICAL", "HIGH", "MODERATE", "LOW"] | None = None
+
+
 class DeploymentUpdate(Body):
     label: str | None = Field(default=None, min_length=1, max_length=512)
     description: str | None = Field(default=None, max_length=10_000)

@@ -90,6 +90,15 @@ ROUTES = [
         201,
         lambda s: {"modelPackageId": s.models.churn_v1, "label": "from the matrix"},
     ),
+    # Any authenticated caller gets past authentication; with no sweep trial behind the id the
+    # answer is then 422 (the route itself is tested with a real sweep in tests/integration).
+    Route(
+        "POST",
+        f"{D}/fromLearningModel/",
+        "any",
+        422,
+        lambda s: {"modelId": "0" * 32, "registeredModelName": "matrix", "label": "from a trial"},
+    ),
     Route("GET", f"{D}/{{id}}/", "read", 200),
     Route("PATCH", f"{D}/{{id}}/", "update", 200, lambda s: {"label": "renamed"}, destructive=True),
     Route("DELETE", f"{D}/{{id}}/", "delete", 204, destructive=True),
