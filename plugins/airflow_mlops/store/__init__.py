@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from airflow_mlops.store.engine import dispose_engines, get_engine, is_migrated, migrate, session_scope
 from airflow_mlops.store.tables import (
+    AccuracyBucketRow,
+    ActualRow,
+    AssociationRow,
     BaselineRow,
     DeploymentRow,
     DriftBucketRow,
@@ -14,6 +17,9 @@ from airflow_mlops.store.tables import (
 )
 
 __all__ = [
+    "AccuracyBucketRow",
+    "ActualRow",
+    "AssociationRow",
     "BaselineRow",
     "DeploymentRow",
     "DriftBucketRow",

@@ -100,6 +100,21 @@ class ServiceBucketRow(Base):
     predictions: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    # Added by migration 0003 (see monitoring/service.py for what each one means).
+    requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    user_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    server_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    slow_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cache_lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Per-request response-time counts over the fixed log-spaced bins of ``LATENCY_EDGES_MS``.
+    response_hist: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    #: The same for model execution time (``execution_ms`` in the log, else the response time).
+    execution_hist: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    #: Requests started in each minute of the hour (60 counts): median and peak load.
+    per_minute: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    #: Distinct callers seen this hour (sorted, capped); null when the log names none.
+    consumers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class DriftBucketRow(Base):
@@ -112,6 +127,47 @@ class DriftBucketRow(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     feature: Mapped[str] = mapped_column(String(256), primary_key=True)
     counts: Mapped[list[int]] = mapped_column(JSON)
+
+
+class ActualRow(Base):
+    """An actual outcome for one association id; ``matched_at`` says it is in an accuracy bucket."""
+
+    __tablename__ = "actuals"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    association_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    actual_value: Mapped[str] = mapped_column(String(256))
+    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    was_acted_on: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+
+
+class AssociationRow(Base):
+    """A logged prediction that carried an association id: what actuals are joined to."""
+
+    __tablename__ = "prediction_associations"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    association_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    prediction: Mapped[str] = mapped_column(String(256))
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AccuracyBucketRow(Base):
+    """Per-hour (prediction, actual) pairs joined by association id, bounded per hour."""
+
+    __tablename__ = "accuracy_buckets"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    #: Pairs joined this hour, including those beyond the per-hour cap.
+    joined: Mapped[int] = mapped_column(Integer, default=0)
+    predictions: Mapped[list[str]] = mapped_column(JSON)
+    actuals: Mapped[list[str]] = mapped_column(JSON)
 
 
 class HealthRow(Base):
