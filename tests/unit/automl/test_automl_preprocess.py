@@ -51,10 +51,10 @@ def test_infer_refuses_unknown_target_exclude_and_unsupported_dtypes() -> None:
         infer_feature_types(df, "nope")
     with pytest.raises(ValueError, match="'ghost'"):
         infer_feature_types(df, "y", exclude=["ghost"])
-    df["when"] = pd.Timestamp("2024-01-01")
-    with pytest.raises(ValueError, match="'when'"):
+    df["wait"] = pd.Timedelta("1h")
+    with pytest.raises(ValueError, match=r"'wait' \(timedelta64"):
         infer_feature_types(df, "y")
-    assert "when" not in infer_feature_types(df, "y", exclude=["when"])
+    assert "wait" not in infer_feature_types(df, "y", exclude=["wait"])
 
 
 def test_unseen_categories_and_all_missing_columns_pass_through() -> None:
@@ -129,3 +129,38 @@ def test_pipeline_predicts_on_rows_training_never_saw() -> None:
     proba = pipe.predict_proba(new)
     assert proba.shape == (2, 2)
     assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_high_cardinality_categories_are_target_encoded() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    ids = np.array([f"shop{i:03d}" for i in rng.integers(0, 100, n)])
+    odd = np.array([int(shop[-1]) % 2 == 1 for shop in ids])
+    y = (odd ^ (rng.random(n) < 0.1)).astype(int)
+    df = pd.DataFrame({"shop": ids, "colour": rng.choice(["red", "blue"], n), "y": y})
+    types = infer_feature_types(df, "y")
+    assert types == {"shop": "high_cardinality", "colour": "categorical"}
+    pre = build_preprocessor(types, scale=False)
+    out = pre.fit_transform(df[["shop", "colour"]], df["y"])
+    names = list(pre.get_feature_names_out())
+    assert out.shape[1] == 3, f"one encoded column, not one per shop: {names}"
+    assert any(name.startswith("high_cardinality__shop") for name in names)
+    # An unseen shop gets the overall target mean, not an error.
+    unseen = pre.transform(pd.DataFrame({"shop": ["shop999", None], "colour": ["green", "red"]}))
+    encoded = unseen[:, names.index(next(n for n in names if n.startswith("high_cardinality")))]
+    assert np.allclose(encoded, df["y"].mean(), atol=0.05)
+
+
+def test_datetimes_are_expanded_and_strings_parse_the_same() -> None:
+    when = pd.Series(pd.to_datetime(["2024-03-01 10:00", None, "2024-12-25 18:30"]))
+    df = pd.DataFrame({"when": when, "y": [0, 1, 0]})
+    types = infer_feature_types(df, "y")
+    assert types == {"when": "datetime"}
+    pre = build_preprocessor(types, scale=False).fit(df[["when"]], df["y"])
+    names = list(pre.get_feature_names_out())
+    assert "datetime__when_month" in names and "datetime__when_hour" in names
+    as_text = pre.transform(pd.DataFrame({"when": ["2024-03-01T10:00:00", None, "not a date"]}))
+    trained = pre.transform(df[["when"]])
+    assert np.allclose(as_text[0], trained[0]), "a JSON string means the same instant"
+    assert np.allclose(as_text[1], as_text[2]), "unparseable counts as missing"
+    assert as_text[0, names.index("datetime__when_month")] == 3
