@@ -218,6 +218,13 @@ class Baseline:
     baseline_counts: dict[str, list[int]]
     prediction: FeatureBins | None = None
     importance: dict[str, float] = field(default_factory=dict)
+    #: Accuracy of the model on its holdout, per ACCURACY_METRIC: what accuracy health compares to.
+    holdout_metrics: dict[str, float | None] = field(default_factory=dict)
+    #: ``binary``/``multiclass``/``regression`` and, for binary, the class whose probability is logged.
+    task: str | None = None
+    positive_class: str | None = None
+    #: A few training rows (features, JSON-safe) as the reference of the Evidently report.
+    sample: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for key, bins in self.features.items():
@@ -281,6 +288,10 @@ class Baseline:
             "baseline_counts": {k: [int(c) for c in v] for k, v in self.baseline_counts.items()},
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "importance": {k: float(v) for k, v in self.importance.items()},
+            "holdout_metrics": dict(self.holdout_metrics),
+            "task": self.task,
+            "positive_class": self.positive_class,
+            "sample": list(self.sample),
         }
 
     @classmethod
@@ -297,6 +308,13 @@ class Baseline:
             baseline_counts={str(k): [int(c) for c in v] for k, v in data["baseline_counts"].items()},
             prediction=None if prediction is None else FeatureBins.from_dict(prediction),
             importance={str(k): float(v) for k, v in (data.get("importance") or {}).items()},
+            holdout_metrics={
+                str(k): None if v is None else float(v)
+                for k, v in (data.get("holdout_metrics") or {}).items()
+            },
+            task=data.get("task"),
+            positive_class=None if data.get("positive_class") is None else str(data["positive_class"]),
+            sample=list(data.get("sample") or []),
         )
 
 

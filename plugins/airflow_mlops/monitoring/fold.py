@@ -1,9 +1,16 @@
-"""Fold new prediction-log files into per-hour buckets, exactly once each.
+"""Fold new prediction-log files into per-hour buckets, exactly once each; join actuals.
 
 Each log file is immutable, so "what is new" is "files not yet in the
 ``folded_files`` table". A file's counts and its folded mark are written in one
 transaction: re-running a monitoring interval, a backfill or a crash half-way
-never double-counts. Memory is bounded by one file at a time.
+never double-counts, and a late file (an hour long past) is simply folded into
+its own hour when it appears. Memory is bounded by one record batch
+(:data:`BATCH_ROWS` rows) plus the per-hour state, never by a file or an hour:
+a file is read batch by batch and each batch's counts are added to vectors.
+
+Rows with an ``association_id`` are also indexed (``prediction_associations``)
+so that actuals can be joined to them whenever either side arrives first;
+:func:`join_actuals` moves every joinable actual into its prediction's hour.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
-from airflow_mlops.serving.prediction_log import list_log_files, read_log_files
+from airflow_mlops.monitoring.service import HourState, last_key, request_starts
+from airflow_mlops.serving.prediction_log import list_log_files
 from airflow_mlops.store import (
+    AccuracyBucketRow,
+    ActualRow,
+    AssociationRow,
     BaselineRow,
     DriftBucketRow,
     FoldedFileRow,
@@ -28,6 +42,13 @@ from airflow_mlops.store import (
 )
 
 FEATURE_PREFIX = "f."
+#: Rows read from a log file at a time: what bounds the fold's memory.
+BATCH_ROWS = 65_536
+#: (prediction, actual) pairs kept per deployment, model version and hour. Pairs
+#: beyond it still count in ``joined`` but not in accuracy (documented limit).
+MAX_PAIRS_PER_HOUR = 100_000
+#: Actuals joined per transaction.
+JOIN_CHUNK = 20_000
 
 
 @dataclass
@@ -36,10 +57,6 @@ class FoldSummary:
     rows: int = 0
     hours: set[datetime] = field(default_factory=set)
     skipped_without_baseline: int = 0
-
-
-def _hour(ts: pd.Series) -> pd.Series:
-    return pd.to_datetime(ts, utc=True).dt.floor("h")
 
 
 def fold_new_predictions(
@@ -61,8 +78,7 @@ def fold_new_predictions(
         }
     pending = [p for p in list_log_files(log_root, deployment_id) if _key(p, log_root) not in done]
     for index, path in enumerate(pending, start=1):
-        frame = read_log_files([path])
-        _fold_file(deployment_id, path, frame, baselines, store_url, log_root, summary)
+        _fold_file(deployment_id, path, baselines, store_url, log_root, summary)
         if progress and (index % 50 == 0 or index == len(pending)):
             progress(f"folded {index}/{len(pending)} log files ({summary.rows} rows) for {deployment_id}")
     return summary
@@ -72,65 +88,177 @@ def _key(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def _prediction_text(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
 def _fold_file(
     deployment_id: str,
     path: Path,
-    frame: pd.DataFrame,
     baselines: dict[str, Baseline],
     store_url: str,
     log_root: Path,
     summary: FoldSummary,
 ) -> None:
-    frame = frame.assign(__hour=_hour(frame["timestamp"]))
-    with session_scope(store_url) as session:
+    service: dict[tuple[str, datetime], HourState] = {}
+    drift: dict[tuple[str, datetime], dict[str, np.ndarray]] = {}
+    associations: dict[str, dict[str, Any]] = {}
+    rows = 0
+    previous: tuple[Any, ...] | None = None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+        frame = batch.to_pandas()
+        rows += len(frame)
+        starts = request_starts(frame, previous)
+        previous = last_key(frame)
+        hours = pd.to_datetime(frame["timestamp"], utc=True).dt.floor("h")
+        frame = frame.assign(__hour=hours.to_numpy(), __start=starts)
         for (version, hour), group in frame.groupby(["model_version", "__hour"], sort=True):
-            version, hour_dt = str(version), pd.Timestamp(hour).to_pydatetime().astimezone(UTC)
-            summary.hours.add(hour_dt)
-            errors = int((group["status_code"] >= 400).sum())
-            service = session.get(ServiceBucketRow, (deployment_id, version, hour_dt))
-            if service is None:
-                service = ServiceBucketRow(
-                    deployment_id=deployment_id,
-                    model_version=version,
-                    hour=hour_dt,
-                    predictions=0,
-                    errors=0,
-                    latency_ms_sum=0.0,
-                )
-                session.add(service)
-            service.predictions += len(group) - errors
-            service.errors += errors
-            service.latency_ms_sum += float(group["latency_ms"].sum())
-
-            baseline = baselines.get(version)
+            key = (str(version), pd.Timestamp(hour).to_pydatetime().astimezone(UTC))
+            summary.hours.add(key[1])
+            service.setdefault(key, HourState()).add_rows(group, group["__start"].to_numpy(dtype=bool))
+            ok = group[group["status_code"] < 400]
+            if "association_id" in ok.columns:
+                linked = ok[ok["association_id"].notna()]
+                for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):
+                    associations.setdefault(
+                        str(aid)[:128],
+                        {"model_version": key[0], "hour": key[1], "prediction": _prediction_text(pred)},
+                    )
+            baseline = baselines.get(key[0])
             if baseline is None:
                 summary.skipped_without_baseline += len(group)
                 continue
-            ok = group[group["status_code"] < 400]
             features = ok[[c for c in ok.columns if c.startswith(FEATURE_PREFIX)]]
             features.columns = [c[len(FEATURE_PREFIX) :] for c in features.columns]
             counts = baseline.count(features, prediction=ok["prediction"].to_numpy())
+            target = drift.setdefault(key, {})
             for feature, vector in counts.items():
-                bucket = session.get(DriftBucketRow, (deployment_id, version, hour_dt, feature))
+                target[feature] = target[feature] + vector if feature in target else vector
+    with session_scope(store_url) as session:
+        for (version, hour), state in service.items():
+            row = session.get(ServiceBucketRow, (deployment_id, version, hour))
+            if row is None:
+                row = ServiceBucketRow(deployment_id=deployment_id, model_version=version, hour=hour)
+                for name in ("predictions", "errors", "requests", "user_errors", "server_errors"):
+                    setattr(row, name, 0)
+                for name in ("slow_requests", "cache_hits", "cache_lookups"):
+                    setattr(row, name, 0)
+                row.latency_ms_sum = 0.0
+                session.add(row)
+            state.merge_into(row)
+        for (version, hour), vectors in drift.items():
+            for feature, vector in vectors.items():
+                bucket = session.get(DriftBucketRow, (deployment_id, version, hour, feature))
                 if bucket is None:
                     session.add(
                         DriftBucketRow(
                             deployment_id=deployment_id,
                             model_version=version,
-                            hour=hour_dt,
+                            hour=hour,
                             feature=feature,
                             counts=[int(c) for c in vector],
                         )
                     )
                 else:
                     bucket.counts = [int(c) for c in np.asarray(bucket.counts) + vector]
+        _index_associations(session, deployment_id, associations)
         session.add(
             FoldedFileRow(
                 deployment_id=deployment_id,
                 path=_key(path, log_root),
-                rows=len(frame),
+                rows=rows,
                 folded_at=datetime.now(UTC),
             )
         )
     summary.files += 1
-    summary.rows += len(frame)
+    summary.rows += rows
+
+
+def _index_associations(
+    session: Session, deployment_id: str, associations: dict[str, dict[str, Any]]
+) -> None:
+    """Insert new association ids; an id seen before keeps its first prediction (documented)."""
+    ids = list(associations)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        existing = set(
+            session.scalars(
+                select(AssociationRow.association_id).where(
+                    AssociationRow.deployment_id == deployment_id, AssociationRow.association_id.in_(chunk)
+                )
+            )
+        )
+        session.add_all(
+            AssociationRow(
+                deployment_id=deployment_id, association_id=aid, matched=False, **associations[aid]
+            )
+            for aid in chunk
+            if aid not in existing
+        )
+
+
+@dataclass
+class JoinSummary:
+    joined: int = 0
+    pending: int = 0
+
+
+def join_actuals(deployment_id: str, *, store_url: str) -> JoinSummary:
+    """Move every actual whose prediction is known into that prediction's accuracy bucket.
+
+    Each chunk's bucket updates and its ``matched_at`` marks commit together, so a
+    re-run joins nothing twice; an actual whose association id has no prediction
+    yet stays pending (counted, reported) and is joined when the prediction folds.
+    """
+    summary = JoinSummary()
+    while True:
+        with session_scope(store_url) as session:
+            pairs = session.execute(
+                select(ActualRow, AssociationRow)
+                .join(
+                    AssociationRow,
+                    (AssociationRow.deployment_id == ActualRow.deployment_id)
+                    & (AssociationRow.association_id == ActualRow.association_id),
+                )
+                .where(ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None))
+                .limit(JOIN_CHUNK)
+            ).all()
+            if not pairs:
+                break
+            now = datetime.now(UTC)
+            grouped: dict[tuple[str, datetime], list[tuple[str, str]]] = {}
+            for actual, association in pairs:
+                grouped.setdefault((association.model_version, association.hour), []).append(
+                    (association.prediction, actual.actual_value)
+                )
+                actual.matched_at = now
+                association.matched = True
+            for (version, hour), items in grouped.items():
+                bucket = session.get(AccuracyBucketRow, (deployment_id, version, hour))
+                if bucket is None:
+                    bucket = AccuracyBucketRow(
+                        deployment_id=deployment_id,
+                        model_version=version,
+                        hour=hour,
+                        joined=0,
+                        predictions=[],
+                        actuals=[],
+                    )
+                    session.add(bucket)
+                room = max(0, MAX_PAIRS_PER_HOUR - len(bucket.predictions))
+                kept = items[:room]
+                bucket.predictions = [*bucket.predictions, *(p for p, _ in kept)]
+                bucket.actuals = [*bucket.actuals, *(a for _, a in kept)]
+                bucket.joined = (bucket.joined or 0) + len(items)
+            summary.joined += len(pairs)
+    with session_scope(store_url) as session:
+        summary.pending = len(
+            session.scalars(
+                select(ActualRow.association_id).where(
+                    ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None)
+                )
+            ).all()
+        )
+    return summary

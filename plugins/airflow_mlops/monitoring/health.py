@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring.drift import get_drift_metric
 
-__all__ = ["DriftHealthSettings", "drift_health"]
+__all__ = [
+    "DriftHealthSettings",
+    "ServiceHealthSettings",
+    "accuracy_health",
+    "drift_health",
+    "service_health",
+]
 
 #: How many drifted features a message names per group before "and N more".
 _MAX_LISTED = 5
@@ -149,3 +155,117 @@ def drift_health(
         # Drifted, but fewer than the configured counts: say so, or it reads as a bug.
         message += " - below the configured warning counts"
     return status, message
+
+
+# ---- service health ----------------------------------------------------------------------------------
+
+
+def _check_rate(value: object, field_name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{field_name}={value!r} is not valid; expected a rate in [0, 1]")
+
+
+@dataclass
+class ServiceHealthSettings:
+    """Service health thresholds on rates of requests in the window (configurable defaults).
+
+    DataRobot publishes no numbers for these, so the project chooses: server
+    errors (5xx, our fault) alert early - 1% warns, 5% fails; user errors (4xx,
+    usually a client sending bad rows) warn at 5% and fail at 20%; slow requests
+    (> 1000 ms) warn at 5% and fail at 20%. ``min_requests`` (default 1) is the
+    traffic below which the window is ``unknown``: no requests, no verdict.
+    """
+
+    server_error_warning: float = 0.01
+    server_error_failing: float = 0.05
+    user_error_warning: float = 0.05
+    user_error_failing: float = 0.20
+    slow_warning: float = 0.05
+    slow_failing: float = 0.20
+    min_requests: int = 1
+
+    def __post_init__(self) -> None:
+        for kind in ("server_error", "user_error", "slow"):
+            warn, fail = getattr(self, f"{kind}_warning"), getattr(self, f"{kind}_failing")
+            _check_rate(warn, f"{kind}_warning")
+            _check_rate(fail, f"{kind}_failing")
+            if warn > fail:
+                raise ValueError(f"{kind}_warning={warn!r} must not exceed {kind}_failing={fail!r}")
+        _check_count(self.min_requests, "min_requests")
+
+
+def service_health(
+    stats: dict[str, object], settings: ServiceHealthSettings | None = None
+) -> tuple[HEALTH_STATUS, str]:
+    """Status from a window's service stats (:func:`.service.service_stats_from_states`) and why."""
+    settings = settings or ServiceHealthSettings()
+    requests = int(stats.get("totalRequests") or 0)  # type: ignore[call-overload]
+    if requests < settings.min_requests:
+        return (
+            HEALTH_STATUS.UNKNOWN,
+            f"unknown: {requests} requests in the window (need {settings.min_requests})",
+        )
+    slow = int(stats.get("slowRequests") or 0) / requests  # type: ignore[call-overload]
+    rates = {
+        "server errors": (float(stats.get("serverErrorRate") or 0.0), "server_error"),  # type: ignore[arg-type]
+        "user errors": (float(stats.get("userErrorRate") or 0.0), "user_error"),  # type: ignore[arg-type]
+        "slow requests (> 1000 ms)": (slow, "slow"),
+    }
+    failing, warning = [], []
+    for label, (rate, key) in rates.items():
+        if rate >= getattr(settings, f"{key}_failing"):
+            failing.append(f"{label} {rate:.1%} >= {getattr(settings, f'{key}_failing'):.1%}")
+        elif rate >= getattr(settings, f"{key}_warning"):
+            warning.append(f"{label} {rate:.1%} >= {getattr(settings, f'{key}_warning'):.1%}")
+    if failing:
+        return HEALTH_STATUS.FAILING, f"failing: {'; '.join(failing + warning)} of {requests} requests"
+    if warning:
+        return HEALTH_STATUS.WARNING, f"warning: {'; '.join(warning)} of {requests} requests"
+    summary = ", ".join(f"{label} {rate:.1%}" for label, (rate, _k) in rates.items())
+    return HEALTH_STATUS.PASSING, f"passing: {summary} of {requests} requests"
+
+
+# ---- accuracy health ---------------------------------------------------------------------------------
+
+
+def accuracy_health(
+    value: float | None,
+    baseline_value: float | None,
+    *,
+    metric: str,
+    higher_is_better: bool,
+    measurement: str = "percent",
+    warning_threshold: float = 0.1,
+    failing_threshold: float = 0.2,
+    pairs: int = 0,
+) -> tuple[HEALTH_STATUS, str]:
+    """Compare the window's metric with the holdout's (the deployment's accuracy health settings).
+
+    ``degradation`` is how much worse the window is, oriented by the metric's
+    direction: ``percent`` measures it relative to the holdout value
+    (``(value - holdout) / |holdout|`` for a loss, the opposite for a score),
+    ``value`` in the metric's own units. ``>= warning_threshold`` warns,
+    ``>= failing_threshold`` fails (defaults 10% and 20%). No joined actuals is
+    ``unavailable``; no holdout value to compare with (or the metric is undefined
+    on the window) is ``unknown``.
+    """
+    if measurement not in ("percent", "value"):
+        raise ValueError(f"measurement={measurement!r} is not valid; expected one of ['percent', 'value']")
+    if pairs == 0:
+        return HEALTH_STATUS.UNAVAILABLE, "unavailable: no actuals joined to predictions in the window"
+    if value is None:
+        return HEALTH_STATUS.UNKNOWN, f"unknown: {metric} is undefined on the {pairs} joined rows"
+    if baseline_value is None:
+        return HEALTH_STATUS.UNKNOWN, f"unknown: no holdout {metric} to compare {metric}={value:.4g} with"
+    worse = (baseline_value - value) if higher_is_better else (value - baseline_value)
+    if measurement == "percent":
+        if baseline_value == 0:
+            return HEALTH_STATUS.UNKNOWN, f"unknown: holdout {metric} is 0, a percent change is undefined"
+        worse = worse / abs(baseline_value)
+    shown = f"{worse:+.1%}" if measurement == "percent" else f"{worse:+.4g}"
+    detail = f"{metric}={value:.4g} vs holdout {baseline_value:.4g} ({shown} worse, {pairs} rows)"
+    if worse >= failing_threshold:
+        return HEALTH_STATUS.FAILING, f"failing: {detail}; failing at {failing_threshold:g}"
+    if worse >= warning_threshold:
+        return HEALTH_STATUS.WARNING, f"warning: {detail}; warning at {warning_threshold:g}"
+    return HEALTH_STATUS.PASSING, f"passing: {detail}"

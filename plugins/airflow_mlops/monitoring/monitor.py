@@ -1,4 +1,9 @@
-"""One monitoring pass for one deployment: fold new predictions, measure drift, set health."""
+"""One monitoring pass for one deployment: fold, join actuals, judge service, drift and accuracy.
+
+Every pass stores one health row per kind (``service``, ``drift``,
+``accuracy``), so health has a history; the Evidently report's URI (when one
+was written) is kept in each row's details.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,17 @@ from typing import Any
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.enums import HEALTH_STATUS
+from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
 from airflow_mlops.monitoring.baseline import Baseline
-from airflow_mlops.monitoring.fold import fold_new_predictions
-from airflow_mlops.monitoring.health import DriftHealthSettings, drift_health
+from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
+from airflow_mlops.monitoring.health import (
+    DriftHealthSettings,
+    ServiceHealthSettings,
+    accuracy_health,
+    drift_health,
+    service_health,
+)
+from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour
 from airflow_mlops.store import HealthRow, session_scope
 
@@ -30,6 +43,15 @@ class MonitorResult:
     sample_sizes: dict[str, int]
     drift_status: str
     drift_message: str
+    service_status: str = "unknown"
+    service_message: str = ""
+    service_stats: dict[str, Any] | None = None
+    accuracy_status: str = "unavailable"
+    accuracy_message: str = ""
+    accuracy: dict[str, float | None] | None = None
+    actuals_joined: int = 0
+    actuals_pending: int = 0
+    report_uri: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """Small, JSON-safe: what a downstream task or a person needs."""
@@ -44,6 +66,15 @@ class MonitorResult:
             "target_drift": self.target_drift,
             "drift_status": self.drift_status,
             "drift_message": self.drift_message,
+            "service_status": self.service_status,
+            "service_message": self.service_message,
+            "service_stats": self.service_stats,
+            "accuracy_status": self.accuracy_status,
+            "accuracy_message": self.accuracy_message,
+            "accuracy": self.accuracy,
+            "actuals_joined": self.actuals_joined,
+            "actuals_pending": self.actuals_pending,
+            "report_uri": self.report_uri,
         }
 
 
@@ -58,6 +89,8 @@ def monitor_deployment(
     window_end: datetime,
     window_hours: int = 24,
     health_settings: DriftHealthSettings | None = None,
+    service_settings: ServiceHealthSettings | None = None,
+    report: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> MonitorResult:
     """Fold what arrived since the last pass, then judge drift over the window ending at ``window_end``."""
@@ -91,19 +124,53 @@ def monitor_deployment(
         status, message = HEALTH_STATUS.UNKNOWN, "unknown: this model version has no baseline"
     else:
         status, message = drift_health(scores, baseline.importance, health)
-    with session_scope(settings.store_url) as session:
-        session.add(
-            HealthRow(
-                deployment_id=deployment_id,
-                kind="drift",
-                status=status.value,
-                message=message,
-                window_start=start,
-                window_end=end,
-                details={"scores": scores, "target_drift": target_drift, "model_version": version},
-                evaluated_at=datetime.now(UTC),
-            )
+    joined = join_actuals(deployment_id, store_url=settings.store_url)
+    stats = get_service_stats(
+        deployment_id, store_url=settings.store_url, start_time=start, end_time=end
+    ).metrics
+    service_status, service_message = service_health(stats, service_settings)
+    accuracy_status, accuracy_message, accuracy_values = _accuracy_verdict(deployment, settings, start, end)
+    report_uri = None
+    if report and baseline is not None:
+        from airflow_mlops.monitoring.report import log_report
+
+        report_uri = log_report(
+            deployment_id,
+            baseline,
+            log_root=settings.prediction_log_dir,
+            start=start,
+            end=end,
+            tracking_uri=settings.mlflow_tracking_uri,
         )
+    now = datetime.now(UTC)
+    common = {"model_version": version, "report_uri": report_uri}
+    with session_scope(settings.store_url) as session:
+        for kind, verdict, text, details in (
+            ("service", service_status.value, service_message, {"stats": stats}),
+            ("drift", status.value, message, {"scores": scores, "target_drift": target_drift}),
+            (
+                "accuracy",
+                accuracy_status,
+                accuracy_message,
+                {
+                    "metrics": accuracy_values,
+                    "actuals_joined": joined.joined,
+                    "actuals_pending": joined.pending,
+                },
+            ),
+        ):
+            session.add(
+                HealthRow(
+                    deployment_id=deployment_id,
+                    kind=kind,
+                    status=verdict,
+                    message=text,
+                    window_start=start,
+                    window_end=end,
+                    details={**details, **common},
+                    evaluated_at=now,
+                )
+            )
     return MonitorResult(
         deployment_id=deployment_id,
         model_version=version,
@@ -116,7 +183,52 @@ def monitor_deployment(
         sample_sizes=sizes,
         drift_status=status.value,
         drift_message=message,
+        service_status=service_status.value,
+        service_message=service_message,
+        service_stats=stats,
+        accuracy_status=accuracy_status,
+        accuracy_message=accuracy_message,
+        accuracy=accuracy_values,
+        actuals_joined=joined.joined,
+        actuals_pending=joined.pending,
+        report_uri=report_uri,
     )
+
+
+def _accuracy_verdict(
+    deployment: Deployment, settings: Settings, start: datetime, end: datetime
+) -> tuple[str, str, dict[str, float | None]]:
+    """Accuracy health over the window from the deployment's accuracy health settings."""
+    task = TASK_OF.get(deployment.model["target_type"])
+    if task is None:
+        return HEALTH_STATUS.UNKNOWN.value, f"unknown: target type {deployment.model['target_type']!r}", {}
+    acc_settings = deployment.settings.get("health", {}).get("accuracy", {})
+    name = acc_settings.get("metric") or default_accuracy_metric(task)
+    try:
+        metric = get_accuracy_metric(name, task)
+    except ValueError as exc:
+        return HEALTH_STATUS.UNKNOWN.value, f"unknown: {exc}", {}
+    result = get_accuracy(
+        deployment.id,
+        store_url=settings.store_url,
+        target_type=deployment.model["target_type"],
+        model_id=deployment.model["version"],
+        start_time=start,
+        end_time=end,
+    )
+    verdict, text = accuracy_health(
+        result.metrics.get(name),
+        result.baseline_metrics.get(name),
+        metric=name,
+        higher_is_better=metric.higher_is_better,
+        measurement=acc_settings.get("measurement", "percent"),
+        warning_threshold=float(acc_settings.get("warning_threshold", 0.1)),
+        failing_threshold=float(acc_settings.get("failing_threshold", 0.2)),
+        pairs=result.pairs_used,
+    )
+    if result.pending_actuals:
+        text += f"; {result.pending_actuals} actuals wait for a prediction with their association id"
+    return verdict.value, text, result.metrics
 
 
 def drift_health_settings(settings: dict[str, Any]) -> DriftHealthSettings:

@@ -1,0 +1,92 @@
+"""The Evidently HTML report of one monitoring run: reference sample vs current sample.
+
+Buckets answer every metric; a person investigating drift also wants to look at
+distributions, which Evidently draws well. The reference is the few training
+rows the baseline keeps (``Baseline.sample``); the current sample is at most
+:data:`CURRENT_ROWS` rows of the window, read from the newest log files of the
+window's hours only (never the whole log). The HTML is logged as an artifact of
+an MLflow run in the experiment ``mlops-monitoring/<deployment id>``; its URI is
+stored with the run's health verdicts and listed by ``Deployment.get_monitoring_reports``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.serving.prediction_log import FEATURE_PREFIX, list_log_files
+
+#: Rows of the window the current sample holds at most.
+CURRENT_ROWS = 5_000
+
+
+def current_sample(
+    log_root: Path, deployment_id: str, start: datetime, end: datetime, columns: list[str]
+) -> pd.DataFrame:
+    """Up to :data:`CURRENT_ROWS` logged rows of ``[start, end)``, newest files first."""
+    files = list_log_files(log_root, deployment_id, start=start, end=end - timedelta(microseconds=1))
+    frames: list[pd.DataFrame] = []
+    total = 0
+    for path in reversed(files):
+        table = pq.ParquetFile(path).read()
+        wanted = [f"{FEATURE_PREFIX}{c}" for c in columns if f"{FEATURE_PREFIX}{c}" in table.column_names]
+        frame = table.select(wanted).to_pandas().rename(columns=lambda c: c[len(FEATURE_PREFIX) :])
+        frames.append(frame.head(CURRENT_ROWS - total))
+        total += len(frames[-1])
+        if total >= CURRENT_ROWS:
+            break
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+
+
+def write_report(reference: pd.DataFrame, current: pd.DataFrame, path: Path) -> Path:
+    """Evidently's data-drift preset over the two samples, saved as HTML at ``path``."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    snapshot.save_html(str(path))
+    return path
+
+
+def log_report(
+    deployment_id: str,
+    baseline: Baseline,
+    *,
+    log_root: Path,
+    start: datetime,
+    end: datetime,
+    tracking_uri: str,
+) -> str | None:
+    """Write and log the run's report; returns its artifact URI, or None with nothing to compare."""
+    import mlflow
+
+    from airflow_mlops.registry.mlflow_context import mlflow_stores
+
+    columns = list(baseline.features)
+    reference = pd.DataFrame(baseline.sample).reindex(columns=columns)
+    current = current_sample(log_root, deployment_id, start, end, columns)
+    if reference.empty or current.empty:
+        return None
+    with tempfile.TemporaryDirectory() as tmp, mlflow_stores(tracking_uri):
+        name = f"drift_report_{start:%Y%m%dT%H}_{end:%Y%m%dT%H}.html"
+        path = write_report(reference, current, Path(tmp) / name)
+        experiment = mlflow.set_experiment(f"mlops-monitoring/{deployment_id}")
+        with mlflow.start_run(
+            experiment_id=experiment.experiment_id, run_name=f"monitor {end:%Y-%m-%dT%H}"
+        ) as run:
+            mlflow.set_tags(
+                {
+                    "deployment_id": deployment_id,
+                    "window_start": start.isoformat(),
+                    "window_end": end.isoformat(),
+                }
+            )
+            mlflow.log_artifact(str(path), artifact_path="monitoring")
+            return f"{run.info.artifact_uri}/monitoring/{name}"
