@@ -25,6 +25,8 @@ import pyarrow.compute as pc
 U64 = npt.NDArray[np.uint64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: The hash of every null value.
+NULL_HASH = np.uint64(0x6E756C6C6E756C6C)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -50,31 +52,32 @@ def mix(*parts: npt.ArrayLike) -> U64:
 
 
 def hash_array(array: pa.Array | pa.ChunkedArray) -> U64:
-    """A stable 64-bit hash per value of an Arrow array (nulls all hash alike).
+    """A stable 64-bit hash per value of an Arrow array; every null hashes to :data:`NULL_HASH`.
 
-    Uses pandas' ``hash_array`` (SipHash with a fixed key for objects), which is
-    stable across runs; numeric arrays never become Python objects.
+    Numbers, timestamps and booleans hash by their 64-bit pattern (SplitMix64;
+    no Python objects); text through pandas' ``hash_array`` (SipHash with a
+    fixed key). Either way the hash of a value does not depend on the other
+    values in its chunk, so keys compare across chunks.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if pa.types.is_null(array.type):
-        return np.zeros(len(array), dtype=np.uint64)
-    if pa.types.is_timestamp(array.type):
+        return np.full(len(array), NULL_HASH, dtype=np.uint64)
+    if pa.types.is_timestamp(array.type) or pa.types.is_boolean(array.type):
         array = pc.cast(array, pa.int64())
-    if pa.types.is_boolean(array.type):
-        array = pc.cast(array, pa.int64())
-    if (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)) and array.null_count == 0:
-        # Numbers hash by their 64-bit pattern: no Python objects, no pandas.
-        bits = np.ascontiguousarray(
-            array.to_numpy(zero_copy_only=False).astype(
-                np.float64 if pa.types.is_floating(array.type) else np.int64
-            )
-        )
-        return splitmix64(bits.view(np.uint64))
-    values = array.to_numpy(zero_copy_only=False)
-    if values.dtype.kind == "M":
-        values = values.view(np.int64)
-    return np.asarray(pd.util.hash_array(values), dtype=np.uint64)
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        kind = np.float64 if pa.types.is_floating(array.type) else np.int64
+        filled = pc.fill_null(array, pa.scalar(0, type=array.type)) if array.null_count else array
+        bits = np.ascontiguousarray(filled.to_numpy(zero_copy_only=False).astype(kind))
+        hashed = splitmix64(bits.view(np.uint64))
+    else:
+        values = array.to_numpy(zero_copy_only=False)
+        if values.dtype.kind == "M":
+            values = values.view(np.int64)
+        hashed = np.asarray(pd.util.hash_array(values), dtype=np.uint64)
+    if array.null_count:
+        hashed[np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = NULL_HASH
+    return hashed
 
 
 def hash_rows(table: pa.Table, columns: Sequence[str]) -> U64:

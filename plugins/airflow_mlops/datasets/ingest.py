@@ -602,10 +602,13 @@ class _Ingestion:
         codes = self._class_codes(typed.column(self.args.target))
         if self.args.time_column is not None:
             times = typed.column(self.args.time_column)
+            # A missing time (kept only under a 'warn' policy) sorts first: it trains.
             if pa.types.is_timestamp(times.type):
-                self.time_split.add(pc.cast(times, pa.int64()).to_numpy())
+                earliest = pa.scalar(np.iinfo(np.int64).min, pa.int64())
+                self.time_split.add(pc.fill_null(pc.cast(times, pa.int64()), earliest).to_numpy())
             else:
-                self.time_split.add(pc.cast(times, pa.float64()).to_numpy())
+                numbers = pc.fill_null(pc.cast(times, pa.float64()), -np.inf)
+                self.time_split.add(numbers.to_numpy())
             self.all_rows.write(typed)
             return
         holdout = self.splitter.assign(codes if self.stratify else np.zeros(n, dtype=np.int64))

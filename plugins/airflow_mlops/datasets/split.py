@@ -87,10 +87,11 @@ class TimeSplit:
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"holdout fraction must be strictly between 0 and 1, got {fraction}")
         self._fraction = fraction
-        self._parts: list[npt.NDArray[np.int64]] = []
+        self._parts: list[npt.NDArray[np.generic]] = []
 
-    def add(self, times: npt.NDArray[np.int64]) -> None:
-        self._parts.append(np.asarray(times, dtype=np.int64))
+    def add(self, times: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> None:
+        """Times of the next rows: int64 (nanoseconds) or float64 (a numeric time column)."""
+        self._parts.append(np.asarray(times))
 
     def holdout_mask(self) -> Mask:
         """One flag per row added, in order: True for the latest rows."""

@@ -61,3 +61,11 @@ def test_value_hashes_are_stable_and_type_aware() -> None:
     assert a.tolist() == hash_array(pa.chunked_array([["x"], ["y", None]])).tolist()
     assert a[0] != a[1]
     assert hash_array(pa.array([1, 2])).tolist() != hash_array(pa.array([1.5, 2.5])).tolist()
+
+
+def test_a_value_hashes_alike_with_or_without_nulls_around_it() -> None:
+    """Keys are compared across chunks, some of which have nulls and some not."""
+    for values in ([7, 8], [7.5, 8.5], ["a", "b"]):
+        with_null = hash_array(pa.array([*values, None]))
+        assert with_null[:2].tolist() == hash_array(pa.array(values)).tolist()
+        assert with_null[2] == hash_array(pa.array([None], type=pa.array(values).type))[0]

@@ -369,3 +369,21 @@ def test_identical_reingest_is_fast_and_skips_parsing(
     shutil.rmtree(snapshots / "churn" / ".sources")  # without the index it parses again
     with pytest.raises(AssertionError, match="must not parse"):
         _ingest(churn_csv, snapshots)
+
+
+def test_a_warned_missing_time_trains(tmp_path: Path) -> None:
+    frame = make_churn(100, seed=6)
+    frame["event_time"] = frame["event_time"].astype(object)
+    frame.loc[99, "event_time"] = None  # the latest row, but its time is unknown
+    path = tmp_path / "times.csv"
+    frame.to_csv(path, index=False)
+    snap = ingest(
+        path,
+        dataset="t",
+        target="churned",
+        snapshots_dir=tmp_path / "s",
+        time_column="event_time",
+        checks={"null": "warn"},
+    )
+    assert frame.loc[99, "customer_id"] in set(snap.train_frame()["customer_id"])
+    assert [i["check"] for i in snap.meta()["issues"]] == ["null"]

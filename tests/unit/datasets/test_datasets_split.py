@@ -66,3 +66,9 @@ def test_fraction_is_validated(fraction: float) -> None:
         StratifiedSplit(fraction, seed=0)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         TimeSplit(fraction)
+
+
+def test_numeric_time_column_orders_the_split() -> None:
+    split = TimeSplit(0.5)
+    split.add(np.array([0.5, -np.inf, 3.25, 2.0]))
+    assert split.holdout_mask().tolist() == [False, False, True, True]
