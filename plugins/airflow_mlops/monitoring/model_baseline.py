@@ -1,33 +1,118 @@
-"""A deployed model's baseline: its training rows and its own predictions on them, binned."""
+"""A deployed model's baseline: its training rows and its own predictions on them, binned.
+
+Fixed once per model version at deployment and at each replacement, it also
+carries what later monitoring compares against: the permutation importance the
+registry stored at training (``feature_importance``, drift health's high/low
+split and ``FeatureDrift.feature_impact``), the model's metric values on its
+holdout (accuracy health's reference), the positive class of a binary model
+(to read actual labels as 0/1) and a small training sample (the Evidently
+report's reference).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
+from airflow_mlops.monitoring.accuracy import compute_accuracy
 from airflow_mlops.monitoring.baseline import Baseline, build_baseline
 
+#: Training rows kept in the baseline as the report's reference sample.
+SAMPLE_ROWS = 500
 
-def build_model_baseline(model_id: str, train: pd.DataFrame) -> Baseline:
-    """Load ``model_id`` from the registry and bin its features and predictions on ``train``."""
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def reference_sample(frame: pd.DataFrame, rows: int = SAMPLE_ROWS, seed: int = 0) -> list[dict[str, Any]]:
+    """A reproducible random sample of rows as JSON-safe records."""
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed) if len(frame) else frame
+    return [{k: _json_safe(v) for k, v in record.items()} for record in sample.to_dict(orient="records")]
+
+
+def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFrame | None = None) -> Baseline:
+    """Load ``model_id`` from the registry; bin its features and predictions on ``train``.
+
+    With ``holdout``, every accuracy metric of the task is computed on it.
+    """
     from airflow_mlops.config import get_settings
     from airflow_mlops.deployments import ModelRef, model_version_info
     from airflow_mlops.registry import load_predictor, monitored_values
 
     settings = get_settings()
     info = model_version_info(model_id)
+    importance, classes = _registry_extras(model_id, info.features)
     x = train[info.features]
+    positive = None if info.task != "binary" or not classes else str(classes[-1])
     if info.kind == "external":
         # Its predictions are made elsewhere: target drift is judged against the
         # training target, the nearest thing to "what the model predicted then".
-        return build_baseline(x, info.features, prediction=train[info.target], prediction_name=info.target)
-    predictor = load_predictor(
-        ModelRef.parse(model_id).id,
+        baseline = build_baseline(
+            x,
+            info.features,
+            prediction=train[info.target],
+            prediction_name=info.target,
+            importance=importance,
+        )
+    else:
+        predictor = load_predictor(
+            ModelRef.parse(model_id).id,
+            tracking_uri=settings.mlflow_tracking_uri,
+            registry_uri=settings.mlflow_registry_uri,
+        )
+        baseline = build_baseline(
+            x,
+            info.features,
+            prediction=pd.Series(monitored_values(info.task, predictor.predict(x))),
+            prediction_name=info.target,
+            importance=importance,
+        )
+        if holdout is not None and len(holdout) and info.target in holdout.columns:
+            from airflow_mlops.monitoring.reads import pairs_for_task
+
+            predicted = monitored_values(info.task, predictor.predict(holdout[info.features]))
+            pred_text = [repr(float(v)) if info.task != "multiclass" else str(v) for v in predicted]
+            actual_text = [str(v) for v in holdout[info.target]]
+            p, y = pairs_for_task(info.task, pred_text, actual_text, positive)
+            baseline.holdout_metrics = compute_accuracy(info.task, p, y)
+    baseline.task = info.task
+    baseline.positive_class = positive
+    baseline.sample = reference_sample(x)
+    return baseline
+
+
+def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, float], list[Any] | None]:
+    """Permutation importance (normalised so the top feature is 1.0) and classes from the registry."""
+    from airflow_mlops.config import get_settings
+    from airflow_mlops.deployments import ModelRef
+    from airflow_mlops.registry import get_model_version
+
+    settings = get_settings()
+    ref = ModelRef.parse(model_id)
+    version = get_model_version(
+        ref.name,
+        ref.version,
         tracking_uri=settings.mlflow_tracking_uri,
         registry_uri=settings.mlflow_registry_uri,
     )
-    return build_baseline(
-        x,
-        info.features,
-        prediction=pd.Series(monitored_values(info.task, predictor.predict(x))),
-        prediction_name=info.target,
-    )
+    raw = version.feature_importance
+    if raw is None and "feature_importance" in version.tags:
+        raw = json.loads(version.tags["feature_importance"])
+    importance = {k: float(v) for k, v in (raw or {}).items() if k in features}
+    top = max((abs(v) for v in importance.values()), default=0.0)
+    # DataRobot's importance threshold (0.5) is relative to the most important feature.
+    normalised = {k: max(v, 0.0) / top for k, v in importance.items()} if top > 0 else {}
+    return normalised, version.classes

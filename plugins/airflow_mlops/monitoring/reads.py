@@ -390,13 +390,13 @@ def get_drift_over_time(
     result = OverTime(
         deployment_id, version, name, bucket_size, _period(start, end), [], extra={"feature": feature}
     )
-    for (lo, hi), counts in zip(bounds, sums, strict=True):
-        value = _score(baseline, feature, counts, name)
+    for (lo, hi), summed in zip(bounds, sums, strict=True):
+        value = _score(baseline, feature, summed, name)
         result.buckets.append(
             {
                 "period": _period(lo, hi),
                 "value": value,
-                "sampleSize": 0 if counts is None else int(counts.sum()),
+                "sampleSize": 0 if summed is None else int(summed.sum()),
             }
         )
         result.bucket_values[lo] = value
@@ -562,3 +562,25 @@ def get_accuracy_over_time(
         result.bucket_values[lo] = values[name]
     result.extra["pending_actuals"] = pending_actuals(deployment_id, store_url=store_url)
     return result
+
+
+class FeatureDrift(FeatureDriftResult):
+    """DataRobot's ``FeatureDrift``: ``FeatureDrift.list(deployment_id, ...)``, one per feature."""
+
+    @classmethod
+    def list(
+        cls,
+        deployment_id: str,
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        metric: str | None = None,
+        *,
+        store_url: str | None = None,
+    ) -> list[FeatureDriftResult]:
+        from airflow_mlops.deployments import Deployment
+
+        deployment = Deployment.get(deployment_id, store_url=store_url)
+        return deployment.get_feature_drift(
+            model_id=model_id, start_time=start_time, end_time=end_time, metric=metric
+        )

@@ -12,14 +12,20 @@ from airflow_mlops.enums import MODEL_REPLACEMENT_REASON, parse_enum
 
 
 def _baseline_for(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The monitoring baseline of a model: its training rows binned, and its predictions on them."""
+    """The monitoring baseline of a model: its training rows binned, and its predictions on them.
+
+    A regression model's default prediction-warning boundaries (from its holdout
+    predictions, see ``serving.warnings``) are stored with it.
+    """
     if not snapshot:
         return None
     from airflow_mlops.datasets import load_snapshot
     from airflow_mlops.monitoring.model_baseline import build_model_baseline
+    from airflow_mlops.serving.warnings import holdout_boundaries, with_boundaries
 
     snap = load_snapshot(get_settings().snapshots_dir, snapshot["dataset"], snapshot["version"])
-    return build_model_baseline(model_id, snap.train_frame()).to_dict()
+    baseline = build_model_baseline(model_id, snap.train_frame(), holdout=snap.holdout_frame()).to_dict()
+    return with_boundaries(baseline, holdout_boundaries(model_id, snap.holdout_frame()))
 
 
 def _actor(context: Context) -> str:
