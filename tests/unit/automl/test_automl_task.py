@@ -97,3 +97,26 @@ def test_validate_task() -> None:
     assert validate_task("regression") == "regression"
     with pytest.raises(ValueError, match="'Binary'"):
         validate_task("Binary")
+
+
+REFERENCE_CLASSIFICATION = {"Accuracy", "AUC", "Balanced Accuracy", "LogLoss", "MCC"}
+REFERENCE_REGRESSION = {"Gamma Deviance", "MAE", "MAPE", "Poisson Deviance", "R Squared", "RMSE", "RMSLE"}
+
+
+def test_metric_names_come_from_the_datarobot_reference_and_score_real_models() -> None:
+    """Every metric is a REFERENCE.md name and its scorer runs on a fitted model of its task."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.metrics import get_scorer
+
+    assert set(METRICS) == REFERENCE_CLASSIFICATION | REFERENCE_REGRESSION
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    y_class = np.array(["a", "b"] * 20)
+    y_amount = np.linspace(1.0, 5.0, 40)
+    for spec in METRICS.values():
+        for task in spec.tasks:
+            y = y_amount if task == "regression" else y_class
+            model = (DummyRegressor() if task == "regression" else DummyClassifier(strategy="prior")).fit(
+                X, y
+            )
+            value = spec.sign * get_scorer(spec.scorer(task))(model, X, y)
+            assert np.isfinite(value), f"{spec.name} on {task}"
