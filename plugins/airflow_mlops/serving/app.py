@@ -8,38 +8,49 @@ uvicorn. Every prediction is appended to the prediction log for monitoring.
 
 from __future__ import annotations
 
+import hashlib
 import html
-import io
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_mlops.api.auth import Authenticator, Caller, token_authenticator
+from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
 from airflow_mlops.api.deployments import build_router
 from airflow_mlops.api.errors import install_error_handlers
+from airflow_mlops.api.monitoring import build_monitoring_router
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
-from airflow_mlops.security import allowed, role_of
-from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
+from airflow_mlops.security import Principal, allowed, role_of, verify_token
+from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
+from airflow_mlops.serving.inputs import PredictionInputError, parse_records, prepare_features
+from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.serving.scoring import log_records, predict_rows, score_frame
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "PredictionInputError",
+    "check_features",
+    "create_app",
+    "parse_records",
+    "parse_timestamps",
+    "predict_rows",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 50 * 1024 * 1024
-
-
-class PredictionInputError(ValueError):
-    """Bad prediction input; the message names the row and column."""
 
 
 def _load_predictor(settings: Settings) -> Any:
@@ -53,55 +64,15 @@ def _load_predictor(settings: Settings) -> Any:
     return loader
 
 
-def parse_records(body: bytes, content_type: str) -> pd.DataFrame:
-    """Read JSON records or CSV into a frame, with errors a caller can act on."""
-    if not body.strip():
-        raise PredictionInputError("the request body is empty; send JSON records or CSV with a header row")
-    if "csv" in content_type:
-        try:
-            return pd.read_csv(io.BytesIO(body))
-        except Exception as exc:
-            raise PredictionInputError(f"the CSV body could not be parsed: {exc}") from exc
-    try:
-        frame = pd.read_json(io.BytesIO(body), orient="records", dtype=False, convert_dates=False)
-    except ValueError as exc:
-        raise PredictionInputError(f"the JSON body must be a list of records (objects): {exc}") from exc
-    return frame
-
-
 def check_features(frame: pd.DataFrame, features: list[str]) -> None:
-    missing = [f for f in features if f not in frame.columns]
-    if missing:
-        raise PredictionInputError(
-            f"row 0: column {missing[0]!r} is missing; the model expects the columns {features}"
-        )
-    for column in features:
-        if frame[column].dtype == object:
-            nested = frame[column].map(lambda v: isinstance(v, dict | list)).to_numpy()
-            if nested.any():
-                row = int(np.flatnonzero(nested)[0])
-                kind = type(frame[column].iloc[row]).__name__
-                raise PredictionInputError(
-                    f"row {row}: column {column!r} holds a {kind}; expected a plain value"
-                )
+    """Presence and plain-value checks only (no signature); kept for callers of the old name."""
+    prepare_features(frame, features, None)
 
 
-def unscorable(frame: pd.DataFrame, features: list[str], exc: Exception) -> str:
-    """Why the model refused rows (such as a word in a numeric column), naming the first bad cell."""
-    for column in features:
-        values = frame[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna() & values.notna()
-        if bad.any() and numbers.notna().any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            return f"row {row}: column {column!r} value {values.iloc[row]!r:.80} is not a number"
-    return f"the model could not score these rows: {str(exc)[:500]}"
-
-
-def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> pd.Series:
+def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> list[datetime]:
     """Each row's prediction time: the named column (for backfills and simulations) or now."""
     if column is None:
-        return pd.Series([now] * len(frame), index=frame.index)
+        return [now] * len(frame)
     if column not in frame.columns:
         raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
     # ISO8601 parses each value on its own terms; an inferred format would reject valid
@@ -113,39 +84,72 @@ def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> 
         raise PredictionInputError(
             f"row {row}: column {column!r} value {frame[column].iloc[row]!r} is not a timestamp (ISO-8601 expected)"
         )
-    return parsed
+    return [t.to_pydatetime() for t in parsed]
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+class _TtlCache:
+    """A tiny time-bounded memo for the request path's store lookups (tokens, roles).
+
+    Entries live ``ttl_s`` seconds, so a revoked token or a removed role stops
+    working within that time, and the hot path skips one or two store queries
+    per request. Bounded: cleared whole when it grows past ``max_entries``.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> tuple[bool, Any]:
+        if self._ttl_s <= 0:
+            return False, None
+        hit = self._entries.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if self._ttl_s <= 0:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._ttl_s, value)
 
 
-def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
-    """DataRobot-shaped rows, and per row the value target drift watches (see ``monitored_values``)."""
-    from airflow_mlops.registry import ExternalModelError, monitored_values
+#: How long a verified token and a deployment role may be trusted without asking the store again
+#: (``MLOPS_AUTH_CACHE_TTL_S``; default 0: every request asks, so a revocation acts at once).
+AUTH_CACHE_TTL_ENV = "MLOPS_AUTH_CACHE_TTL_S"
 
-    try:
-        output = loaded.model.predict(frame[loaded.info.features])
-    except ExternalModelError as exc:
-        raise PredictionInputError(str(exc)) from exc
-    rows: list[dict[str, Any]] = []
-    for i, label in enumerate(output.labels):
-        if output.probabilities is not None and output.classes is not None:
-            values = [
-                {"label": _plain(c), "value": float(output.probabilities[i, j])}
-                for j, c in enumerate(output.classes)
-            ]
-        else:
-            values = [
-                {
-                    "label": loaded.info.target if loaded.info.task == "regression" else _plain(label),
-                    "value": float(label) if loaded.info.task == "regression" else 1.0,
-                }
-            ]
-        prediction = float(label) if loaded.info.task == "regression" else _plain(label)
-        rows.append({"rowId": i, "prediction": prediction, "predictionValues": values})
-    logged = [_plain(v) for v in monitored_values(loaded.info.task, output)]
-    return rows, logged
+
+def _cached_token_authenticator(store_url: str, cache: _TtlCache) -> Authenticator:
+    async def authenticate(request: Request) -> Principal | None:
+        token = bearer_token(request)
+        if token is None or not token.startswith(TOKEN_PREFIX):
+            return None
+        key = hashlib.sha256(token.encode()).digest()
+        hit, principal = cache.get(key)
+        if not hit:
+            principal = await run_in_threadpool(verify_token, store_url, token)
+            cache.put(key, principal)
+        return cast(Principal | None, principal)
+
+    return authenticate
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes MAX_BODY_BYTES (never buffered whole first)."""
+    limit = MAX_BODY_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(
@@ -160,7 +164,10 @@ def create_app(
     that accepts a logged-in Airflow user.
     """
     cfg = settings or get_settings()
-    authenticators = [*(authenticators or []), token_authenticator(cfg.store_url)]
+    ttl_s = float(os.environ.get(AUTH_CACHE_TTL_ENV, "0") or 0)
+    auth_cache = _TtlCache(ttl_s)
+    authenticators = [*(authenticators or []), _cached_token_authenticator(cfg.store_url, auth_cache)]
+    role_cache = _TtlCache(ttl_s)
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
 
@@ -190,6 +197,7 @@ def create_app(
 
     app.state.authenticators = authenticators
     app.include_router(build_router(cfg))
+    app.include_router(build_monitoring_router(cfg))
 
     @app.get("/ui/deployments", response_class=HTMLResponse)
     def deployments_page(principal: Caller) -> str:
@@ -216,15 +224,28 @@ def create_app(
 
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
     async def predict(
-        deployment_id: str, request: Request, principal: Caller, timestampColumn: str | None = None
+        deployment_id: str,
+        request: Request,
+        principal: Caller,
+        timestampColumn: str | None = None,
+        passthroughColumns: Annotated[list[str] | None, Query(max_length=100)] = None,
+        passthroughColumnsSet: Literal["all"] | None = None,
     ) -> JSONResponse:
+        """Score JSON records or CSV; DataRobot's answer shape, every row logged.
+
+        ``passthroughColumns`` (repeatable) or ``passthroughColumnsSet=all`` copy
+        request columns into each answer row's ``passthroughValues``;
+        ``timestampColumn`` takes each row's prediction time from a column.
+        """
         started = time.perf_counter()
-        role = await run_in_threadpool(role_of, cfg.store_url, deployment_id, principal)
+        key = (deployment_id, principal.name, principal.is_admin)
+        hit, role = role_cache.get(key)
+        if not hit:
+            role = await run_in_threadpool(role_of, cfg.store_url, deployment_id, principal)
+            role_cache.put(key, role)
         if not allowed(role, "predict"):
             raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(status_code=413, detail=f"request body over {MAX_BODY_BYTES} bytes")
+        body = await _read_body(request)
         try:
             loaded = cache.get(deployment_id)
         except DeploymentNotFound as exc:
@@ -233,32 +254,16 @@ def create_app(
             raise HTTPException(status_code=422, detail=f"deployment {deployment_id!r} is {loaded.status}")
         try:
             frame = parse_records(body, request.headers.get("content-type", "application/json"))
-            check_features(frame, loaded.info.features)
             stamps = parse_timestamps(frame, timestampColumn, datetime.now(UTC))
-            rows, logged = predict_rows(loaded, frame)
+            scored = score_frame(
+                loaded, frame, passthrough=passthroughColumns, passthrough_set=passthroughColumnsSet
+            )
         except PredictionInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except (ValueError, TypeError) as exc:  # the model refused the values: the caller's input
-            raise HTTPException(status_code=422, detail=unscorable(frame, loaded.info.features, exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
-        feature_records = frame[loaded.info.features].to_dict(orient="records")
-        writer.append(
-            deployment_id,
-            [
-                {
-                    "timestamp": stamps.iloc[i].to_pydatetime(),
-                    "association_id": None,
-                    "model_version": loaded.version,
-                    "prediction": logged[i],
-                    "status_code": 200,
-                    "latency_ms": latency_ms,
-                    "features": feature_records[i],
-                }
-                for i in range(len(rows))
-            ],
-        )
+        writer.append(deployment_id, log_records(loaded, scored, stamps, latency_ms))
         return JSONResponse(
-            {"data": rows},
+            {"data": scored.rows},
             headers={"X-MLOps-Model-Id": loaded.info.ref.id, "X-MLOps-Execution-Time": f"{latency_ms:.3f}"},
         )
 

@@ -11,27 +11,50 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef, ModelVersionInfo, model_version_info
-from airflow_mlops.store import DeploymentRow, session_scope
+from airflow_mlops.deployments.settings import with_defaults
+from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """Everything a request needs, fixed for its whole duration.
+
+    ``settings`` (with defaults) and ``default_boundaries`` (the prediction-warning
+    boundaries stored with this version's baseline) travel with the model, so the
+    request path reads no store row: the watcher republishes a new ``LoadedModel``
+    when the store's settings change.
+    """
+
     deployment_id: str
     info: ModelVersionInfo
     model: Any
     status: str
+    settings: dict[str, Any] = field(default_factory=lambda: with_defaults(None))
+    feature_types: dict[str, str] | None = None
+    default_boundaries: tuple[float, float] | None = None
 
     @property
     def version(self) -> str:
         return self.info.ref.version
+
+    @property
+    def warning_boundaries(self) -> tuple[float, float] | None:
+        """(lower, upper) when prediction warnings apply to this regression deployment, else None."""
+        warning = self.settings["prediction_warning"]
+        if self.info.task != "regression" or not warning["enabled"]:
+            return None
+        custom = warning.get("custom_boundaries")
+        if custom:
+            return float(custom["lower"]), float(custom["upper"])
+        return self.default_boundaries
 
 
 Loader = Callable[[ModelRef], Any]
@@ -73,23 +96,37 @@ class ModelCache:
         with self._load_lock:
             loaded = self._models.get(deployment_id)
             if loaded is None:
-                name, version, status = self._current(deployment_id)
-                loaded = self._load(deployment_id, ModelRef(name, version), status)
+                name, version, status, settings = self._current(deployment_id)
+                loaded = self._load(deployment_id, ModelRef(name, version), status, settings)
                 self._models[deployment_id] = loaded
         return loaded
 
-    def _current(self, deployment_id: str) -> tuple[str, str, str]:
+    def _current(self, deployment_id: str) -> tuple[str, str, str, dict[str, Any]]:
         with session_scope(self._store_url) as session:
             row = session.get(DeploymentRow, deployment_id)
             if row is None:
                 raise DeploymentNotFound(f"no deployment with id {deployment_id!r}")
-            return row.registered_model_name, row.model_version, row.status
+            return row.registered_model_name, row.model_version, row.status, with_defaults(row.settings)
 
-    def _load(self, deployment_id: str, ref: ModelRef, status: str) -> LoadedModel:
+    def _load(self, deployment_id: str, ref: ModelRef, status: str, settings: dict[str, Any]) -> LoadedModel:
+        from airflow_mlops.serving.inputs import signature_types
+        from airflow_mlops.serving.warnings import boundaries_from_baseline
+
         info = model_version_info(ref.id)
         model = self._loader(ref)
+        with session_scope(self._store_url) as session:
+            baseline = session.get(BaselineRow, (deployment_id, ref.version))
+            bounds = boundaries_from_baseline(None if baseline is None else baseline.baseline)
         log.info("loaded model %s for deployment %s", ref.id, deployment_id)
-        return LoadedModel(deployment_id=deployment_id, info=info, model=model, status=status)
+        return LoadedModel(
+            deployment_id=deployment_id,
+            info=info,
+            model=model,
+            status=status,
+            settings=settings,
+            feature_types=signature_types(info),
+            default_boundaries=bounds,
+        )
 
     def refresh(self) -> None:
         """Compare cached versions with the store and swap in any that changed."""
@@ -98,7 +135,7 @@ class ModelCache:
             return
         with session_scope(self._store_url) as session:
             rows = {
-                r.id: (r.registered_model_name, r.model_version, r.status)
+                r.id: (r.registered_model_name, r.model_version, r.status, with_defaults(r.settings))
                 for r in session.scalars(select(DeploymentRow).where(DeploymentRow.id.in_(ids)))
             }
         for deployment_id in ids:
@@ -107,12 +144,12 @@ class ModelCache:
             if current is None:
                 self._models.pop(deployment_id, None)
                 continue
-            name, version, status = current
+            name, version, status, settings = current
             if (name, version) != (cached.info.ref.name, cached.version):
                 # Load first, publish after: requests keep using the old model meanwhile.
                 ref = ModelRef(name, version)
                 try:
-                    self._models[deployment_id] = self._load(deployment_id, ref, status)
+                    self._models[deployment_id] = self._load(deployment_id, ref, status, settings)
                 except Exception:
                     # Keep serving the old model and retry next time; one deployment's bad
                     # model must not hold back the others' swaps.
@@ -122,8 +159,9 @@ class ModelCache:
                         deployment_id,
                         cached.info.ref.id,
                     )
-            elif status != cached.status:
-                self._models[deployment_id] = LoadedModel(deployment_id, cached.info, cached.model, status)
+            elif status != cached.status or settings != cached.settings:
+                # Same model, new status or settings: republish without reloading anything.
+                self._models[deployment_id] = replace(cached, status=status, settings=settings)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._refresh_interval_s):

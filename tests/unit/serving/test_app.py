@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from serving_helpers import Live, serve
+from serving_helpers import free_port as _free_port
 from sqlalchemy import update
 
-from airflow_mlops.config import Settings, get_settings
+from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.registry import load_model
@@ -34,58 +33,11 @@ LABEL = "Churn <EU> & co"
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 
-@dataclass
-class Live:
-    url: str
-    app: FastAPI
-    settings: Settings
-    deployment: Deployment
-    client: httpx.Client
-
-    def predict(
-        self, body: bytes | str, content_type: str = "application/json", **params: Any
-    ) -> httpx.Response:
-        return self.client.post(
-            f"/predApi/v1.0/deployments/{self.deployment.id}/predictions",
-            content=body,
-            headers={"Content-Type": content_type},
-            params=params,
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live(models: RegisteredModels) -> Iterator[Live]:
     """The real app under uvicorn in a thread, with one deployment serving churn/1."""
-    settings = get_settings()
-    deployment = Deployment.create_from_registered_model_version(models.churn_v1, LABEL)
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert thread.is_alive(), "uvicorn exited during start-up"
-        assert time.monotonic() < deadline, "the app did not answer /health within 20 s"
-        time.sleep(0.05)
-    _info, token = create_token(settings.store_url, user="tester", is_admin=True)
-    with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield Live(url, app, settings, deployment, client)
-    server.should_exit = True
-    thread.join(20)
-    assert not thread.is_alive(), "uvicorn did not shut down"
+    with serve(Deployment.create_from_registered_model_version(models.churn_v1, LABEL)) as server:
+        yield server
 
 
 def _rows(n: int, seed: int = 11) -> pd.DataFrame:

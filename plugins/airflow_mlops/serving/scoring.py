@@ -1,0 +1,148 @@
+"""Score a frame through a loaded deployment model, and shape what is answered and logged.
+
+Real-time requests (``serving.app``) and batch scoring (``serving.batch``) both
+go through :func:`score_frame` and :func:`log_records`, so a batch-scored row is
+answered and logged exactly like a real-time one: same checks, same association
+ids, same prediction warnings, same log columns, same data-collection rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airflow_mlops.serving.inputs import (
+    PredictionInputError,
+    association_ids,
+    json_values,
+    passthrough_columns,
+    prepare_features,
+)
+from airflow_mlops.serving.model_cache import LoadedModel
+from airflow_mlops.serving.warnings import outside
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+    """DataRobot-shaped rows, and per row the value target drift watches (see ``monitored_values``).
+
+    ``frame`` must already be checked (:func:`~airflow_mlops.serving.inputs.prepare_features`).
+    """
+    from airflow_mlops.registry import ExternalModelError, monitored_values
+
+    try:
+        output = loaded.model.predict(frame[loaded.info.features])
+    except ExternalModelError as exc:
+        raise PredictionInputError(str(exc)) from exc
+    regression = loaded.info.task == "regression"
+    rows: list[dict[str, Any]] = []
+    if output.probabilities is not None and output.classes is not None:
+        classes = [_plain(c) for c in output.classes]
+        probabilities = np.asarray(output.probabilities, dtype=float).tolist()
+        for i, label in enumerate(output.labels):
+            values = [{"label": c, "value": p} for c, p in zip(classes, probabilities[i], strict=True)]
+            rows.append({"rowId": i, "prediction": _plain(label), "predictionValues": values})
+    else:
+        for i, label in enumerate(output.labels):
+            if regression:
+                value = float(label)
+                values = [{"label": loaded.info.target, "value": value}]
+                rows.append({"rowId": i, "prediction": value, "predictionValues": values})
+            else:
+                plain = _plain(label)
+                rows.append(
+                    {"rowId": i, "prediction": plain, "predictionValues": [{"label": plain, "value": 1.0}]}
+                )
+    logged = [_plain(v) for v in monitored_values(loaded.info.task, output)]
+    return rows, logged
+
+
+@dataclass
+class Scored:
+    """One scored frame: answer rows, and what the log needs about each row."""
+
+    rows: list[dict[str, Any]]
+    logged: list[Any]
+    features: pd.DataFrame
+    association_ids: list[str] | None
+    warnings: np.ndarray | None
+
+
+def score_frame(
+    loaded: LoadedModel,
+    frame: pd.DataFrame,
+    *,
+    passthrough: list[str] | None = None,
+    passthrough_set: str | None = None,
+) -> Scored:
+    """Check, score and shape ``frame``; raises :class:`PredictionInputError` naming row and column.
+
+    Every check runs before the model is called, so a refused request scores nothing.
+    """
+    features = prepare_features(frame, loaded.info.features, loaded.feature_types)
+    extra = passthrough_columns(frame, passthrough, passthrough_set)
+    ids = association_ids(frame, loaded.settings)
+    try:
+        rows, logged = predict_rows(loaded, features)
+    except PredictionInputError:
+        raise
+    except (ValueError, TypeError) as exc:  # the model refused values the signature allowed
+        raise PredictionInputError(f"the model could not score these rows: {str(exc)[:500]}") from exc
+    bounds = loaded.warning_boundaries
+    flags = outside(np.asarray([r["prediction"] for r in rows], dtype=float), bounds) if bounds else None
+    passthrough_values = json_values(frame, extra) if extra else None
+    for i, row in enumerate(rows):
+        if passthrough_values is not None:
+            row["passthroughValues"] = passthrough_values[i]
+        if ids is not None:
+            row["associationId"] = ids[i]
+        if flags is not None:
+            row["predictionWarning"] = {"isOutlierPrediction": bool(flags[i])}
+    return Scored(rows, logged, features, ids, flags)
+
+
+def log_records(
+    loaded: LoadedModel,
+    scored: Scored,
+    stamps: list[datetime],
+    latency_ms: float,
+    *,
+    status_code: int = 200,
+) -> list[dict[str, Any]]:
+    """The prediction-log rows for ``scored``.
+
+    With ``predictions_data_collection`` off, each row keeps only what service
+    health needs (timestamp, model version, status, latency, association id) with
+    ``data_collected=False``, no features and a null prediction; drift and accuracy
+    must skip such rows (``docs/architecture.md``, "Serving").
+    """
+    collect = bool(loaded.settings["predictions_data_collection"]["enabled"])
+    n = len(scored.rows)
+    ids = scored.association_ids
+    flags = scored.warnings
+    feature_records: list[dict[str, Any]] = (
+        scored.features.to_dict(orient="records") if collect else [{} for _ in range(n)]
+    )
+    records: list[dict[str, Any]] = []
+    for i in range(n):
+        record: dict[str, Any] = {
+            "timestamp": stamps[i],
+            "association_id": None if ids is None else ids[i],
+            "model_version": loaded.version,
+            "prediction": scored.logged[i] if collect else None,
+            "status_code": status_code,
+            "latency_ms": latency_ms,
+            "features": feature_records[i],
+            "data_collected": collect,
+        }
+        if flags is not None:
+            record["prediction_warning"] = bool(flags[i])
+        records.append(record)
+    return records
