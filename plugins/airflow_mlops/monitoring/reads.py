@@ -289,14 +289,10 @@ class FeatureDriftResult:
 
 def _drift_context(
     store_url: str, deployment_id: str, version: str, metric: str | None, default_metric: str
-) -> tuple[Baseline, str]:
+) -> tuple[Baseline | None, str]:
     name = str(metric or default_metric)
     get_drift_metric(name)  # unknown metric: ValueError naming the registered ones
     baseline = load_baseline(store_url, deployment_id, version)
-    if baseline is None:
-        raise LookupError(
-            f"model version {version!r} of deployment {deployment_id} has no monitoring baseline"
-        )
     return baseline, name
 
 
@@ -313,8 +309,9 @@ def get_target_drift(
 ) -> TargetDrift:
     start, end = resolve_window(start_time, end_time)
     baseline, name = _drift_context(store_url, deployment_id, version, metric, default_metric)
-    target = baseline.prediction.name if baseline.prediction is not None else None
-    if target is None or not enabled:
+    # No baseline (deployed without training data) or no prediction bins: no score.
+    target = baseline.prediction.name if baseline is not None and baseline.prediction is not None else None
+    if baseline is None or target is None or not enabled:
         return TargetDrift(deployment_id, version, target, name, None, 0, 0, _period(start, end), enabled)
     counts = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [target])).get(target)
     return TargetDrift(
@@ -343,7 +340,7 @@ def list_feature_drift(
     """Every feature's drift, most important first (then by name); [] when feature drift is off."""
     start, end = resolve_window(start_time, end_time)
     baseline, name = _drift_context(store_url, deployment_id, version, metric, default_metric)
-    if not enabled:
+    if baseline is None or not enabled:
         return []
     totals = _sum_by_feature(
         _drift_rows(store_url, deployment_id, version, start, end, list(baseline.features))
@@ -379,6 +376,10 @@ def get_drift_over_time(
     """One feature's (or the target's, by its name) drift per bucket."""
     start, end = resolve_window(start_time, end_time)
     baseline, name = _drift_context(store_url, deployment_id, version, metric, default_metric)
+    if baseline is None:
+        raise LookupError(
+            f"model version {version!r} of deployment {deployment_id} has no monitoring baseline"
+        )
     baseline.bins(feature)  # unknown name: KeyError listing the known ones
     bounds = bucket_bounds(start, end, bucket_size)
     sums: list[np.ndarray | None] = [None] * len(bounds)

@@ -1,0 +1,235 @@
+"""``/api/v2/deployments/{id}/…`` monitoring reads and actuals, in DataRobot's shape.
+
+Reads need the USER role (``read``); submitting actuals changes what accuracy
+says, so it needs ``update`` (OWNER). Bad arguments (a time that is not the top
+of an hour, an unknown metric or bucket size) answer 422 naming the value and
+the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from airflow_mlops.api import schemas
+from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.errors import NotFoundOrHidden
+from airflow_mlops.config import Settings
+from airflow_mlops.deployments import Deployment, SettingsError
+from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
+
+DeploymentId = Annotated[
+    str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
+]
+TimeQuery = Annotated[
+    str | None, Query(max_length=64, description="Top of an hour, ISO-8601 (UTC if no offset).")
+]
+ModelQuery = Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")]
+MetricQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
+BucketQuery = Annotated[str, Query(max_length=8, description="PT1H, P1D, P7D or P1M.")]
+
+
+class ActualIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    association_id: str = Field(alias="associationId", min_length=1, max_length=128, pattern=r"^[^\x00]*$")
+    actual_value: float | str = Field(alias="actualValue")
+    timestamp: str | None = Field(default=None, max_length=64)
+    was_acted_on: bool | None = Field(default=None, alias="wasActedOn")
+
+
+class ActualsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[ActualIn] = Field(min_length=1, max_length=10_000)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _over_time(result: Any) -> dict[str, Any]:
+    return {
+        "metric": result.metric,
+        "bucketSize": result.bucket_size,
+        "modelId": result.model_id,
+        "period": result.period,
+        "buckets": result.buckets,
+        "bucketValues": {_iso(k): v for k, v in result.bucket_values.items()},
+        **{k: v for k, v in result.extra.items()},
+    }
+
+
+def build_monitoring_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"])
+    url = settings.store_url
+
+    def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:
+        deployment = Deployment.get(deployment_id, store_url=url)
+        role = role_of(url, deployment_id, principal)
+        if role is None:
+            raise NotFoundOrHidden(f"no deployment with id {deployment_id!r}")
+        if not allowed(role, action):
+            raise PermissionDenied(
+                f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
+            )
+        return deployment
+
+    async def call(
+        deployment_id: str, principal: Principal, action: str, fn: Callable[[Deployment], Any]
+    ) -> Any:
+        deployment = await run_in_threadpool(authorized, deployment_id, principal, action)
+        try:
+            return await run_in_threadpool(fn, deployment)
+        except (ValueError, KeyError, LookupError) as exc:
+            raise SettingsError(str(exc).strip("'\"")) from exc
+
+    @router.get("/{deployment_id}/serviceStats/", summary="Every service stat over a window")
+    async def service_stats(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+        executionTimeQuantile: float = Query(default=0.5, ge=0, le=1),
+        responseTimeQuantile: float = Query(default=0.5, ge=0, le=1),
+    ) -> dict[str, Any]:
+        stats = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_service_stats(modelId, start, end, executionTimeQuantile, responseTimeQuantile),
+        )
+        return {"modelId": stats.model_id, "period": stats.period, "metrics": stats.metrics}
+
+    @router.get("/{deployment_id}/serviceStatsOverTime/", summary="One service stat per bucket")
+    async def service_stats_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        metric: str = Query(default="totalPredictions", max_length=64),
+        bucketSize: BucketQuery = "PT1H",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+        quantile: float = Query(default=0.5, ge=0, le=1),
+    ) -> dict[str, Any]:
+        result = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_service_stats_over_time(metric, bucketSize, modelId, start, end, quantile),
+        )
+        return _over_time(result)
+
+    @router.get("/{deployment_id}/targetDrift/", summary="Drift of the predictions")
+    async def target_drift(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+        metric: MetricQuery = None,
+    ) -> dict[str, Any]:
+        drift = await call(
+            deployment_id, principal, "read", lambda d: d.get_target_drift(modelId, start, end, metric)
+        )
+        return {
+            "modelId": drift.model_id,
+            "targetName": drift.target_name,
+            "metric": drift.metric,
+            "driftScore": drift.drift_score,
+            "sampleSize": drift.sample_size,
+            "baselineSampleSize": drift.baseline_sample_size,
+            "period": drift.period,
+            "trackingEnabled": drift.tracking_enabled,
+        }
+
+    @router.get("/{deployment_id}/featureDrift/", summary="Drift per feature, with its importance")
+    async def feature_drift(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+        metric: MetricQuery = None,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        items = await call(
+            deployment_id, principal, "read", lambda d: d.get_feature_drift(modelId, start, end, metric)
+        )
+        data = [
+            {
+                "name": f.name,
+                "metric": f.metric,
+                "driftScore": f.drift_score,
+                "featureImpact": f.feature_impact,
+                "sampleSize": f.sample_size,
+                "baselineSampleSize": f.baseline_sample_size,
+                "period": f.period,
+                "modelId": f.model_id,
+            }
+            for f in items
+        ]
+        chunk = data[offset : offset + limit]
+        return {"count": len(chunk), "totalCount": len(data), "next": None, "previous": None, "data": chunk}
+
+    @router.get("/{deployment_id}/accuracy/", summary="Every accuracy metric over a window")
+    async def accuracy(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        result = await call(deployment_id, principal, "read", lambda d: d.get_accuracy(modelId, start, end))
+        body = asdict(result)
+        return {
+            "modelId": body["model_id"],
+            "period": body["period"],
+            "metrics": body["metrics"],
+            "baselineMetrics": body["baseline_metrics"],
+            "actualsJoined": body["actuals_joined"],
+            "pairsUsed": body["pairs_used"],
+            "pendingActuals": body["pending_actuals"],
+        }
+
+    @router.get("/{deployment_id}/accuracyOverTime/", summary="One accuracy metric per bucket")
+    async def accuracy_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        metric: MetricQuery = None,
+        bucketSize: BucketQuery = "P1D",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        result = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_accuracy_over_time(metric, bucketSize, modelId, start, end),
+        )
+        return _over_time(result)
+
+    @router.post(
+        "/{deployment_id}/actuals/fromJSON/", status_code=202, summary="Submit actuals by association id"
+    )
+    async def actuals(deployment_id: DeploymentId, body: ActualsBody, principal: Caller) -> dict[str, Any]:
+        rows = [a.model_dump(by_alias=False) for a in body.data]
+        result = await call(deployment_id, principal, "update", lambda d: d.submit_actuals(rows))
+        return {
+            "received": result["received"],
+            "stored": result["stored"],
+            "replaced": result["replaced"],
+            "ignoredAlreadyJoined": result["ignored_already_joined"],
+            "unknownAssociationIds": result["unknown_association_ids"],
+        }
+
+    return router
