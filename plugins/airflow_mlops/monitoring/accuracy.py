@@ -210,8 +210,10 @@ def balanced_accuracy(p: NDArray[np.generic], y: NDArray[np.generic]) -> float |
 def fve_binomial(p: NDArray[np.generic], y: NDArray[np.generic]) -> float | None:
     """1 - LogLoss(model) / LogLoss(base rate): the share of binomial deviance explained."""
     pf, yf = _py(p, y)
+    if yf.mean() in (0.0, 1.0):  # one class only: the base rate explains everything
+        return None
     null = _logloss(np.full_like(yf, yf.mean()), yf)
-    return None if null <= 0 else 1.0 - _logloss(pf, yf) / null
+    return 1.0 - _logloss(pf, yf) / null
 
 
 @register_accuracy_metric("Gini Norm", tasks=("binary",), higher_is_better=True)

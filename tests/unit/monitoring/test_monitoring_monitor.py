@@ -99,7 +99,11 @@ def _log(
 def _health_rows(settings: Settings) -> list[HealthRow]:
     with session_scope(settings.store_url) as session:
         return list(
-            session.scalars(select(HealthRow).where(HealthRow.deployment_id == DEP, HealthRow.kind == "drift").order_by(HealthRow.id))
+            session.scalars(
+                select(HealthRow)
+                .where(HealthRow.deployment_id == DEP, HealthRow.kind == "drift")
+                .order_by(HealthRow.id)
+            )
         )
 
 
