@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"mlops_train", "mlops_monitor", "mlops_retrain", "mlops_ingest"}
+EXPECTED = {"mlops_train", "mlops_monitor", "mlops_retrain", "mlops_ingest", "mlops_batch_score"}
 
 PARSE = """
 import json, sys

@@ -1,0 +1,79 @@
+"""BatchScoreOperator: score a file or table through a deployment, logged for monitoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+
+class BatchScoreOperator(BaseOperator):
+    """Score ``source`` (a file) or ``sql``/``table`` on ``conn_id`` through ``deployment_id``.
+
+    The work is :func:`airflow_mlops.serving.batch.batch_score` (chunks of
+    ``chunk_rows``, bounded memory, every row in the prediction log as if served in
+    real time). Returns the small summary ``{deployment_id, model_id, rows, chunks,
+    output, ...}`` as XCom, never the predictions.
+    """
+
+    template_fields: Sequence[str] = (
+        "deployment_id",
+        "source",
+        "sql",
+        "table",
+        "conn_id",
+        "output_path",
+        "passthrough_columns",
+        "timestamp_column",
+        "prediction_column",
+        "chunk_rows",
+    )
+
+    def __init__(
+        self,
+        *,
+        deployment_id: str,
+        source: str | None = None,
+        sql: str | None = None,
+        table: str | None = None,
+        conn_id: str | None = None,
+        output_path: str | None = None,
+        passthrough_columns: list[str] | None = None,
+        passthrough_all: bool = False,
+        timestamp_column: str | None = None,
+        prediction_column: str | None = None,
+        chunk_rows: int = 10_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deployment_id = deployment_id
+        self.source = source
+        self.sql = sql
+        self.table = table
+        self.conn_id = conn_id
+        self.output_path = output_path
+        self.passthrough_columns = passthrough_columns
+        self.passthrough_all = passthrough_all
+        self.timestamp_column = timestamp_column
+        self.prediction_column = prediction_column
+        self.chunk_rows = chunk_rows
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_mlops.operators.ingest import sqlalchemy_engine
+        from airflow_mlops.serving.batch import batch_score
+
+        connection = sqlalchemy_engine(self.conn_id) if self.conn_id else None
+        return batch_score(
+            self.deployment_id,
+            source=self.source or None,
+            sql=self.sql or None,
+            table=self.table or None,
+            connection=connection,
+            output=self.output_path or None,
+            passthrough_columns=list(self.passthrough_columns or []) or None,
+            passthrough_all=self.passthrough_all,
+            timestamp_column=self.timestamp_column or None,
+            prediction_column=self.prediction_column or None,
+            chunk_rows=int(self.chunk_rows),
+        )
