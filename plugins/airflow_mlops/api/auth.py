@@ -14,7 +14,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from airflow_mlops.security import AuthError, Principal, verify_token
+from airflow_mlops.deployments import Deployment
+from airflow_mlops.security import AuthError, PermissionDenied, Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX
 
 Authenticator = Callable[[Request], Awaitable[Principal | None]]
@@ -59,3 +60,24 @@ async def current_principal(request: Request) -> Principal:
 
 #: A route parameter annotated ``Caller`` receives the authenticated principal.
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+class NotFoundOrHidden(LookupError):
+    """A deployment that does not exist, or that the caller may not even see (HTTP 404)."""
+
+
+def authorized(store_url: str, deployment_id: str, principal: Principal, action: str) -> Deployment:
+    """The deployment, if ``principal`` may do ``action`` on it.
+
+    No role at all answers as if the deployment did not exist, so ids cannot be
+    probed; a role too weak for the action is a 403 that names what is missing.
+    """
+    deployment = Deployment.get(deployment_id, store_url=store_url)
+    role = role_of(store_url, deployment_id, principal)
+    if role is None:
+        raise NotFoundOrHidden(f"no deployment with id {deployment_id!r}")
+    if not allowed(role, action):
+        raise PermissionDenied(
+            f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
+        )
+    return deployment

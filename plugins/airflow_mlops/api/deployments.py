@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller
-from airflow_mlops.api.errors import NotFoundOrHidden
+from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
-from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
+from airflow_mlops.security import PermissionDenied, Principal
 
 DeploymentId = Annotated[
     str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
@@ -52,15 +52,7 @@ def build_router(settings: Settings) -> APIRouter:
     url = settings.store_url
 
     def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:
-        deployment = Deployment.get(deployment_id, store_url=url)
-        role = role_of(url, deployment_id, principal)
-        if role is None:
-            raise NotFoundOrHidden(f"no deployment with id {deployment_id!r}")
-        if not allowed(role, action):
-            raise PermissionDenied(
-                f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
-            )
-        return deployment
+        return authorize(url, deployment_id, principal, action)
 
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
@@ -101,46 +93,47 @@ def build_router(settings: Settings) -> APIRouter:
         )
         return page(request, [schemas.deployment_json(d) for d in items], offset, limit)
 
-    @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
-    async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
+    async def create_with(
+        field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Create through ``factory`` as the caller (who becomes OWNER); bad model ids are a 422 on ``field``."""
         from airflow_mlops.deployments import SettingsError
 
+        principal: Principal = kwargs.pop("principal")
         try:
             deployment = await run(
-                Deployment.create_from_registered_model_version,
-                body.model_package_id,
-                body.label,
-                description=body.description,
-                importance=body.importance,
-                actor=principal.name,
-                owners=[principal.name],
-                store_url=url,
+                factory, *args, actor=principal.name, owners=[principal.name], store_url=url, **kwargs
             )
         except (LookupError, ValueError) as exc:
-            raise SettingsError(f"modelPackageId: {exc}") from exc
+            raise SettingsError(f"{field}: {exc}") from exc
         return schemas.deployment_json(deployment)
+
+    @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
+    async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
+        return await create_with(
+            "modelPackageId",
+            Deployment.create_from_registered_model_version,
+            body.model_package_id,
+            body.label,
+            description=body.description,
+            importance=body.importance,
+            principal=principal,
+        )
 
     @router.post("/fromLearningModel/", status_code=201, summary="Deploy a sweep's leaderboard model")
     async def create_from_learning_model(
         body: schemas.DeploymentFromLearningModel, principal: Caller
     ) -> dict[str, Any]:
-        from airflow_mlops.deployments import SettingsError
-
-        try:
-            deployment = await run(
-                Deployment.create_from_learning_model,
-                body.model_id,
-                body.label,
-                registered_model_name=body.registered_model_name,
-                description=body.description,
-                importance=body.importance,
-                actor=principal.name,
-                owners=[principal.name],
-                store_url=url,
-            )
-        except (LookupError, ValueError) as exc:
-            raise SettingsError(f"modelId: {exc}") from exc
-        return schemas.deployment_json(deployment)
+        return await create_with(
+            "modelId",
+            Deployment.create_from_learning_model,
+            body.model_id,
+            body.label,
+            registered_model_name=body.registered_model_name,
+            description=body.description,
+            importance=body.importance,
+            principal=principal,
+        )
 
     @router.get("/{deployment_id}/", summary="Get a deployment")
     async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from airflow_mlops.api.auth import NotFoundOrHidden
 from airflow_mlops.deployments import DeploymentNotFound, SettingsError
 from airflow_mlops.security import AuthError, PermissionDenied
-
-
-class NotFoundOrHidden(LookupError):
-    """A deployment that does not exist, or that the caller may not even see."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
