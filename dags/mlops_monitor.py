@@ -1,9 +1,10 @@
 """mlops_monitor: every hour, one mapped monitoring task per active deployment.
 
 Each task folds the predictions logged since the last pass into hourly buckets,
-computes drift per feature against the model's training baseline over the
-window, stores the drift health, and emits a retrain request (an Asset event
-that schedules ``mlops_retrain``) when that health is failing.
+joins actuals by association id, judges service, drift (per feature against the
+model's training baseline) and accuracy health over the window, stores the three
+verdicts, logs an Evidently report to MLflow, and emits a retrain request (an
+Asset event that schedules ``mlops_retrain``) when drift health is failing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ with DAG(
         "window_hours": Param(
             24, type="integer", minimum=1, description="Length of the drift window in hours."
         ),
+        "report": Param(
+            True, type="boolean", description="Log an Evidently HTML report of the window to MLflow."
+        ),
     },
 ) as dag:
     MonitorDeploymentOperator.partial(
@@ -51,4 +55,5 @@ with DAG(
         outlets=[RETRAIN_REQUESTS_ALIAS],
         window_end="{{ params.window_end }}",
         window_hours="{{ params.window_hours }}",
+        report="{{ params.report }}",
     ).expand(deployment_id=active_deployments())

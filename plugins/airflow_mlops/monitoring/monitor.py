@@ -141,6 +141,7 @@ def monitor_deployment(
             start=start,
             end=end,
             tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=settings.mlflow_artifact_root,
         )
     now = datetime.now(UTC)
     common = {"model_version": version, "report_uri": report_uri}

@@ -63,24 +63,30 @@ def log_report(
     start: datetime,
     end: datetime,
     tracking_uri: str,
+    artifact_root: str | None = None,
 ) -> str | None:
-    """Write and log the run's report; returns its artifact URI, or None with nothing to compare."""
+    """Write and log the run's report; returns its artifact URI, or None with nothing to compare.
+
+    ``artifact_root`` (``Settings.mlflow_artifact_root``) places the experiment's
+    artifacts; without it MLflow's default (``./mlruns`` of the working directory) applies.
+    """
     import mlflow
 
     from airflow_mlops.registry.mlflow_context import mlflow_stores
+    from airflow_mlops.registry.models import get_or_create_experiment
 
     columns = list(baseline.features)
     reference = pd.DataFrame(baseline.sample).reindex(columns=columns)
     current = current_sample(log_root, deployment_id, start, end, columns)
     if reference.empty or current.empty:
         return None
-    with tempfile.TemporaryDirectory() as tmp, mlflow_stores(tracking_uri):
-        name = f"drift_report_{start:%Y%m%dT%H}_{end:%Y%m%dT%H}.html"
+    name = f"drift_report_{start:%Y%m%dT%H}_{end:%Y%m%dT%H}.html"
+    experiment = f"mlops-monitoring/{deployment_id}"
+    location = None if artifact_root is None else f"{artifact_root.rstrip('/')}/{experiment}"
+    with tempfile.TemporaryDirectory() as tmp, mlflow_stores(tracking_uri) as client:
         path = write_report(reference, current, Path(tmp) / name)
-        experiment = mlflow.set_experiment(f"mlops-monitoring/{deployment_id}")
-        with mlflow.start_run(
-            experiment_id=experiment.experiment_id, run_name=f"monitor {end:%Y-%m-%dT%H}"
-        ) as run:
+        experiment_id = get_or_create_experiment(client, experiment, location)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {end:%Y-%m-%dT%H}") as run:
             mlflow.set_tags(
                 {
                     "deployment_id": deployment_id,

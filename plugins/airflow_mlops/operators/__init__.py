@@ -17,6 +17,7 @@ from airflow_mlops.operators.monitoring import (
     RETRAIN_REQUESTS,
     RETRAIN_REQUESTS_ALIAS,
     MonitorDeploymentOperator,
+    SubmitActualsOperator,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "PrepareSweepOperator",
     "RegisterModelOperator",
     "ReplaceModelOperator",
+    "SubmitActualsOperator",
     "SweepWorkerOperator",
     "dataset_asset",
 ]

@@ -26,7 +26,7 @@ class MonitorDeploymentOperator(BaseOperator):
     ``window_end`` is an ISO timestamp (default: the run's data interval end).
     """
 
-    template_fields: Sequence[str] = ("deployment_id", "window_end", "window_hours")
+    template_fields: Sequence[str] = ("deployment_id", "window_end", "window_hours", "report")
 
     def __init__(
         self,
@@ -34,6 +34,7 @@ class MonitorDeploymentOperator(BaseOperator):
         deployment_id: str,
         window_end: str | None = None,
         window_hours: int | str = 24,
+        report: bool | str = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [RETRAIN_REQUESTS_ALIAS])
@@ -41,6 +42,7 @@ class MonitorDeploymentOperator(BaseOperator):
         self.deployment_id = deployment_id
         self.window_end = window_end
         self.window_hours = window_hours
+        self.report = report
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.monitoring.monitor import monitor_deployment
@@ -55,14 +57,20 @@ class MonitorDeploymentOperator(BaseOperator):
             get_settings(),
             window_end=end,
             window_hours=int(self.window_hours),
+            report=str(self.report).lower() not in ("false", "0", "none", ""),
             progress=self.log.info,
         )
         self.log.info(
-            "deployment %s: folded %d rows; drift %s: %s",
+            "deployment %s: folded %d rows; service %s: %s; drift %s: %s; accuracy %s: %s; report %s",
             self.deployment_id,
             result.folded_rows,
+            result.service_status,
+            result.service_message,
             result.drift_status,
             result.drift_message,
+            result.accuracy_status,
+            result.accuracy_message,
+            result.report_uri,
         )
         summary = result.to_xcom()
         if result.drift_status == HEALTH_STATUS.FAILING.value:
@@ -80,3 +88,38 @@ class MonitorDeploymentOperator(BaseOperator):
             summary["retrain_request"] = request
             self.log.info("requested a retrain of %s for DATA_DRIFT", self.deployment_id)
         return summary
+
+
+class SubmitActualsOperator(BaseOperator):
+    """Submit actuals to a deployment from a file (CSV, Parquet or JSON records).
+
+    The file needs ``association_id`` and ``actual_value`` columns (optional
+    ``timestamp``, ``was_acted_on``); returns the counts ``submit_actuals`` answers,
+    including how many ids no logged prediction carries yet.
+    """
+
+    template_fields: Sequence[str] = ("deployment_id", "path", "batch_size")
+
+    def __init__(
+        self, *, deployment_id: str, path: str, batch_size: int | str = 10000, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deployment_id = deployment_id
+        self.path = path
+        self.batch_size = batch_size
+
+    def execute(self, context: Context) -> dict[str, int]:
+        import pandas as pd
+
+        from airflow_mlops.deployments import Deployment
+
+        suffix = str(self.path).lower().rsplit(".", 1)[-1]
+        readers = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}
+        if suffix not in readers:
+            raise ValueError(
+                f"path={self.path!r} is not valid; expected a file ending in one of {sorted(readers)}"
+            )
+        frame = readers[suffix](self.path)
+        result = Deployment.get(self.deployment_id).submit_actuals(frame, batch_size=int(self.batch_size))
+        self.log.info("deployment %s: actuals %s", self.deployment_id, result)
+        return result
