@@ -95,7 +95,8 @@ def test_register_and_load_round_trip(tracking_uri: str, family: str, task: Task
     probe.loc[probe.index[:5], "city"] = "marseille"  # unseen at training time
     if task == "regression":
         assert version.classes is None
-        assert np.array_equal(loaded.predict(probe), pipeline.predict(probe))
+        # A forest's regression averages trees in parallel: the sum order (so the last bit) may vary.
+        np.testing.assert_allclose(loaded.predict(probe), pipeline.predict(probe), rtol=1e-12, atol=1e-9)
     else:
         assert version.classes == ["churn", "stay"]
         assert np.array_equal(loaded.predict_proba(probe), pipeline.predict_proba(probe))
