@@ -65,7 +65,7 @@ def _config(tmp_path: Path, **overrides: Any) -> SweepConfig:
         "target": "label",
         "families": ["random_forest", "extra_trees"],
         "n_trials": 6,
-        "timeout_s": 120,
+        "timeout_s": 900,  # the trial count ends these sweeps; the budget only guards a hung worker
         "pruner": "none",
         "n_jobs": 1,
         "study_name": "shared",
@@ -109,7 +109,7 @@ def _study(config: SweepConfig) -> optuna.Study:
 
 
 def test_two_workers_share_one_study(tmp_path: Path) -> None:
-    data = _data(tmp_path / "train.parquet")
+    data = _data(tmp_path / "train.parquet", n=800)
     df = pd.read_parquet(data)
     config = _config(tmp_path, n_trials=8)
     handle = prepare_sweep(df, config)

@@ -104,8 +104,10 @@ ProgressCallback = Callable[[str], None]
 
 #: Trials that count towards ``n_trials``: finished ones, and running ones (another worker's).
 _COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-#: Part of the budget kept for ranking and logging the leaderboard after the last trial.
+#: Part of the budget kept for ranking and logging the leaderboard after the last trial
+#: (3%, at least half a second, at most two).
 _FINISH_RESERVE_FRACTION = 0.03
+_FINISH_RESERVE_MIN_S = 0.5
 _FINISH_RESERVE_MAX_S = 2.0
 #: Candidates in a row that cannot finish in the time left before a worker gives up early.
 _MAX_OUT_OF_BUDGET = 8
@@ -780,7 +782,8 @@ def run_worker(
     data = _prepare_data(df, config)
     study = _load_study(config, data, handle.study_name, worker_index)
     client = _client(config)
-    deadline = handle.deadline - min(_FINISH_RESERVE_MAX_S, _FINISH_RESERVE_FRACTION * config.time_budget_s)
+    reserve = _FINISH_RESERVE_FRACTION * config.time_budget_s
+    deadline = handle.deadline - min(_FINISH_RESERVE_MAX_S, max(_FINISH_RESERVE_MIN_S, reserve))
     clock = _Clock(deadline)
     n_jobs = config.n_jobs or max(1, (os.cpu_count() or 1) // max(1, n_workers))
     counts = {"completed": 0, "pruned": 0, "failed": 0}

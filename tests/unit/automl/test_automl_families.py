@@ -179,6 +179,7 @@ def test_build_is_seeded(name: str) -> None:
     family = get_family(name)
     first = family.build(family.default_params("binary"), "binary", 7)
     second = family.build(family.default_params("binary"), "binary", 7)
-    assert first.get_params() == second.get_params()
+    # repr: nested estimators (the XGBoost wrapper) are distinct objects, and NaN != NaN.
+    assert repr(first.get_params()) == repr(second.get_params())
     if "random_state" in first.get_params():
         assert first.get_params()["random_state"] == 7

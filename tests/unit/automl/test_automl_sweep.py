@@ -210,7 +210,7 @@ def test_staged_fidelity_prunes_on_samples(tracking_uri: str) -> None:
 
 def test_budget_is_a_hard_wall_clock_limit(tracking_uri: str) -> None:
     df = _classification(n=3000)
-    budget = 6.0
+    budget = 8.0
     started = time.perf_counter()
     result = run_sweep(
         df,
