@@ -255,12 +255,17 @@ def build_router(settings: Settings) -> APIRouter:
         deployment_id: DeploymentId, body: schemas.SharedRolesPatch, principal: Caller
     ) -> Response:
         deployment = await run(authorized, deployment_id, principal, "share")
+        from airflow_mlops.deployments import SettingsError
+
         for assignment in body.roles:
-            if assignment.role == "NO_ROLE":
-                with contextlib.suppress(LookupError):
-                    await run(deployment.unshare, assignment.username, actor=principal.name)
-            else:
-                await run(deployment.share, assignment.username, assignment.role, actor=principal.name)
+            try:
+                if assignment.role == "NO_ROLE":
+                    with contextlib.suppress(LookupError):
+                        await run(deployment.unshare, assignment.username, actor=principal.name)
+                else:
+                    await run(deployment.share, assignment.username, assignment.role, actor=principal.name)
+            except ValueError as exc:
+                raise SettingsError(f"roles: {exc}") from exc
         return Response(status_code=204)
 
     @router.get(

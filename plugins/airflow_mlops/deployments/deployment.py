@@ -447,6 +447,8 @@ class Deployment:
         with session_scope(self.store_url) as session:
             old = session.get(DeploymentRoleRow, (self.id, user))
             before = None if old is None else {"user": user, "role": old.role}
+            if old is not None and old.role == DEPLOYMENT_ROLE.OWNER.value and value != old.role:
+                _keep_an_owner(session, self.id, user)
             session.merge(DeploymentRoleRow(deployment_id=self.id, user=user, role=value))
             _audit(session, self.id, "share", actor, before, {"user": user, "role": value})
 
@@ -456,6 +458,8 @@ class Deployment:
             if old is None:
                 raise LookupError(f"{user!r} has no role on deployment {self.id!r}")
             before = {"user": user, "role": old.role}
+            if old.role == DEPLOYMENT_ROLE.OWNER.value:
+                _keep_an_owner(session, self.id, user)
             session.delete(old)
             _audit(session, self.id, "share", actor, before, None)
 
@@ -1073,6 +1077,21 @@ class DeploymentListFilters:
             parse_enum(DEPLOYMENT_IMPORTANCE, v, field="filters.importance").value for v in self.importance
         ]
         self.role = [parse_enum(DEPLOYMENT_ROLE, v, field="filters.role").value for v in self.role]
+
+
+def _keep_an_owner(session: Any, deployment_id: str, leaving: str) -> None:
+    """Refuse to take the OWNER role from the last owner: nobody could manage the deployment."""
+    others = session.scalars(
+        select(DeploymentRoleRow.user).where(
+            DeploymentRoleRow.deployment_id == deployment_id,
+            DeploymentRoleRow.role == DEPLOYMENT_ROLE.OWNER.value,
+            DeploymentRoleRow.user != leaving,
+        )
+    ).first()
+    if others is None:
+        raise ValueError(
+            f"{leaving!r} is the last OWNER of deployment {deployment_id!r}; share OWNER with someone else first"
+        )
 
 
 def _snapshot(row: DeploymentRow) -> dict[str, Any]:

@@ -520,3 +520,16 @@ def test_replacement_permission_follows_the_callers_role(
     history = deployment.get_model_history()
     assert (history[-1]["actor"], history[-1]["reason"]) == ("alice", "ACCURACY")
     assert (_last_audit(deployment)["action"], _last_audit(deployment)["actor"]) == ("replace", "alice")
+
+
+def test_the_last_owner_cannot_leave(models: RegisteredModels) -> None:
+    owned = Deployment.create_from_registered_model_version(models.churn_v1, "owned", owners=["alice"])
+    with pytest.raises(ValueError, match="'alice' is the last OWNER"):
+        owned.unshare("alice")
+    with pytest.raises(ValueError, match="'alice' is the last OWNER"):
+        owned.share("alice", "USER")
+    assert owned.list_shared_roles() == [{"username": "alice", "role": "OWNER"}]
+    owned.share("bob", "OWNER")
+    owned.share("alice", "USER")  # bob still owns it
+    owned.unshare("alice")
+    assert owned.list_shared_roles() == [{"username": "bob", "role": "OWNER"}]
