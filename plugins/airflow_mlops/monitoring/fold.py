@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
@@ -112,9 +112,12 @@ def _fold_file(
         rows += len(frame)
         starts = request_starts(frame, previous)
         previous = last_key(frame)
-        hours = pd.to_datetime(frame["timestamp"], utc=True).dt.floor("h")
-        frame = frame.assign(__hour=hours.to_numpy(), __start=starts)
-        for (version, hour), group in frame.groupby(["model_version", "__hour"], sort=True):
+        stamps = frame["timestamp"]
+        if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+            stamps = pd.to_datetime(stamps, utc=True)
+        hours = stamps.dt.tz_convert("UTC").dt.floor("h")
+        frame = frame.assign(__hour=hours, __start=starts)
+        for (version, hour), group in _groups(frame):
             key = (str(version), pd.Timestamp(hour).to_pydatetime().astimezone(UTC))
             summary.hours.add(key[1])
             service.setdefault(key, HourState()).add_rows(group, group["__start"].to_numpy(dtype=bool))
@@ -148,21 +151,7 @@ def _fold_file(
                 row.latency_ms_sum = 0.0
                 session.add(row)
             state.merge_into(row)
-        for (version, hour), vectors in drift.items():
-            for feature, vector in vectors.items():
-                bucket = session.get(DriftBucketRow, (deployment_id, version, hour, feature))
-                if bucket is None:
-                    session.add(
-                        DriftBucketRow(
-                            deployment_id=deployment_id,
-                            model_version=version,
-                            hour=hour,
-                            feature=feature,
-                            counts=[int(c) for c in vector],
-                        )
-                    )
-                else:
-                    bucket.counts = [int(c) for c in np.asarray(bucket.counts) + vector]
+        _write_drift(session, deployment_id, drift)
         _index_associations(session, deployment_id, associations)
         session.add(
             FoldedFileRow(
@@ -174,6 +163,58 @@ def _fold_file(
         )
     summary.files += 1
     summary.rows += rows
+
+
+def _groups(frame: pd.DataFrame) -> Any:
+    """(model version, hour) groups; a log file is one hour, usually of one version: no groupby then."""
+    versions, hours = frame["model_version"], frame["__hour"]
+    if len(frame) and (versions.iloc[0] == versions).all() and (hours.iloc[0] == hours).all():
+        return [((versions.iloc[0], hours.iloc[0]), frame)]
+    return frame.groupby(["model_version", "__hour"], sort=True)
+
+
+def _write_drift(
+    session: Session, deployment_id: str, drift: dict[tuple[str, datetime], dict[str, np.ndarray]]
+) -> None:
+    """Add a file's drift vectors to their buckets: one read of the existing rows, bulk inserts.
+
+    A per-bucket ``session.get`` costs a query and an autoflush each; with 50
+    features x many hours that dominated the fold, so existing buckets of the
+    file's hours are loaded at once and new ones inserted in one statement.
+    """
+    if not drift:
+        return
+    versions = sorted({v for v, _h in drift})
+    hours = sorted({h for _v, h in drift})
+    existing: dict[tuple[str, datetime, str], DriftBucketRow] = {}
+    with session.no_autoflush:
+        for start in range(0, len(hours), 200):
+            for row in session.scalars(
+                select(DriftBucketRow).where(
+                    DriftBucketRow.deployment_id == deployment_id,
+                    DriftBucketRow.model_version.in_(versions),
+                    DriftBucketRow.hour.in_(hours[start : start + 200]),
+                )
+            ):
+                existing[(row.model_version, row.hour, row.feature)] = row
+    new_rows: list[dict[str, Any]] = []
+    for (version, hour), vectors in drift.items():
+        for feature, vector in vectors.items():
+            bucket = existing.get((version, hour, feature))
+            if bucket is None:
+                new_rows.append(
+                    {
+                        "deployment_id": deployment_id,
+                        "model_version": version,
+                        "hour": hour,
+                        "feature": feature,
+                        "counts": [int(c) for c in vector],
+                    }
+                )
+            else:
+                bucket.counts = [int(c) for c in np.asarray(bucket.counts) + vector]
+    if new_rows:
+        session.execute(insert(DriftBucketRow), new_rows)
 
 
 def _index_associations(

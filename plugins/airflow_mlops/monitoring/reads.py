@@ -11,13 +11,17 @@ traffic.
 
 from __future__ import annotations
 
+import gc
+import json
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 
 from airflow_mlops.enums import SERVICE_STAT_METRIC, parse_enum
 from airflow_mlops.monitoring.accuracy import (
@@ -232,7 +236,11 @@ def _drift_rows(
     end: datetime,
     features: list[str] | None = None,
 ) -> list[tuple[datetime, str, list[int]]]:
-    query = select(DriftBucketRow.hour, DriftBucketRow.feature, DriftBucketRow.counts).where(
+    # The counts come back as their JSON text and are parsed in one json.loads: per-row
+    # decoding by the JSON column type was most of a 7-day query's time.
+    query = select(
+        DriftBucketRow.hour, DriftBucketRow.feature, type_coerce(DriftBucketRow.counts, Text)
+    ).where(
         DriftBucketRow.deployment_id == deployment_id,
         DriftBucketRow.model_version == version,
         DriftBucketRow.hour >= start,
@@ -240,16 +248,36 @@ def _drift_rows(
     )
     if features is not None:
         query = query.where(DriftBucketRow.feature.in_(features))
-    with session_scope(store_url) as session:
-        return [(h, f, c) for h, f, c in session.execute(query)]
+    with _no_gc(), session_scope(store_url) as session:
+        rows = session.execute(query).all()
+        if not rows:
+            return []
+        vectors = json.loads("[" + ",".join(text for _h, _f, text in rows) + "]")
+        return [(h, f, v) for (h, f, _t), v in zip(rows, vectors, strict=True)]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC for one window read.
+
+    A 7-day read allocates ~10^4 small lists at once, which triggers a full
+    collection of the whole process heap (in a server, 100+ ms, more than the
+    read itself); none of them form cycles, so nothing is lost by waiting.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _sum_by_feature(rows: list[tuple[datetime, str, list[int]]]) -> dict[str, np.ndarray]:
-    totals: dict[str, np.ndarray] = {}
+    grouped: dict[str, list[list[int]]] = {}
     for _hour, feature, counts in rows:
-        vector = np.asarray(counts, dtype=np.int64)
-        totals[feature] = totals[feature] + vector if feature in totals else vector
-    return totals
+        grouped.setdefault(feature, []).append(counts)
+    return {feature: np.asarray(lists, dtype=np.int64).sum(axis=0) for feature, lists in grouped.items()}
 
 
 def _score(baseline: Baseline, name: str, counts: np.ndarray | None, metric: str) -> float | None:

@@ -121,7 +121,10 @@ class HourState:
         else:
             execution = req_latency
         self.execution_hist += latency_hist(execution)
-        minutes = pd.to_datetime(rows["timestamp"], utc=True).dt.minute.to_numpy()[first]
+        stamps = rows["timestamp"]
+        if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+            stamps = pd.to_datetime(stamps, utc=True)
+        minutes = stamps.dt.tz_convert("UTC").dt.minute.to_numpy()[first]
         self.per_minute += np.bincount(minutes, minlength=60).astype(np.int64)
         if "caller" in rows.columns:
             callers = rows["caller"][first]
