@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("token_id")
     demo = sub.add_parser("demo", help="run the whole lifecycle headless and print a summary")
     demo.add_argument("--rows", type=int, default=4000, help="training rows")
-    demo.add_argument("--trials", type=int, default=8, help="sweep trials")
+    demo.add_argument("--trials", type=int, default=16, help="sweep trials (pruned ones are not ranked)")
     demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs as the DAGs run")
     args = parser.parse_args(argv)
     if args.command == "demo" and not args.verbose:

@@ -286,7 +286,7 @@ def format_summary(result: StoryResult) -> str:
     return "\n".join(lines)
 
 
-def run_demo(settings: Settings, *, rows: int = 4000, trials: int = 8) -> int:
+def run_demo(settings: Settings, *, rows: int = 4000, trials: int = 16) -> int:
     started = time.monotonic()
     result = run_story(settings, rows=rows, trials=trials)
     print(format_summary(result))
