@@ -294,5 +294,27 @@ def run_demo(settings: Settings, *, rows: int = 4000, trials: int = 16) -> int:
         f"Finished in {time.monotonic() - started:.0f} s. MLflow UI: mlflow ui --backend-store-uri "
         f"{settings.mlflow_tracking_uri}"
     )
+    print(curl_example(settings, result.deployment_id))
     ok = result.history[-1]["reason"] == "DATA_DRIFT" and result.served_model_after == result.new_model_id
     return 0 if ok else 1
+
+
+def curl_example(settings: Settings, deployment_id: str, *, port: int = 8008) -> str:
+    """A ready-to-run prediction request against the demo deployment, with a fresh 1-day token."""
+    from datetime import timedelta
+
+    _info, token = create_token(
+        settings.store_url, user="demo", is_admin=True, expires_in=timedelta(days=1), description="demo curl"
+    )
+    row = (
+        '[{"customer_id": "C-1", "tenure_months": 3, "monthly_charges": 95.5, "total_charges": 286.5, '
+        '"support_calls": 4, "contract": "month-to-month", "payment_method": "electronic check", '
+        '"internet_service": "fiber", "senior": 0}]'
+    )
+    return (
+        f"Try it: start the server with `make serve`, then\n"
+        f"  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+        f"       -d '{row}' \\\n"
+        f"       'http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment_id}/predictions"
+        f"?passthroughColumns=customer_id'"
+    )
