@@ -122,6 +122,10 @@ def _fold_file(
             summary.hours.add(key[1])
             service.setdefault(key, HourState()).add_rows(group, group["__start"].to_numpy(dtype=bool))
             ok = group[group["status_code"] < 400]
+            if "data_collected" in ok.columns:
+                # Data collection off: such rows count for service stats only; they carry
+                # no features or prediction, so drift and accuracy must not see them.
+                ok = ok[ok["data_collected"].fillna(True).astype(bool)]
             if "association_id" in ok.columns:
                 linked = ok[ok["association_id"].notna()]
                 for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):

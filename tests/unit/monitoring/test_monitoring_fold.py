@@ -381,3 +381,21 @@ def test_a_file_failing_half_way_leaves_no_partial_counts(settings: Settings) ->
     assert _service_rows(settings.store_url) == _expected_service(first + fixed + later)
     assert _drift_rows(settings.store_url) == _expected_drift(baseline, first + fixed + later)
     assert len(_folded(settings.store_url)) == 3
+
+
+def test_rows_logged_without_data_collection_count_for_service_only(settings: Settings) -> None:
+    baseline = _deploy(settings)
+    hour = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    collected = _traffic(40, hour, seed=3)
+    uncollected = [
+        {**row, "features": {}, "prediction": None, "data_collected": False}
+        for row in _traffic(25, hour, seed=4)
+    ]
+    _write(settings.prediction_log_dir, [{**r, "data_collected": True} for r in collected] + uncollected)
+    _fold(settings)
+    assert _service_rows(settings.store_url)[("1", hour)][0] == 65
+    frame = pd.DataFrame([r["features"] for r in collected])
+    expected = baseline.count(frame, prediction=np.array([r["prediction"] for r in collected]))
+    drift = _drift_rows(settings.store_url)
+    for feature, vector in expected.items():
+        assert drift[("1", hour, feature)] == [int(c) for c in vector], feature

@@ -1,0 +1,109 @@
+"""The app mounted in a real Airflow API server accepts an Airflow login or a token, nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from airflow_mlops.config import get_settings
+from airflow_mlops.deployments import Deployment
+from airflow_mlops.security import create_token
+
+if TYPE_CHECKING:
+    from conftest import RegisteredModels
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def airflow_api(airflow_db: Path, models: RegisteredModels, tmp_path: Path) -> Iterator[str]:
+    """``airflow api-server`` on loopback, SimpleAuthManager with an admin (alice) and a viewer (bob)."""
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps(USERS))
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "alice:admin,bob:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "test-secret-for-the-plugin-login-test",
+            "AIRFLOW__API__PORT": str(port),
+        }
+    )
+    airflow = Path(sys.executable).with_name("airflow")
+    proc = subprocess.Popen(
+        [str(airflow), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            assert proc.poll() is None, (
+                f"api-server exited: {proc.stderr.read().decode()[-3000:] if proc.stderr else ''}"
+            )
+            try:
+                if httpx.get(f"{url}/mlops/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the Airflow API server did not start within 180 s"
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _login(url: str, user: str) -> str:
+    response = httpx.post(f"{url}/auth/token", json={"username": user, "password": USERS[user]}, timeout=30)
+    assert response.status_code == 201, response.text
+    return str(response.json()["access_token"])
+
+
+def test_mounted_routes_need_an_airflow_login_or_a_token(airflow_api: str, models: RegisteredModels) -> None:
+    deployment = Deployment.create_from_registered_model_version(models.churn_v1, "mounted", owners=["carol"])
+    route = f"{airflow_api}/mlops/api/v2/deployments/"
+
+    assert httpx.get(route, timeout=30).status_code == 401
+    assert httpx.get(route, headers={"Authorization": "Bearer not.a.jwt"}, timeout=30).status_code == 401
+
+    admin = httpx.get(route, headers={"Authorization": f"Bearer {_login(airflow_api, 'alice')}"}, timeout=30)
+    assert admin.status_code == 200
+    assert [d["id"] for d in admin.json()["data"]] == [deployment.id], (
+        "an Airflow admin sees every deployment"
+    )
+
+    viewer = httpx.get(route, headers={"Authorization": f"Bearer {_login(airflow_api, 'bob')}"}, timeout=30)
+    assert viewer.status_code == 200
+    assert viewer.json()["data"] == [], "an Airflow user without a role sees none"
+
+    page = httpx.get(
+        f"{airflow_api}/mlops/ui/deployments", cookies={"_token": _login(airflow_api, "alice")}, timeout=30
+    )
+    assert page.status_code == 200 and "mounted" in page.text, "the UI session cookie works for the page"
+
+    _info, token = create_token(get_settings().store_url, user="carol")
+    owner = httpx.get(route, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert owner.status_code == 200 and [d["id"] for d in owner.json()["data"]] == [deployment.id]
