@@ -18,11 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api import schemas
-from airflow_mlops.api.auth import Caller
-from airflow_mlops.api.errors import NotFoundOrHidden
+from airflow_mlops.api.auth import Caller, authorized
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import Deployment, SettingsError
-from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
+from airflow_mlops.security import Principal
 
 DeploymentId = Annotated[
     str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
@@ -70,21 +69,10 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"])
     url = settings.store_url
 
-    def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:
-        deployment = Deployment.get(deployment_id, store_url=url)
-        role = role_of(url, deployment_id, principal)
-        if role is None:
-            raise NotFoundOrHidden(f"no deployment with id {deployment_id!r}")
-        if not allowed(role, action):
-            raise PermissionDenied(
-                f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
-            )
-        return deployment
-
     async def call(
         deployment_id: str, principal: Principal, action: str, fn: Callable[[Deployment], Any]
     ) -> Any:
-        deployment = await run_in_threadpool(authorized, deployment_id, principal, action)
+        deployment = await run_in_threadpool(authorized, url, deployment_id, principal, action)
         try:
             return await run_in_threadpool(fn, deployment)
         except (ValueError, KeyError, LookupError) as exc:
