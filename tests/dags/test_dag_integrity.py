@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"mlops_train", "mlops_monitor", "mlops_retrain", "mlops_ingest", "mlops_batch_score"}
+EXPECTED = {
+    "mlops_train",
+    "mlops_monitor",
+    "mlops_retrain",
+    "mlops_ingest",
+    "mlops_batch_score",
+    "mlops_refresh",
+}
 
 PARSE = """
 import json, sys

@@ -12,17 +12,23 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api import schemas
-from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.auth import Caller, NotFoundOrHidden
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
+from airflow_mlops.deployments.settings import to_camel
 from airflow_mlops.security import PermissionDenied, Principal
 
 DeploymentId = Annotated[
     str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
+]
+
+RequestId = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{32}$", description="A retraining request id (32 hex digits).")
 ]
 
 
@@ -280,5 +286,114 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         return page(request, await run(deployment.get_audit_log), offset, limit)
+
+    # ---- the closed loop: retraining requests -----------------------------------------------
+    def request_json(r: Any) -> dict[str, Any]:
+        return {to_camel(k): v for k, v in r.to_dict().items()}
+
+    def request_of(deployment: Deployment, request_id: str) -> Any:
+        from airflow_mlops.retraining import get_request
+
+        try:
+            found = get_request(request_id, store_url=url)
+        except LookupError:
+            found = None
+        if found is None or found.deployment_id != deployment.id:
+            raise NotFoundOrHidden(f"no retraining request {request_id!r} on deployment {deployment.id}")
+        return found
+
+    def conflict(exc: Exception) -> JSONResponse:
+        return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=409)
+
+    @router.get(
+        "/{deployment_id}/retrainingRequests/",
+        summary="Retraining requests and what came of them (scores, decision), newest first",
+    )
+    async def retraining_requests(
+        request: Request,
+        deployment_id: DeploymentId,
+        principal: Caller,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        from airflow_mlops.retraining import list_requests
+
+        deployment = await run(authorized, deployment_id, principal, "read")
+        items = [request_json(r) for r in await run(list_requests, deployment.id, store_url=url)]
+        return page(request, items, offset, limit)
+
+    @router.post(
+        "/{deployment_id}/retrainingRequests/",
+        status_code=202,
+        summary="Ask for a retrain (reason OTHER by default, with a note); mlops_refresh dispatches it",
+    )
+    async def create_retraining_request(
+        deployment_id: DeploymentId, body: schemas.RetrainingRequestCreate, principal: Caller
+    ) -> dict[str, Any]:
+        from airflow_mlops.retraining import request_retraining
+
+        deployment = await run(authorized, deployment_id, principal, "replace")
+        created = await run(
+            request_retraining,
+            deployment.id,
+            body.reason,
+            evidence={"note": body.note} if body.note else {},
+            origin="user",
+            actor=principal.name,
+            store_url=url,
+        )
+        return request_json(created)
+
+    @router.post(
+        "/{deployment_id}/retrainingRequests/{request_id}/approve/",
+        summary="Approve a waiting challenger: it replaces the champion with the request's reason",
+        response_model=None,
+    )
+    async def approve_retraining(
+        deployment_id: DeploymentId, request_id: RequestId, principal: Caller
+    ) -> dict[str, Any] | JSONResponse:
+        from airflow_mlops.deployments import SettingsError
+        from airflow_mlops.retraining import RequestStateError, approve_request
+
+        deployment = await run(authorized, deployment_id, principal, "replace")
+        await run(request_of, deployment, request_id)
+        try:
+            done = await run(
+                approve_request, request_id, actor=principal.name, principal=principal, store_url=url
+            )
+        except RequestStateError as exc:
+            return conflict(exc)
+        except PermissionDenied:
+            raise
+        except ValueError as exc:
+            raise SettingsError(f"challenger: {exc}") from exc
+        return request_json(done)
+
+    @router.post(
+        "/{deployment_id}/retrainingRequests/{request_id}/reject/",
+        summary="Reject a waiting challenger: the champion stays",
+        response_model=None,
+    )
+    async def reject_retraining(
+        deployment_id: DeploymentId,
+        request_id: RequestId,
+        principal: Caller,
+        body: schemas.RetrainingDecision | None = None,
+    ) -> dict[str, Any] | JSONResponse:
+        from airflow_mlops.retraining import RequestStateError, reject_request
+
+        deployment = await run(authorized, deployment_id, principal, "replace")
+        await run(request_of, deployment, request_id)
+        try:
+            done = await run(
+                reject_request,
+                request_id,
+                actor=principal.name,
+                note=body.note if body else None,
+                store_url=url,
+            )
+        except RequestStateError as exc:
+            return conflict(exc)
+        return request_json(done)
 
     return router

@@ -87,7 +87,20 @@ class PredictionWarning(Body):
 
 
 class Retraining(Body):
+    """The retraining policy (see ``airflow_mlops.retraining.policy``); checked again by the settings layer."""
+
     source: str | None = None
+    trigger_reasons: (
+        list[Literal["ACCURACY", "DATA_DRIFT", "ERRORS", "SCHEDULED_REFRESH", "SCORING_SPEED", "OTHER"]]
+        | None
+    ) = Field(default=None, alias="triggerReasons")
+    data_window: str | None = Field(default=None, alias="dataWindow")
+    timestamp_column: str | None = Field(default=None, alias="timestampColumn")
+    cool_down: str | None = Field(default=None, alias="coolDown")
+    replacement: Literal["automatic", "approval"] | None = None
+    margin: float | None = Field(default=None, ge=0)
+    metric: str | None = None
+    refresh_schedule: str | None = Field(default=None, alias="refreshSchedule")
 
 
 class SettingsPatch(Body):
@@ -117,6 +130,15 @@ class SettingsPatch(Body):
 
 class ServiceHealthSettings(Body):
     batch_count: int | None = Field(default=None, alias="batchCount", ge=1)
+    server_error_warning: float | None = Field(default=None, alias="serverErrorWarning", ge=0, le=1)
+    server_error_failing: float | None = Field(default=None, alias="serverErrorFailing", ge=0, le=1)
+    user_error_warning: float | None = Field(default=None, alias="userErrorWarning", ge=0, le=1)
+    user_error_failing: float | None = Field(default=None, alias="userErrorFailing", ge=0, le=1)
+    slow_warning: float | None = Field(default=None, alias="slowWarning", ge=0, le=1)
+    slow_failing: float | None = Field(default=None, alias="slowFailing", ge=0, le=1)
+    response_time_warning_ms: float | None = Field(default=None, alias="responseTimeWarningMs", ge=0)
+    response_time_failing_ms: float | None = Field(default=None, alias="responseTimeFailingMs", ge=0)
+    min_requests: int | None = Field(default=None, alias="minRequests", ge=1)
 
 
 class DataDriftHealthSettings(Body):
@@ -151,6 +173,19 @@ class HealthSettingsPatch(Body):
             if value is not None:
                 patch[name] = value.model_dump(exclude_unset=True)
         return patch
+
+
+class RetrainingRequestCreate(Body):
+    """A person's request to retrain; the note is kept as the request's evidence."""
+
+    reason: Literal["ACCURACY", "DATA_DRIFT", "ERRORS", "SCHEDULED_REFRESH", "SCORING_SPEED", "OTHER"] = (
+        "OTHER"
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RetrainingDecision(Body):
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class RoleAssignment(Body):
@@ -205,7 +240,7 @@ def settings_json(settings: dict[str, Any]) -> dict[str, Any]:
         "associationId": camelize(settings["association_id"]),
         "predictionsDataCollection": settings["predictions_data_collection"],
         "predictionWarning": camelize(settings["prediction_warning"]),
-        "retraining": settings.get("retraining", {"source": None}),
+        "retraining": camelize(settings["retraining"]),
     }
 
 

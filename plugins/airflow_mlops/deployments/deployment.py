@@ -582,6 +582,35 @@ class Deployment:
         }
         return self._update_settings("health", patch, actor)
 
+    def get_retraining_settings(self) -> dict[str, Any]:
+        """The retraining policy (see :mod:`airflow_mlops.retraining.policy`)."""
+        return dict(self.settings["retraining"])
+
+    def update_retraining_settings(self, *, actor: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Change fields of the retraining policy, e.g. ``cool_down="PT12H", replacement="approval"``."""
+        return self._update_settings("retraining", changes, actor)
+
+    def request_retraining(
+        self,
+        reason: str | MODEL_REPLACEMENT_REASON = "OTHER",
+        *,
+        note: str | None = None,
+        actor: str | None = None,
+    ) -> Any:
+        """A person asks for a retrain (recorded; ``mlops_retrain`` runs it when triggered with its id)."""
+        from airflow_mlops.retraining.requests import request_retraining
+
+        evidence = {"note": note} if note else {}
+        return request_retraining(
+            self.id, reason, evidence=evidence, origin="user", actor=actor, store_url=self.store_url
+        )
+
+    def get_retraining_requests(self) -> builtins.list[dict[str, Any]]:
+        """Every retraining request of this deployment, newest first, with its outcome."""
+        from airflow_mlops.retraining.requests import list_requests
+
+        return [r.to_dict() for r in list_requests(self.id, store_url=self.store_url)]
+
     def update_settings(self, patch: dict[str, Any], *, actor: str | None = None) -> dict[str, Any]:
         """Several sections at once (the REST ``PATCH settings/``), all or nothing."""
         unknown = sorted(
@@ -600,12 +629,6 @@ class Deployment:
         def mutate(row: DeploymentRow) -> None:
             current = with_defaults(row.settings)
             for section, value in patch.items():
-                if section == "retraining":
-                    source = (value or {}).get("source")
-                    if set(value or {}) - {"source"} or (source is not None and not isinstance(source, str)):
-                        raise SettingsError(f"retraining must be {{'source': path or null}}, got {value!r}")
-                    current["retraining"] = {"source": source}
-                    continue
                 if (
                     section == "association_id"
                     and "column_names" in value

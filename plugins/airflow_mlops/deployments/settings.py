@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import timedelta
 from typing import Any
 
 from airflow_mlops.monitoring.drift import drift_metric_names
@@ -21,7 +22,20 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # holdout predictions when the model is deployed.
     "prediction_warning": {"enabled": False, "custom_boundaries": None},
     "health": {
-        "service": {"batch_count": 5},
+        # Rates of requests in the window (see monitoring.health.ServiceHealthSettings for why
+        # these numbers); response-time thresholds (mean ms) are off unless set.
+        "service": {
+            "batch_count": 5,
+            "server_error_warning": 0.01,
+            "server_error_failing": 0.05,
+            "user_error_warning": 0.05,
+            "user_error_failing": 0.20,
+            "slow_warning": 0.05,
+            "slow_failing": 0.20,
+            "response_time_warning_ms": None,
+            "response_time_failing_ms": None,
+            "min_requests": 1,
+        },
         "data_drift": {
             "time_interval": "P7D",
             "drift_threshold": 0.15,
@@ -41,10 +55,38 @@ DEFAULT_SETTINGS: dict[str, Any] = {
             "failing_threshold": 0.2,
         },
     },
-    "retraining": {"source": None},
+    # The retraining policy (see airflow_mlops.retraining.policy for what each field means).
+    "retraining": {
+        "source": None,
+        "trigger_reasons": [
+            "ACCURACY",
+            "DATA_DRIFT",
+            "ERRORS",
+            "SCORING_SPEED",
+            "SCHEDULED_REFRESH",
+            "OTHER",
+        ],
+        "data_window": None,
+        "timestamp_column": None,
+        "cool_down": "PT24H",
+        "replacement": "automatic",
+        "margin": 0.0,
+        "metric": None,
+        "refresh_schedule": None,
+    },
 }
 
-SECTIONS = ("drift_tracking", "association_id", "predictions_data_collection", "prediction_warning", "health")
+SECTIONS = (
+    "drift_tracking",
+    "association_id",
+    "predictions_data_collection",
+    "prediction_warning",
+    "health",
+    "retraining",
+)
+
+#: How a better challenger becomes the champion.
+REPLACEMENT_MODES = ("automatic", "approval")
 
 
 class SettingsError(ValueError):
@@ -118,6 +160,17 @@ def _names(path: str, value: Any, features: list[str] | None) -> list[str]:
 _DURATION = re.compile(r"^P(?:(\d+)D|T(\d+)H)$")
 
 
+def parse_duration(value: str, path: str) -> timedelta:
+    """``P7D`` / ``PT12H`` as a timedelta; the only two forms settings accept."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise SettingsError(
+            f"{path} must be an ISO-8601 duration in days or hours (P7D, PT12H), got {value!r}"
+        )
+    days, hours = match.groups()
+    return timedelta(days=int(days)) if days else timedelta(hours=int(hours))
+
+
 def validate_section(
     section: str,
     patch: dict[str, Any],
@@ -179,19 +232,84 @@ def validate_section(
                     )
                 bounds = {"lower": lower, "upper": upper}
             merged["custom_boundaries"] = bounds
+    elif section == "retraining":
+        _validate_retraining(patch, merged)
     else:
         _validate_health(patch, merged, features)
     return merged
 
 
+def _validate_retraining(patch: dict[str, Any], merged: dict[str, Any]) -> None:
+    from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
+
+    for key, value in patch.items():
+        path = f"retraining.{key}"
+        if key in ("source", "timestamp_column", "metric"):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise SettingsError(f"{path} must be a non-empty string or null, got {value!r}")
+        elif key == "trigger_reasons":
+            valid = [r.value for r in MODEL_REPLACEMENT_REASON]
+            if not isinstance(value, list) or any(v not in valid for v in value):
+                raise SettingsError(f"{path} must be a list of reasons from {valid}, got {value!r}")
+            value = [r for r in valid if r in value]
+        elif key == "data_window":
+            if value is not None:
+                parse_duration(value, path)
+        elif key == "cool_down":
+            parse_duration(value, path)
+        elif key == "replacement":
+            if value not in REPLACEMENT_MODES:
+                raise SettingsError(
+                    f"{path}={value!r} is not valid; expected one of {list(REPLACEMENT_MODES)}"
+                )
+        elif key == "margin":
+            value = _number(path, value, minimum=0)
+        elif key == "refresh_schedule" and value is not None:
+            _check_cron(value, path)
+        merged[key] = value
+    if merged["data_window"] is not None and merged["timestamp_column"] is None:
+        raise SettingsError(
+            "retraining.data_window needs retraining.timestamp_column (the source column giving each row's time)"
+        )
+
+
+def _check_cron(value: Any, path: str) -> None:
+    from croniter import croniter
+
+    if not isinstance(value, str) or not croniter.is_valid(value):
+        raise SettingsError(f"{path} must be a cron expression such as '0 3 * * 1' or null, got {value!r}")
+
+
 def _validate_health(patch: dict[str, Any], merged: dict[str, Any], features: list[str] | None) -> None:
     if "service" in patch:
         inner = _check_keys("health.service", patch["service"], merged["service"])
-        if "batch_count" in inner:
-            count = _count("health.service.batch_count", inner["batch_count"])
-            if count < 1:
-                raise SettingsError(f"health.service.batch_count must be >= 1, got {count}")
-            merged["service"]["batch_count"] = count
+        service = merged["service"]
+        for key, value in inner.items():
+            path = f"health.service.{key}"
+            if key in ("batch_count", "min_requests"):
+                count = _count(path, value)
+                if count < 1:
+                    raise SettingsError(f"{path} must be >= 1, got {count}")
+                service[key] = count
+            elif key.endswith("_ms"):
+                service[key] = _number(path, value, minimum=0, allow_none=True)
+            else:
+                rate = _number(path, value, minimum=0)
+                if rate > 1:
+                    raise SettingsError(f"{path} must be a rate in [0, 1], got {value!r}")
+                service[key] = rate
+        for kind in ("server_error", "user_error", "slow"):
+            if service[f"{kind}_warning"] > service[f"{kind}_failing"]:
+                raise SettingsError(
+                    f"health.service.{kind}_warning ({service[f'{kind}_warning']}) must not exceed "
+                    f"{kind}_failing ({service[f'{kind}_failing']})"
+                )
+        warn_ms, fail_ms = service["response_time_warning_ms"], service["response_time_failing_ms"]
+        if warn_ms is not None and fail_ms is not None and warn_ms > fail_ms:
+            raise SettingsError(
+                f"health.service.response_time_warning_ms ({warn_ms}) must not exceed "
+                f"response_time_failing_ms ({fail_ms})"
+            )
     if "data_drift" in patch:
         inner = _check_keys("health.data_drift", patch["data_drift"], merged["data_drift"])
         drift = merged["data_drift"]

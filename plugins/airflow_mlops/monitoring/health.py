@@ -30,6 +30,7 @@ __all__ = [
     "ServiceHealthSettings",
     "accuracy_health",
     "drift_health",
+    "service_failures",
     "service_health",
 ]
 
@@ -173,7 +174,13 @@ class ServiceHealthSettings:
     errors (5xx, our fault) alert early - 1% warns, 5% fails; user errors (4xx,
     usually a client sending bad rows) warn at 5% and fail at 20%; slow requests
     (> 1000 ms) warn at 5% and fail at 20%. ``min_requests`` (default 1) is the
-    traffic below which the window is ``unknown``: no requests, no verdict.
+    traffic below which the window is ``unknown``: no requests, no verdict. The
+    mean response time thresholds (``response_time_*_ms``) are off by default:
+    what is slow depends on the model, so a team sets them when it knows.
+
+    Two failing checks also name a retraining reason (:func:`service_failures`):
+    server errors are ``ERRORS`` and slow or late answers are ``SCORING_SPEED``.
+    User errors name none: a client sending bad rows is not the model's fault.
     """
 
     server_error_warning: float = 0.01
@@ -182,6 +189,8 @@ class ServiceHealthSettings:
     user_error_failing: float = 0.20
     slow_warning: float = 0.05
     slow_failing: float = 0.20
+    response_time_warning_ms: float | None = None
+    response_time_failing_ms: float | None = None
     min_requests: int = 1
 
     def __post_init__(self) -> None:
@@ -192,6 +201,54 @@ class ServiceHealthSettings:
             if warn > fail:
                 raise ValueError(f"{kind}_warning={warn!r} must not exceed {kind}_failing={fail!r}")
         _check_count(self.min_requests, "min_requests")
+        for name in ("response_time_warning_ms", "response_time_failing_ms"):
+            if getattr(self, name) is not None:
+                _check_number(getattr(self, name), name)
+        warn_ms, fail_ms = self.response_time_warning_ms, self.response_time_failing_ms
+        if warn_ms is not None and fail_ms is not None and warn_ms > fail_ms:
+            raise ValueError(
+                f"response_time_warning_ms={warn_ms!r} must not exceed response_time_failing_ms={fail_ms!r}"
+            )
+
+
+def _service_checks(
+    stats: dict[str, object], settings: ServiceHealthSettings
+) -> tuple[int, list[tuple[str, str | None, str]], list[str], list[str]]:
+    """(requests, failing [(label, reason, text)], warning texts, passing summaries)."""
+    requests = int(stats.get("totalRequests") or 0)  # type: ignore[call-overload]
+    slow = int(stats.get("slowRequests") or 0) / requests if requests else 0.0  # type: ignore[call-overload]
+    rates = {
+        "server errors": (float(stats.get("serverErrorRate") or 0.0), "server_error", "ERRORS"),  # type: ignore[arg-type]
+        "user errors": (float(stats.get("userErrorRate") or 0.0), "user_error", None),  # type: ignore[arg-type]
+        "slow requests (> 1000 ms)": (slow, "slow", "SCORING_SPEED"),
+    }
+    failing: list[tuple[str, str | None, str]] = []
+    warning: list[str] = []
+    summary: list[str] = []
+    for label, (rate, key, reason) in rates.items():
+        fail_at, warn_at = getattr(settings, f"{key}_failing"), getattr(settings, f"{key}_warning")
+        summary.append(f"{label} {rate:.1%}")
+        if rate >= fail_at:
+            failing.append((label, reason, f"{label} {rate:.1%} >= {fail_at:.1%}"))
+        elif rate >= warn_at:
+            warning.append(f"{label} {rate:.1%} >= {warn_at:.1%}")
+    mean_ms = stats.get("responseTime")
+    if mean_ms is not None and (
+        settings.response_time_failing_ms is not None or settings.response_time_warning_ms is not None
+    ):
+        mean = float(mean_ms)  # type: ignore[arg-type]
+        summary.append(f"mean response time {mean:.0f} ms")
+        if settings.response_time_failing_ms is not None and mean >= settings.response_time_failing_ms:
+            failing.append(
+                (
+                    "response time",
+                    "SCORING_SPEED",
+                    f"mean response time {mean:.0f} ms >= {settings.response_time_failing_ms:g} ms",
+                )
+            )
+        elif settings.response_time_warning_ms is not None and mean >= settings.response_time_warning_ms:
+            warning.append(f"mean response time {mean:.0f} ms >= {settings.response_time_warning_ms:g} ms")
+    return requests, failing, warning, summary
 
 
 def service_health(
@@ -199,30 +256,37 @@ def service_health(
 ) -> tuple[HEALTH_STATUS, str]:
     """Status from a window's service stats (:func:`.service.service_stats_from_states`) and why."""
     settings = settings or ServiceHealthSettings()
-    requests = int(stats.get("totalRequests") or 0)  # type: ignore[call-overload]
+    requests, failing, warning, summary = _service_checks(stats, settings)
     if requests < settings.min_requests:
         return (
             HEALTH_STATUS.UNKNOWN,
             f"unknown: {requests} requests in the window (need {settings.min_requests})",
         )
-    slow = int(stats.get("slowRequests") or 0) / requests  # type: ignore[call-overload]
-    rates = {
-        "server errors": (float(stats.get("serverErrorRate") or 0.0), "server_error"),  # type: ignore[arg-type]
-        "user errors": (float(stats.get("userErrorRate") or 0.0), "user_error"),  # type: ignore[arg-type]
-        "slow requests (> 1000 ms)": (slow, "slow"),
-    }
-    failing, warning = [], []
-    for label, (rate, key) in rates.items():
-        if rate >= getattr(settings, f"{key}_failing"):
-            failing.append(f"{label} {rate:.1%} >= {getattr(settings, f'{key}_failing'):.1%}")
-        elif rate >= getattr(settings, f"{key}_warning"):
-            warning.append(f"{label} {rate:.1%} >= {getattr(settings, f'{key}_warning'):.1%}")
     if failing:
-        return HEALTH_STATUS.FAILING, f"failing: {'; '.join(failing + warning)} of {requests} requests"
+        texts = [text for _label, _reason, text in failing]
+        return HEALTH_STATUS.FAILING, f"failing: {'; '.join(texts + warning)} of {requests} requests"
     if warning:
         return HEALTH_STATUS.WARNING, f"warning: {'; '.join(warning)} of {requests} requests"
-    summary = ", ".join(f"{label} {rate:.1%}" for label, (rate, _k) in rates.items())
-    return HEALTH_STATUS.PASSING, f"passing: {summary} of {requests} requests"
+    return HEALTH_STATUS.PASSING, f"passing: {', '.join(summary)} of {requests} requests"
+
+
+def service_failures(
+    stats: dict[str, object], settings: ServiceHealthSettings | None = None
+) -> dict[str, str]:
+    """The retraining reasons of a window's failing service checks, each with why.
+
+    ``{"ERRORS": "server errors 7.0% >= 5.0%"}``; empty when nothing that names a
+    reason fails, or when there is too little traffic to judge.
+    """
+    settings = settings or ServiceHealthSettings()
+    requests, failing, _warning, _summary = _service_checks(stats, settings)
+    if requests < settings.min_requests:
+        return {}
+    reasons: dict[str, str] = {}
+    for _label, reason, text in failing:
+        if reason is not None:
+            reasons[reason] = f"{reasons[reason]}; {text}" if reason in reasons else text
+    return reasons
 
 
 # ---- accuracy health ---------------------------------------------------------------------------------

@@ -116,3 +116,22 @@ def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, floa
     # DataRobot's importance threshold (0.5) is relative to the most important feature.
     normalised = {k: max(v, 0.0) / top for k, v in importance.items()} if top > 0 else {}
     return normalised, version.classes
+
+
+def baseline_for_snapshot(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The monitoring baseline of a model trained on an ingested snapshot (None without one).
+
+    Used wherever a model is put in place (deploy, replace, an approved
+    challenger): its training rows binned, its predictions on them, and for a
+    regression model the default prediction-warning boundaries from its holdout
+    predictions (see ``serving.warnings``).
+    """
+    if not snapshot:
+        return None
+    from airflow_mlops.config import get_settings
+    from airflow_mlops.datasets import load_snapshot
+    from airflow_mlops.serving.warnings import holdout_boundaries, with_boundaries
+
+    snap = load_snapshot(get_settings().snapshots_dir, snapshot["dataset"], snapshot["version"])
+    baseline = build_model_baseline(model_id, snap.train_frame(), holdout=snap.holdout_frame()).to_dict()
+    return with_boundaries(baseline, holdout_boundaries(model_id, snap.holdout_frame()))

@@ -23,6 +23,7 @@ from airflow_mlops.monitoring.health import (
     ServiceHealthSettings,
     accuracy_health,
     drift_health,
+    service_failures,
     service_health,
 )
 from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats
@@ -52,6 +53,8 @@ class MonitorResult:
     actuals_joined: int = 0
     actuals_pending: int = 0
     report_uri: str | None = None
+    #: Failing service checks that name a retraining reason (ERRORS, SCORING_SPEED), with why.
+    service_failures: dict[str, str] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """Small, JSON-safe: what a downstream task or a person needs."""
@@ -69,6 +72,7 @@ class MonitorResult:
             "service_status": self.service_status,
             "service_message": self.service_message,
             "service_stats": self.service_stats,
+            "service_failures": self.service_failures or {},
             "accuracy_status": self.accuracy_status,
             "accuracy_message": self.accuracy_message,
             "accuracy": self.accuracy,
@@ -128,7 +132,8 @@ def monitor_deployment(
     stats = get_service_stats(
         deployment_id, store_url=settings.store_url, start_time=start, end_time=end
     ).metrics
-    service_status, service_message = service_health(stats, service_settings)
+    service_rule = service_settings or service_health_settings(deployment.settings)
+    service_status, service_message = service_health(stats, service_rule)
     accuracy_status, accuracy_message, accuracy_values = _accuracy_verdict(deployment, settings, start, end)
     report_uri = None
     if report and baseline is not None:
@@ -193,6 +198,7 @@ def monitor_deployment(
         actuals_joined=joined.joined,
         actuals_pending=joined.pending,
         report_uri=report_uri,
+        service_failures=service_failures(stats, service_rule),
     )
 
 
@@ -238,3 +244,10 @@ def drift_health_settings(settings: dict[str, Any]) -> DriftHealthSettings:
     for key in ("time_interval", "starred_features"):  # about the window and the UI, not the rule
         drift.pop(key, None)
     return DriftHealthSettings(**drift)
+
+
+def service_health_settings(settings: dict[str, Any]) -> ServiceHealthSettings:
+    """The deployment's service health settings as the health rule takes them."""
+    service = dict(settings.get("health", {}).get("service", {}))
+    service.pop("batch_count", None)  # how many batches the UI shows, not part of the rule
+    return ServiceHealthSettings(**service)

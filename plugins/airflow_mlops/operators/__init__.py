@@ -19,6 +19,7 @@ from airflow_mlops.operators.monitoring import (
     MonitorDeploymentOperator,
     SubmitActualsOperator,
 )
+from airflow_mlops.operators.refresh import RetrainingDispatchOperator
 
 __all__ = [
     "DATASETS_ALIAS",
@@ -31,6 +32,7 @@ __all__ = [
     "PrepareSweepOperator",
     "RegisterModelOperator",
     "ReplaceModelOperator",
+    "RetrainingDispatchOperator",
     "SubmitActualsOperator",
     "SweepWorkerOperator",
     "dataset_asset",

@@ -9,7 +9,6 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.enums import HEALTH_STATUS, MODEL_REPLACEMENT_REASON
 
 #: Retrain requests: ``mlops_retrain`` is scheduled on this asset; each event's extra
 #: carries ``deployment_id``, ``reason`` and the evidence.
@@ -18,12 +17,26 @@ RETRAIN_REQUESTS = Asset("mlops://retrain-requests", group="mlops")
 RETRAIN_REQUESTS_ALIAS = AssetAlias("mlops-retrain-requests")
 
 
-class MonitorDeploymentOperator(BaseOperator):
-    """Fold new predictions, measure drift over a window, store the health verdict.
+def retrain_event_extra(request: dict[str, Any]) -> dict[str, Any]:
+    """What a retrain-request Asset event carries (``mlops_retrain`` reads it)."""
+    return {
+        "request_id": request["id"],
+        "deployment_id": request["deployment_id"],
+        "reason": request["reason"],
+        "evidence": request["evidence"],
+    }
 
-    When drift health is failing, emits a retrain request (an Asset event whose
-    extra names the deployment, the reason ``DATA_DRIFT`` and the evidence).
-    ``window_end`` is an ISO timestamp (default: the run's data interval end).
+
+class MonitorDeploymentOperator(BaseOperator):
+    """Fold new predictions, judge service, drift and accuracy health over a window, store the verdicts.
+
+    When a health kind that names a retraining reason is failing (drift:
+    ``DATA_DRIFT``, accuracy: ``ACCURACY``, server errors: ``ERRORS``, slow
+    answers: ``SCORING_SPEED``), records a retraining request under the
+    deployment's policy (reasons, cool-down) and, when the policy accepts it,
+    emits a retrain request: an Asset event whose extra names the request, the
+    deployment, the reason and the evidence. ``window_end`` is an ISO timestamp
+    (default: the run's data interval end).
     """
 
     template_fields: Sequence[str] = ("deployment_id", "window_end", "window_hours", "report")
@@ -72,22 +85,29 @@ class MonitorDeploymentOperator(BaseOperator):
             result.accuracy_message,
             result.report_uri,
         )
+        from airflow_mlops.retraining import mark_dispatched
+
         summary = result.to_xcom()
-        if result.drift_status == HEALTH_STATUS.FAILING.value:
-            request: dict[str, Any] = {
-                "deployment_id": self.deployment_id,
-                "reason": MODEL_REPLACEMENT_REASON.DATA_DRIFT.value,
-                "evidence": {
-                    "message": result.drift_message,
-                    "drift": summary["drift"],
-                    "window_start": summary["window_start"],
-                    "window_end": summary["window_end"],
-                },
-            }
-            context["outlet_events"][RETRAIN_REQUESTS_ALIAS].add(RETRAIN_REQUESTS, extra=request)
+        request = self._request_retraining(summary)
+        if request is not None:
             summary["retrain_request"] = request
-            self.log.info("requested a retrain of %s for DATA_DRIFT", self.deployment_id)
+            if request["status"] == "requested":
+                context["outlet_events"][RETRAIN_REQUESTS_ALIAS].add(
+                    RETRAIN_REQUESTS, extra=retrain_event_extra(request)
+                )
+                mark_dispatched(request["id"])
+                self.log.info("requested a retrain of %s for %s", self.deployment_id, request["reason"])
+            else:
+                self.log.info("retrain of %s not requested: %s", self.deployment_id, request["message"])
         return summary
+
+    def _request_retraining(self, summary: dict[str, Any]) -> dict[str, Any] | None:
+        from airflow_mlops.deployments import Deployment
+        from airflow_mlops.retraining import request_from_monitoring, retraining_policy
+
+        policy = retraining_policy(Deployment.get(self.deployment_id))
+        request = request_from_monitoring(self.deployment_id, summary, trigger_reasons=policy.trigger_reasons)
+        return None if request is None else request.to_dict()
 
 
 class SubmitActualsOperator(BaseOperator):

@@ -13,6 +13,7 @@ from airflow_mlops.store.tables import (
     FoldedFileRow,
     HealthRow,
     ModelHistoryRow,
+    RetrainingRequestRow,
     ServiceBucketRow,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "FoldedFileRow",
     "HealthRow",
     "ModelHistoryRow",
+    "RetrainingRequestRow",
     "ServiceBucketRow",
     "dispose_engines",
     "get_engine",

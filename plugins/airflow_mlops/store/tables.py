@@ -225,3 +225,30 @@ class AuditRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RetrainingRequestRow(Base):
+    """A request to retrain a deployment's model, and what came of it (the retraining history).
+
+    Every request is kept, also the ones a policy suppressed, so the history
+    says why a failing deployment was *not* retrained (cool-down, reason off).
+    """
+
+    __tablename__ = "retraining_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    dag_run_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    champion_model_id: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    challenger_model_id: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -61,6 +61,7 @@ PUBLIC = {
 }
 
 D = "/api/v2/deployments"
+UNKNOWN_REQUEST = "0" * 32
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,18 @@ ROUTES = [
         202,
         lambda s: {"data": [{"associationId": "a1", "actualValue": "yes"}]},
     ),
+    Route("GET", f"{D}/{{id}}/retrainingRequests/", "read", 200),
+    Route(
+        "POST",
+        f"{D}/{{id}}/retrainingRequests/",
+        "replace",
+        202,
+        lambda s: {"reason": "OTHER", "note": "from the matrix"},
+    ),
+    # Past authorization, an unknown request id answers 404 (approving and rejecting real
+    # requests is tested in tests/unit/api/test_api_retraining.py).
+    Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/approve/", "replace", 404),
+    Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/reject/", "replace", 404),
     Route("POST", "/predApi/v1.0/deployments/{id}/predictions", "predict", 200, lambda s: s.rows(2)),
     Route("GET", "/ui/deployments", "any", 200),
 ]
@@ -233,7 +246,8 @@ def _send(
         headers["Content-Type"] = "application/json"
     elif body is not None:
         kwargs["json"] = body
-    return http.request(route.method, route.path.replace("{id}", deployment_id), headers=headers, **kwargs)
+    path = route.path.replace("{id}", deployment_id).replace("{request_id}", UNKNOWN_REQUEST)
+    return http.request(route.method, path, headers=headers, **kwargs)
 
 
 def _state(deployment: Deployment) -> tuple[Any, ...]:
@@ -305,9 +319,12 @@ def test_route_by_caller_by_credential(
                 assert response.headers.get("www-authenticate") == "Bearer"
             if want >= 400:
                 assert response.json()["detail"], response.text
-            if want == 404:
+            if want == 404 and route.ok != 404:
                 # Indistinguishable from an id that does not exist.
                 assert response.json()["detail"] == f"no deployment with id {target.id!r}"
+            elif want == 404:  # a caller with no role learns nothing about the deployment's requests
+                hidden = CALLER_ROLE[caller] is None
+                assert ("no deployment with id" in response.json()["detail"]) == hidden
     assert not wrong, f"{route}: {len(wrong)} cell(s) wrong\n" + "\n".join(wrong)
     # No refused call changed the shared deployment (its audit log included).
     assert _state(shared) == before

@@ -487,7 +487,24 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
         "associationId": {"columnNames": [], "requiredInPredictionRequests": False},
         "predictionsDataCollection": {"enabled": True},
         "predictionWarning": {"enabled": False, "customBoundaries": None},
-        "retraining": {"source": None},
+        "retraining": {
+            "source": None,
+            "triggerReasons": [
+                "ACCURACY",
+                "DATA_DRIFT",
+                "ERRORS",
+                "SCORING_SPEED",
+                "SCHEDULED_REFRESH",
+                "OTHER",
+            ],
+            "dataWindow": None,
+            "timestampColumn": None,
+            "coolDown": "PT24H",
+            "replacement": "automatic",
+            "margin": 0.0,
+            "metric": None,
+            "refreshSchedule": None,
+        },
     }
     response = client.patch(
         url,
@@ -495,7 +512,14 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
             "featureDrift": {"enabled": False},
             "associationId": {"columnNames": ["customer_id"], "requiredInPredictionRequests": True},
             "predictionsDataCollection": {"enabled": False},
-            "retraining": {"source": "include/data/churn.csv"},
+            "retraining": {
+                "source": "include/data/churn.csv",
+                "triggerReasons": ["DATA_DRIFT", "ACCURACY"],
+                "dataWindow": "P14D",
+                "timestampColumn": "event_time",
+                "replacement": "approval",
+                "refreshSchedule": "0 3 * * 1",
+            },
         },
     )
     assert response.status_code == 200, response.text
@@ -504,7 +528,12 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
     assert after["featureDrift"] == {"enabled": False}
     assert after["targetDrift"] == {"enabled": True}
     assert after["associationId"] == {"columnNames": ["customer_id"], "requiredInPredictionRequests": True}
-    assert after["retraining"] == {"source": "include/data/churn.csv"}
+    assert after["retraining"]["source"] == "include/data/churn.csv"
+    # Reasons are kept in the enum's order, whatever order they were sent in.
+    assert after["retraining"]["triggerReasons"] == ["ACCURACY", "DATA_DRIFT"]
+    assert (after["retraining"]["dataWindow"], after["retraining"]["replacement"]) == ("P14D", "approval")
+    assert after["retraining"]["coolDown"] == "PT24H"
+    assert stored_retraining(server, d.id)["refresh_schedule"] == "0 3 * * 1"
     stored = Deployment.get(d.id, store_url=server.settings.store_url).settings
     assert stored["drift_tracking"]["feature_drift"]["enabled"] is False
     assert stored["predictions_data_collection"]["enabled"] is False
@@ -512,6 +541,10 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
     assert (entry["action"], entry["actor"]) == ("settings", name)
     assert entry["before"]["settings"]["association_id"]["column_names"] == []
     assert entry["after"]["settings"]["association_id"]["column_names"] == ["customer_id"]
+
+
+def stored_retraining(server: LiveServer, deployment_id: str) -> dict[str, Any]:
+    return dict(Deployment.get(deployment_id, store_url=server.settings.store_url).settings["retraining"])
 
 
 @pytest.mark.parametrize(
@@ -527,6 +560,9 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
             ("body", "predictionWarning", "customBoundaries", "lower"),
         ),
         ({"retraining": {"source": 3}}, ("body", "retraining", "source")),
+        ({"retraining": {"replacement": "sometimes"}}, ("body", "retraining", "replacement")),
+        ({"retraining": {"triggerReasons": ["BOREDOM"]}}, ("body", "retraining", "triggerReasons", "0")),
+        ({"retraining": {"margin": -0.1}}, ("body", "retraining", "margin")),
     ],
 )
 def test_settings_patch_refuses_bad_values_naming_the_field(
@@ -604,7 +640,18 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
     url = f"{D}/{d.id}/healthSettings/"
     body = client.get(url).json()
     assert set(body) == {"service", "dataDrift", "accuracy"}
-    assert body["service"] == {"batchCount": 5}
+    assert body["service"] == {
+        "batchCount": 5,
+        "serverErrorWarning": 0.01,
+        "serverErrorFailing": 0.05,
+        "userErrorWarning": 0.05,
+        "userErrorFailing": 0.2,
+        "slowWarning": 0.05,
+        "slowFailing": 0.2,
+        "responseTimeWarningMs": None,
+        "responseTimeFailingMs": None,
+        "minRequests": 1,
+    }
     assert body["dataDrift"]["timeInterval"] == "P7D"
     assert body["dataDrift"]["metric"] == "psi"
     assert set(body["dataDrift"]) == {
@@ -624,7 +671,7 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
     changed = client.patch(
         url,
         json={
-            "service": {"batchCount": 2},
+            "service": {"batchCount": 2, "serverErrorFailing": 0.1, "responseTimeFailingMs": 250},
             "dataDrift": {
                 "driftThreshold": 0.3,
                 "metric": "hellinger",
@@ -637,7 +684,12 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
     assert changed.status_code == 200, changed.text
     after = client.get(url).json()
     assert after == changed.json()
-    assert after["service"] == {"batchCount": 2}
+    assert after["service"] == {
+        **body["service"],
+        "batchCount": 2,
+        "serverErrorFailing": 0.1,
+        "responseTimeFailingMs": 250,
+    }
     assert (after["dataDrift"]["driftThreshold"], after["dataDrift"]["metric"]) == (0.3, "hellinger")
     assert after["dataDrift"]["excludedFeatures"] == ["tenure_months"]
     assert after["dataDrift"]["importanceThreshold"] == body["dataDrift"]["importanceThreshold"]
@@ -659,6 +711,8 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
         ({"accuracy": {"warningThreshold": 0.5, "failingThreshold": 0.2}}, "must not exceed"),
         ({"accuracy": {"measurement": "vibes"}}, "measurement"),
         ({"service": {"batchCount": 2, "window": 1}}, "window"),
+        ({"service": {"slowWarning": 0.5, "slowFailing": 0.3}}, "slow_warning (0.5) must not exceed"),
+        ({"service": {"serverErrorFailing": 2}}, "serverErrorFailing"),
         ({"latency": {}}, "latency"),
     ],
 )

@@ -451,7 +451,8 @@ def test_health_settings_feed_the_drift_health_rule(deployment: Deployment) -> N
         actor="alice",
     )
     assert after["data_drift"]["metric"] == "hellinger"
-    assert after["service"] == {"batch_count": 2}
+    assert after["service"]["batch_count"] == 2
+    assert after["service"]["server_error_failing"] == 0.05  # the untouched thresholds keep their defaults
     rule = drift_health_settings(Deployment.get(deployment.id).settings)
     assert rule == DriftHealthSettings(
         drift_threshold=0.3,
@@ -481,14 +482,15 @@ def test_update_settings_is_all_or_nothing(deployment: Deployment) -> None:
             }
         )
     assert Deployment.get(deployment.id).get_drift_tracking_settings()["feature_drift"] == {"enabled": True}
-    with pytest.raises(SettingsError, match="retraining must be"):
+    with pytest.raises(SettingsError, match=r"retraining\.source must be a non-empty string or null, got 3"):
         deployment.update_settings({"retraining": {"source": 3}})
     after = deployment.update_settings(
         {"drift_tracking": {"feature_drift": {"enabled": False}}, "retraining": {"source": "data.csv"}},
         actor="alice",
     )
     assert after["drift_tracking"]["feature_drift"] == {"enabled": False}
-    assert after["retraining"] == {"source": "data.csv"}
+    assert after["retraining"]["source"] == "data.csv"
+    assert after["retraining"]["cool_down"] == "PT24H"  # the rest of the policy keeps its defaults
     assert [e["action"] for e in deployment.get_audit_log()] == ["create", "settings"]
 
 

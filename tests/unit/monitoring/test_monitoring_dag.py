@@ -3,6 +3,7 @@ actuals joined, an Evidently report in MLflow, a retrain request when drift fail
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -85,6 +86,8 @@ def test_mlops_monitor_over_simulated_hours(home: Path) -> None:
     dep = _deploy()
     _simulate(dep, range(0, 6), shift=0.0, seed=1)
     d = Deployment.get(dep)
+    # Labels here are coin flips, so accuracy may fail; this policy retrains on drift only.
+    d.update_retraining_settings(trigger_reasons=["DATA_DRIFT"])
     d.submit_actuals(
         [{"association_id": f"{h}-{i}", "actual_value": i % 2} for h in range(6) for i in range(40)]
     )
@@ -119,6 +122,10 @@ def test_mlops_monitor_over_simulated_hours(home: Path) -> None:
     assert shifted["drift_status"] == "failing" and "tenure" in shifted["drift_message"]
     assert shifted["report_uri"] is None
     assert shifted["retrain_request"]["reason"] == "DATA_DRIFT"
+    assert shifted["retrain_request"]["status"] == "requested"
+    if first["accuracy_status"] == "failing":  # recorded, not acted on: the policy does not trigger on it
+        assert first["retrain_request"]["status"] == "suppressed"
+        assert "not in the policy's trigger_reasons" in first["retrain_request"]["message"]
     assert [e["deployment_id"] for e in asset_events("mlops://retrain-requests", since=started)] == [dep]
     history = Deployment.get(dep).get_health_history()
     assert [h["kind"] for h in history[:3]] == ["accuracy", "drift", "service"]
@@ -127,3 +134,114 @@ def test_mlops_monitor_over_simulated_hours(home: Path) -> None:
         "totalPredictions", "PT1H", start_time=H0, end_time=H0 + timedelta(hours=12)
     )
     assert list(over.bucket_values.values()) == [150] * 12
+
+
+def _serve(dep: str, hours: range, *, server_errors: float, latency_ms: float, seed: int) -> None:
+    """Traffic without drift: ``server_errors`` of the requests answered 500, all at ``latency_ms``."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "timestamp": H0 + timedelta(hours=h, seconds=int(rng.integers(0, 3600))),
+            "model_version": "1",
+            "prediction": float(rng.beta(2, 5)),
+            "status_code": 500 if rng.random() < server_errors else 200,
+            "latency_ms": latency_ms,
+            "features": {"tenure": float(rng.normal(40, 10)), "plan": str(rng.choice(["a", "b"]))},
+        }
+        for h in hours
+        for _ in range(100)
+    ]
+    with PredictionLogWriter(get_settings().prediction_log_dir) as writer:
+        writer.append(dep, rows)
+
+
+def test_server_errors_request_an_errors_retrain_once_per_cool_down(home: Path) -> None:
+    from airflow_mlops.dag_runs import asset_events, run_dag, xcom_result
+    from airflow_mlops.retraining import list_requests
+
+    dep = _deploy()
+    started = datetime.now(UTC)
+    _serve(dep, range(0, 2), server_errors=0.2, latency_ms=20.0, seed=3)
+
+    def monitor(hour: int) -> dict:
+        conf = {"window_end": (H0 + timedelta(hours=hour)).isoformat(), "window_hours": 2, "report": False}
+        return xcom_result(run_dag("mlops_monitor", conf), "monitor")[0]
+
+    first = monitor(2)
+    assert first["service_status"] == "failing" and "server errors" in first["service_message"]
+    assert set(first["service_failures"]) == {"ERRORS"}
+    request = first["retrain_request"]
+    assert (request["reason"], request["status"], request["origin"]) == ("ERRORS", "requested", "monitor")
+    assert request["evidence"]["service_stats"]["serverErrorRate"] > 0.05
+    events = asset_events("mlops://retrain-requests", since=started)
+    assert [(e["request_id"], e["reason"]) for e in events] == [(request["id"], "ERRORS")]
+
+    # Still failing an hour later: recorded as suppressed by the cool-down, no second event.
+    _serve(dep, range(2, 3), server_errors=0.2, latency_ms=20.0, seed=4)
+    second = monitor(3)
+    assert second["service_status"] == "failing"
+    assert second["retrain_request"]["status"] == "suppressed"
+    assert "cool-down" in second["retrain_request"]["message"]
+    assert len(asset_events("mlops://retrain-requests", since=started)) == 1
+    assert [r.status for r in list_requests(dep)] == ["suppressed", "requested"]
+
+
+def _set_service_health(dep: str, **thresholds: float) -> None:
+    """Health settings straight in the store: this deployment's model is not in a registry to check against."""
+    from airflow_mlops.deployments.settings import with_defaults
+
+    with session_scope(get_settings().store_url) as session:
+        row = session.get(DeploymentRow, dep)
+        assert row is not None
+        settings = with_defaults(row.settings)
+        settings["health"]["service"].update(thresholds)
+        row.settings = settings
+
+
+def test_slow_answers_request_scoring_speed_from_the_deployments_thresholds(home: Path) -> None:
+    from airflow_mlops.dag_runs import run_dag, xcom_result
+
+    dep = _deploy()
+    _serve(dep, range(0, 2), server_errors=0.0, latency_ms=300.0, seed=5)
+    conf = {"window_end": (H0 + timedelta(hours=2)).isoformat(), "window_hours": 2, "report": False}
+    # 300 ms is not slow by the defaults (slow means > 1000 ms) ...
+    calm = xcom_result(run_dag("mlops_monitor", conf), "monitor")[0]
+    assert calm["service_status"] == "passing" and "retrain_request" not in calm
+    # ... but it is for a deployment whose owner says a mean above 250 ms fails.
+    _set_service_health(dep, response_time_failing_ms=250)
+    slow = xcom_result(run_dag("mlops_monitor", conf), "monitor")[0]
+    assert slow["service_status"] == "failing"
+    assert re.search(r"mean response time (299|300) ms >= 250 ms", slow["service_message"])
+    assert slow["retrain_request"]["reason"] == "SCORING_SPEED"
+    assert slow["retrain_request"]["status"] == "requested"
+
+
+def test_mlops_refresh_requests_due_refreshes_and_dispatches_waiting_requests(home: Path) -> None:
+    from airflow_mlops.dag_runs import asset_events, run_dag, xcom_result
+    from airflow_mlops.retraining import list_requests
+
+    dep = _deploy()
+    d = Deployment.get(dep)
+    d.update_retraining_settings(refresh_schedule="0 3 * * *")
+    person = d.request_retraining(note="new price list from marketing", actor="alice")
+    started = datetime.now(UTC)
+
+    def refresh(start: datetime, end: datetime) -> dict:
+        conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat()}
+        return xcom_result(run_dag("mlops_refresh", conf), "dispatch")[0]
+
+    quiet = refresh(H0, H0 + timedelta(hours=1))  # 00:00-01:00: the 03:00 schedule has not fired
+    assert quiet["refreshes"] == [] and quiet["emitted"] == [person.id]
+    due = refresh(H0 + timedelta(hours=2), H0 + timedelta(hours=3))
+    (scheduled,) = due["refreshes"]
+    assert scheduled["status"] == "requested" and due["emitted"] == [scheduled["request_id"]]
+    again = refresh(H0 + timedelta(hours=2), H0 + timedelta(hours=3))  # a re-run emits nothing twice
+    assert [r["status"] for r in again["refreshes"]] == ["suppressed"] and again["emitted"] == []
+
+    events = asset_events("mlops://retrain-requests", since=started)
+    assert [(e["reason"], e["request_id"]) for e in events] == [
+        ("OTHER", person.id),
+        ("SCHEDULED_REFRESH", scheduled["request_id"]),
+    ]
+    assert events[0]["evidence"] == {"note": "new price list from marketing"}
+    assert {r.origin for r in list_requests(dep)} == {"user", "schedule"}
