@@ -1,9 +1,22 @@
-"""mlops_retrain: retrain a deployment's model on fresh data and replace it with a reason.
+"""mlops_retrain: retrain a deployment's model, judge the challenger, replace the champion with a reason.
 
-Scheduled on the retrain-request Asset that ``mlops_monitor`` emits; each event's
-extra names the deployment, the reason and the evidence. It can also be
-triggered by hand with ``deployment_id``, ``reason`` and ``source``. The sweep,
-registration and replacement are the same operators as ``mlops_train``.
+Scheduled on the retrain-request Asset that ``mlops_monitor`` (failing health)
+and ``mlops_refresh`` (scheduled refreshes, requests made through REST or
+Python) emit; each event's extra names the request. Triggered by hand, it
+works on ``request_id``, or records a person's request for ``deployment_id``
+with ``reason`` (default OTHER) and ``note``.
+
+1. ``resolve_request``: the request, marked running by this run;
+2. ``training_set``: the policy's window of recent labelled data (the policy's
+   source, plus logged predictions joined with actuals);
+3. ``ingest`` → ``prepare_sweep`` → ``sweep_worker`` (mapped) → ``sweep`` →
+   ``register``: the same operators as ``mlops_train``; the challenger is registered;
+4. ``judge``: champion and challenger scored on the snapshot's holdout (the
+   most recent labelled rows); better by the policy's margin and validated, or
+   the run ends here with the reason written to the request;
+5. ``replace_model``: the swap, with the trigger's reason; the model history
+   keeps both versions, the reason, the evidence, both scores and this run.
+   With ``replacement: approval`` the challenger waits for an owner instead.
 """
 
 from __future__ import annotations
@@ -18,53 +31,53 @@ from airflow_mlops.operators import (
     RETRAIN_REQUESTS,
     AutoMLSweepOperator,
     IngestOperator,
+    JudgeChallengerOperator,
     PrepareSweepOperator,
     RegisterModelOperator,
     ReplaceModelOperator,
+    RetrainingDataOperator,
     SweepWorkerOperator,
+    record_retrain_failure,
 )
 
 
 @task
 def resolve_request() -> dict[str, Any]:
-    """What to retrain and why: the run's params, else the triggering retrain request."""
+    """The request this run works on (params first, else the triggering events), marked running."""
     from airflow_mlops.deployments import Deployment
-    from airflow_mlops.enums import parse_enum
+    from airflow_mlops.retraining import start_retraining_run
 
     context = get_current_context()
     params = context["params"]
-    request: dict[str, Any] = {}
-    if params.get("deployment_id"):
-        request = {
-            "deployment_id": params["deployment_id"],
-            "reason": params["reason"],
-            "evidence": params.get("evidence") or {},
-        }
-    else:
-        events = [e for events in context["triggering_asset_events"].values() for e in events]
-        if not events:
-            raise ValueError("no deployment_id param and no triggering retrain request: nothing to retrain")
-        request = dict(events[-1].extra)
-    reason = parse_enum(MODEL_REPLACEMENT_REASON, request["reason"], field="reason").value
-    deployment = Deployment.get(request["deployment_id"])
-    source = params.get("source") or deployment.settings.get("retraining", {}).get("source")
-    if not source:
-        raise ValueError(
-            f"deployment {deployment.id!r} has no retraining source: pass the 'source' param or set "
-            "settings['retraining']['source']"
-        )
+    extras = [dict(e.extra) for events in context["triggering_asset_events"].values() for e in events]
+    request = start_retraining_run(
+        dag_run_id=context["run_id"],
+        request_id=params.get("request_id") or None,
+        deployment_id=params.get("deployment_id") or None,
+        reason=params.get("reason"),
+        note=params.get("note") or None,
+        evidence=params.get("evidence") or None,
+        event_extras=extras,
+        actor=f"airflow:{context['dag'].dag_id}/{context['run_id']}",
+    )
+    deployment = Deployment.get(request.deployment_id)
     return {
-        "deployment_id": deployment.id,
-        "reason": reason,
-        "evidence": request.get("evidence", {}),
-        "source": source,
+        **request.to_dict(),
         "dataset": f"{deployment.model['registered_model_name']}-retrain",
         "target": deployment.model["target_name"],
         "registered_model_name": deployment.model["registered_model_name"],
     }
 
 
+@task.short_circuit
+def should_replace(judgement: dict[str, Any]) -> bool:
+    """Only a challenger judged better (and not waiting for approval) goes on to replace_model."""
+    return bool(judgement["decision"] == "replace")
+
+
 REQUEST = "ti.xcom_pull(task_ids='resolve_request')"
+JUDGEMENT = "ti.xcom_pull(task_ids='judge')"
+TRAINING_SET = "ti.xcom_pull(task_ids='training_set')"
 
 with DAG(
     dag_id="mlops_retrain",
@@ -72,32 +85,39 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["mlops"],
-    default_args={"owner": "mlops"},
+    default_args={"owner": "mlops", "on_failure_callback": record_retrain_failure},
     doc_md=__doc__,
     render_template_as_native_obj=True,
     params={
+        "request_id": Param(
+            None,
+            type=["null", "string"],
+            description="A recorded retraining request to work on; empty: from deployment_id, else the triggering event.",
+        ),
         "deployment_id": Param(
             None,
             type=["null", "string"],
-            description="Deployment to retrain; empty: from the retrain request.",
+            description="Ask for a retrain of this deployment now (recorded as your request).",
         ),
         "reason": Param(
             MODEL_REPLACEMENT_REASON.OTHER.value,
             enum=[r.value for r in MODEL_REPLACEMENT_REASON],
-            description="Why the model is replaced (recorded in the model history).",
+            description="Why (with deployment_id): recorded in the request and the model history.",
+        ),
+        "note": Param(
+            None,
+            type=["null", "string"],
+            description="Why, in your words (with deployment_id); kept as the request's evidence.",
         ),
         "evidence": Param(
             None,
             type=["null", "object"],
-            description="Why, in detail (e.g. drift scores or a note); recorded in the model history.",
+            description="Structured evidence (with deployment_id), e.g. scores from elsewhere.",
         ),
         "source": Param(
             None,
             type=["null", "string"],
-            description="CSV of recent labelled data; empty: the deployment's setting.",
-        ),
-        "exclude_columns": Param(
-            ["customer_id", "event_time"], type="array", description="Columns that are not features."
+            description="Labelled data to train on for this run; empty: the policy's source.",
         ),
         "mode": Param(
             "quick", enum=["quick", "auto", "comprehensive"], description="Autopilot mode of the sweep."
@@ -124,16 +144,23 @@ with DAG(
     },
 ) as dag:
     request = resolve_request()
+    training_set = RetrainingDataOperator(
+        task_id="training_set", request=request, source="{{ params.source }}"
+    )
     ingest = IngestOperator(
         task_id="ingest",
-        source=f"{{{{ {REQUEST}['source'] }}}}",
+        source=f"{{{{ {TRAINING_SET}['path'] }}}}",
         dataset=f"{{{{ {REQUEST}['dataset'] }}}}",
         target=f"{{{{ {REQUEST}['target'] }}}}",
+        time_column=f"{{{{ {TRAINING_SET}['time_column'] }}}}",
+        # Recent data is what drifted: its checks are logged and kept in meta.json, not fatal.
+        policy="warn",
     )
+    training_set >> ingest
     sweep_settings = {
         "snapshot": ingest.output,
         "target": f"{{{{ {REQUEST}['target'] }}}}",
-        "exclude_columns": "{{ params.exclude_columns }}",
+        "exclude_columns": f"{{{{ {TRAINING_SET}['exclude_columns'] }}}}",
         "experiment_name": "mlops-retrain",
     }
     prepare = PrepareSweepOperator(
@@ -153,8 +180,11 @@ with DAG(
         sweep=sweep.output,
         registered_model_name=f"{{{{ {REQUEST}['registered_model_name'] }}}}",
         target=f"{{{{ {REQUEST}['target'] }}}}",
-        exclude_columns="{{ params.exclude_columns }}",
+        exclude_columns=f"{{{{ {TRAINING_SET}['exclude_columns'] }}}}",
         experiment_name="mlops-retrain",
+    )
+    judge = JudgeChallengerOperator(
+        task_id="judge", request=request, challenger=register.output, snapshot=ingest.output
     )
     replace = ReplaceModelOperator(
         task_id="replace_model",
@@ -162,6 +192,10 @@ with DAG(
         model=register.output,
         reason=f"{{{{ {REQUEST}['reason'] }}}}",
         snapshot=ingest.output,
-        details=f"{{{{ {{'evidence': {REQUEST}['evidence'], 'dag_run_id': run_id}} }}}}",
+        request_id=f"{{{{ {REQUEST}['id'] }}}}",
+        details=(
+            f"{{{{ {{'evidence': {REQUEST}['evidence'], 'scores': {JUDGEMENT}['scores'], "
+            f"'judgement': {JUDGEMENT}['message'], 'dag_run_id': run_id}} }}}}"
+        ),
     )
-    request >> ingest
+    should_replace(judge.output) >> replace

@@ -1,14 +1,27 @@
-"""The demo story: raw data to a model replaced for data drift, headless, on the embedded default.
+"""The demo story: several simulated days of a churn deployment that keeps its model good by itself.
 
-1. generate a synthetic churn dataset (a training day, then live traffic whose second half shifts);
-2. ``mlops_train``: ingest → Optuna sweep (MLflow runs) → register → deploy;
-3. start the prediction server on loopback and send both periods' traffic with explicit timestamps;
-4. ``mlops_monitor`` twice: the stable half passes, the shifted half fails drift health and emits a
-   retrain request;
-5. ``mlops_retrain`` on that request: retrain on recent labelled data, ``replace_model(DATA_DRIFT)``;
-6. the running server answers with the new model, without a restart; print a summary.
+Headless, on the embedded default, through the real DAGs (``dag.test()``) and a
+real prediction server on loopback:
 
-The integration test runs :func:`run_story` with smaller sizes and checks the same facts.
+* day 0: ``mlops_train`` ingests the warehouse's labelled customers, sweeps
+  models with Optuna, registers the best and deploys it with a retraining
+  policy (a one-day data window, a 12-hour cool-down, AUC better by 0.03, a
+  weekly refresh on Tuesdays at 00:00);
+* day 1, stable: reference traffic and its actuals; every health passes;
+* day 2, a product launch: a new ``fiber-gigabit`` plan no training row has
+  (data drift); drift health fails, ``mlops_monitor`` requests a
+  ``DATA_DRIFT`` retrain, ``mlops_retrain`` trains on the warehouse's launch-day
+  rows, the challenger beats the champion and replaces it;
+* day 3, a concept change: same features, a new relation to churn, seen only
+  through the actuals; accuracy health fails, an ``ACCURACY`` retrain trains
+  on the day's predictions joined with their actuals and replaces the model;
+* day 4, steady again; the weekly refresh (``mlops_refresh``) fires at the end
+  of the day; its challenger is not better by the margin and is not deployed.
+
+The summary prints the timeline (health per day, each request, its decision
+and both models' scores), the leaderboard, drift per feature and the model
+history. The integration test runs :func:`run_story` with smaller sizes and
+checks the same facts.
 """
 
 from __future__ import annotations
@@ -30,34 +43,86 @@ import pandas as pd
 from airflow_mlops.config import Settings
 from airflow_mlops.dag_runs import asset_events, run_dag, xcom_result
 from airflow_mlops.datasets import make_churn
+from airflow_mlops.datasets.synthetic import Period
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.windows import drift_scores
 from airflow_mlops.operators.monitoring import RETRAIN_REQUESTS
 from airflow_mlops.security import create_token
 
+#: Thursday 2026-01-01: the training day; live days follow, and day 4 ends on Tuesday 00:00.
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
-LIVE_START = DAY0 + timedelta(days=1)
-SHIFT_START = LIVE_START + timedelta(hours=12)
-LIVE_END = LIVE_START + timedelta(hours=24)
 EXCLUDE = ["customer_id", "event_time"]
 TARGET = "churned"
+#: The deployment's retraining policy in the story.
+POLICY: dict[str, Any] = {
+    "data_window": "P1D",
+    "timestamp_column": "event_time",
+    "cool_down": "PT12H",
+    "metric": "AUC",
+    "margin": 0.03,
+    "replacement": "automatic",
+    "refresh_schedule": "0 0 * * 2",
+}
+
+
+@dataclass(frozen=True)
+class Day:
+    """One simulated day of traffic: which world its customers come from, and whether actuals arrive."""
+
+    number: int
+    name: str
+    period: Period
+    features: Period | None
+    actuals: bool
+    refresh: bool = False
+
+    @property
+    def start(self) -> datetime:
+        return DAY0 + timedelta(days=self.number)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=1)
+
+
+DAYS = (
+    Day(1, "stable", "reference", None, actuals=True),
+    Day(2, "launch (data drift)", "launch", None, actuals=False),
+    Day(3, "concept change", "concept", "launch", actuals=True),
+    Day(4, "steady, weekly refresh", "concept", "launch", actuals=True, refresh=True),
+)
+
+
+@dataclass
+class DayResult:
+    day: int
+    name: str
+    date: str
+    predictions: int
+    actuals: int
+    service: str
+    drift: str
+    accuracy: str
+    drift_message: str
+    accuracy_message: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    served_model: str = ""
 
 
 @dataclass
 class StoryResult:
     deployment_id: str
     label: str
-    drift_health: str
     leaderboard: list[dict[str, Any]]
     first_model_id: str
-    new_model_id: str
-    served_model_after: str
+    final_model_id: str
     predictions_sent: int
-    monitor_runs: list[dict[str, Any]]
-    retrain_request: dict[str, Any]
+    days: list[DayResult]
+    requests: list[dict[str, Any]]
     periods: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    registered_versions: list[str] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -139,25 +204,43 @@ def wait_for_model(
     return served
 
 
+def _actuals(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"association_id": frame["customer_id"], "actual_value": frame[TARGET]})
+
+
 def run_story(
     settings: Settings,
     *,
     rows: int = 4000,
-    live_rows: int = 1200,
+    live_rows: int = 2000,
     trials: int = 8,
+    report: bool = True,
     log: Any = print,
 ) -> StoryResult:
     settings.ensure_dirs()
     data_dir = settings.home / "demo-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    train_csv, recent_csv = data_dir / "churn_train.csv", data_dir / "churn_recent.csv"
-    make_churn(rows, seed=1, period="reference", start=DAY0, hours=24).to_csv(train_csv, index=False)
-    stable = make_churn(live_rows, seed=2, period="reference", start=LIVE_START, hours=12)
-    shifted = make_churn(live_rows, seed=3, period="shifted", start=SHIFT_START, hours=12)
-    make_churn(rows, seed=4, period="shifted", start=LIVE_START, hours=24).to_csv(recent_csv, index=False)
-    log(f"[1/6] data: {rows} training rows, {2 * live_rows} live rows over 24 simulated hours")
+    train_csv, warehouse_csv = data_dir / "churn_train.csv", data_dir / "churn_warehouse.csv"
+    history = make_churn(rows, seed=1, period="reference", start=DAY0, hours=24)
+    history.to_csv(train_csv, index=False)
+    # The warehouse (the policy's source) learns launch-day customers' outcomes by the day's end.
+    launch_day = DAYS[1]
+    launch_rows = make_churn(rows, seed=4, period="launch", start=launch_day.start, hours=24)
+    pd.concat([history, launch_rows], ignore_index=True).to_csv(warehouse_csv, index=False)
+    traffic = {
+        day.number: make_churn(
+            live_rows,
+            seed=10 + day.number,
+            period=day.period,
+            features=day.features,
+            start=day.start,
+            hours=24,
+        )
+        for day in DAYS
+    }
+    log(f"[1/4] data: {rows} training rows; {len(DAYS)} simulated days of {live_rows} predictions each")
 
-    log("[2/6] mlops_train: ingest → Optuna sweep → register → deploy")
+    log("[2/4] mlops_train: ingest → Optuna sweep → register → deploy, with a retraining policy")
     train_run = run_dag(
         "mlops_train",
         {
@@ -174,68 +257,118 @@ def run_story(
     sweep = xcom_result(train_run, "sweep")[0]
     deployed = xcom_result(train_run, "deploy")[0]
     deployment_id, first_model = deployed["deployment_id"], deployed["model_id"]
+    deployment = Deployment.get(deployment_id, store_url=settings.store_url)
+    deployment.update_association_id_settings(column_names=["customer_id"], actor="demo")
+    deployment.update_retraining_settings(source=str(warehouse_csv), actor="demo", **POLICY)
 
+    days: list[DayResult] = []
+    sent = 0
+    retrain = {"n_trials": trials, "timeout_s": 600}
     with PredictionServer() as server:
-        log(f"[3/6] prediction server on {server.url}: sending the stable and the shifted period")
+        log(f"[3/4] prediction server on {server.url}; simulating {len(DAYS)} days")
         _info, token = create_token(
             settings.store_url, user="demo", is_admin=True, expires_in=timedelta(days=1)
         )
-        sent_a, _ = send_traffic(server.url, deployment_id, stable, token=token)
-        sent_b, _ = send_traffic(server.url, deployment_id, shifted, token=token)
-        time.sleep(1.5)  # the log writer flushes at least every second
+        served = first_model
+        for day in DAYS:
+            frame = traffic[day.number]
+            scored, served = send_traffic(server.url, deployment_id, frame, token=token)
+            sent += scored
+            if day.actuals:
+                deployment.submit_actuals(_actuals(frame))
+            time.sleep(1.5)  # the log writer flushes at least every second
+            started = datetime.now(UTC)
+            run = run_dag(
+                "mlops_monitor", {"window_end": day.end.isoformat(), "window_hours": 24, "report": report}
+            )
+            summary = next(r for r in xcom_result(run, "monitor") if r["deployment_id"] == deployment_id)
+            if day.refresh:
+                run_dag(
+                    "mlops_refresh",
+                    {
+                        "interval_start": (day.end - timedelta(hours=1)).isoformat(),
+                        "interval_end": day.end.isoformat(),
+                    },
+                )
+            events = [
+                e
+                for e in asset_events(RETRAIN_REQUESTS.name, since=started)
+                if e["deployment_id"] == deployment_id
+            ]
+            for event in events:
+                log(
+                    f"      day {day.number}: mlops_retrain for {event['reason']} (request {event['request_id']})"
+                )
+                retrain_run = run_dag("mlops_retrain", {"request_id": event["request_id"], **retrain})
+                replaced = xcom_result(retrain_run, "replace_model")
+                if replaced:
+                    served = wait_for_model(
+                        server.url, deployment_id, frame, replaced[0]["new_model_id"], token=token
+                    )
+            requests = [
+                r
+                for r in Deployment.get(deployment_id, store_url=settings.store_url).get_retraining_requests()
+                if day.start < datetime.fromisoformat(r["requested_at"]) <= day.end
+            ]
+            days.append(
+                DayResult(
+                    day=day.number,
+                    name=day.name,
+                    date=day.start.date().isoformat(),
+                    predictions=scored,
+                    actuals=len(frame) if day.actuals else 0,
+                    service=summary["service_status"],
+                    drift=summary["drift_status"],
+                    accuracy=summary["accuracy_status"],
+                    drift_message=summary["drift_message"],
+                    accuracy_message=summary["accuracy_message"],
+                    requests=list(reversed(requests)),
+                    served_model=served,
+                )
+            )
+            log(
+                f"      day {day.number} ({day.name}): service {summary['service_status']}, drift "
+                f"{summary['drift_status']}, accuracy {summary['accuracy_status']}; "
+                + (", ".join(f"{r['reason']} {r['status']}" for r in requests) or "no retrain")
+            )
 
-        log("[4/6] mlops_monitor: fold the log into hourly buckets, drift per feature, health")
-        started = datetime.now(UTC)
-        monitor_runs: list[dict[str, Any]] = []
-        for end in (SHIFT_START, LIVE_END):
-            run = run_dag("mlops_monitor", {"window_end": end.isoformat(), "window_hours": 12})
-            monitor_runs.extend(r for r in xcom_result(run, "monitor") if r["deployment_id"] == deployment_id)
-        requests = [
-            e
-            for e in asset_events(RETRAIN_REQUESTS.name, since=started)
-            if e["deployment_id"] == deployment_id
-        ]
-        if not requests:
-            raise RuntimeError(f"drift health never failed: {[r['drift_status'] for r in monitor_runs]}")
-        request = requests[-1]
-
-        log(f"[5/6] mlops_retrain for {request['reason']}: retrain on recent data, replace the model")
-        retrain_run = run_dag(
-            "mlops_retrain",
-            {
-                "deployment_id": request["deployment_id"],
-                "reason": request["reason"],
-                "evidence": request["evidence"],
-                "source": str(recent_csv),
-                "exclude_columns": EXCLUDE,
-                "n_trials": trials,
-                "timeout_s": 600,
-            },
-        )
-        replaced = xcom_result(retrain_run, "replace_model")[0]
-        log("[6/6] the running server switches to the new model without a restart")
-        served = wait_for_model(server.url, deployment_id, shifted, replaced["new_model_id"], token=token)
-
+    log("[4/4] summary")
     deployment = Deployment.get(deployment_id, store_url=settings.store_url)
     first_version = first_model.rsplit("/", 1)[1]
     baseline = Baseline.from_dict(deployment.get_baseline(first_version) or {})
     periods = {
-        name: drift_scores(settings.store_url, deployment_id, first_version, baseline, start, end)[0]
-        for name, start, end in (("stable", LIVE_START, SHIFT_START), ("shifted", SHIFT_START, LIVE_END))
+        name: drift_scores(settings.store_url, deployment_id, first_version, baseline, d.start, d.end)[0]
+        for name, d in (("day 1", DAYS[0]), ("day 2", DAYS[1]))
     }
+    from mlflow import MlflowClient
+
+    client = MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
+    )
+    versions = sorted(int(v.version) for v in client.search_model_versions("name='churn'"))
     return StoryResult(
         deployment_id=deployment_id,
         label=deployment.label,
-        drift_health=deployment.model_health["status"],
         leaderboard=sweep["leaderboard"],
         first_model_id=first_model,
-        new_model_id=replaced["new_model_id"],
-        served_model_after=served,
-        predictions_sent=sent_a + sent_b,
-        monitor_runs=monitor_runs,
-        retrain_request=request,
+        final_model_id=deployment.model["id"],
+        predictions_sent=sent,
+        days=days,
+        requests=list(reversed(deployment.get_retraining_requests())),
         periods=periods,
         history=deployment.get_model_history(),
+        registered_versions=[f"churn/{v}" for v in versions],
+    )
+
+
+def _scores(request: dict[str, Any]) -> str:
+    scores = request.get("scores") or {}
+    if scores.get("champion") is None or scores.get("challenger") is None:
+        return ""
+    return (
+        f"{scores['metric']} champion {request['champion_model_id']} {scores['champion']:.3f}, "
+        f"challenger {request['challenger_model_id']} {scores['challenger']:.3f} "
+        f"({scores['improvement']:+.3f}, margin {scores['margin']:g})"
     )
 
 
@@ -246,23 +379,32 @@ def format_summary(result: StoryResult) -> str:
     lines += [
         "",
         f"Deployment {result.label!r} ({result.deployment_id}): first model {result.first_model_id}, "
-        f"{result.predictions_sent} predictions logged; drift health now {result.drift_health}",
+        f"{result.predictions_sent} predictions logged; now serving {result.final_model_id}",
         "",
+        "Timeline (health per day; each retraining request and what came of it)",
     ]
-    lines.append("Monitoring runs (12-hour windows)")
-    for run in result.monitor_runs:
-        total = sum(run["predictions_per_hour"].values())
+    for day in result.days:
         lines.append(
-            f"  {run['window_start'][:16]} → {run['window_end'][:16]}  {total:>5} predictions  "
-            f"drift health {run['drift_status']}"
+            f"  day {day.day} {day.date} {day.name:<24} {day.predictions:>5} predictions "
+            f"{day.actuals:>5} actuals  service {day.service:<8} drift {day.drift:<8} "
+            f"accuracy {day.accuracy}"
         )
-        per_hour = " ".join(str(n) for n in run["predictions_per_hour"].values())
-        lines.append(f"      predictions per hour: {per_hour}")
-        lines.append(f"      {run['drift_message']}")
+        if day.drift == "failing":
+            lines.append(f"      drift: {day.drift_message}")
+        if day.accuracy == "failing":
+            lines.append(f"      accuracy: {day.accuracy_message}")
+        for request in day.requests:
+            lines.append(f"      → {request['reason']} requested by {request['origin']}: {request['status']}")
+            scores = _scores(request)
+            if scores:
+                lines.append(f"        {scores}")
+            if request["status"] in ("suppressed", "failed", "not_replaced"):
+                lines.append(f"        {request['message']}")
+        lines.append(f"      the server answers with {day.served_model}")
     features = sorted({f for scores in result.periods.values() for f in scores})
     lines += [
         "",
-        "PSI per feature per period (against the training baseline)",
+        "PSI per feature against the first model's training baseline",
         f"  {'feature':<20}" + "".join(f"{p:>12}" for p in result.periods),
     ]
     for feature in features:
@@ -273,14 +415,18 @@ def format_summary(result: StoryResult) -> str:
         )
     lines += ["", "Model history"]
     for entry in result.history:
+        judged: dict[str, Any] = (entry.get("details") or {}).get("scores") or {}
+        extra = ""
+        if judged.get("challenger") is not None:
+            extra = f"  {judged['metric']} {judged['champion']:.3f} → {judged['challenger']:.3f}"
         lines.append(
             f"  {entry['timestamp'][:19]}  {entry['old_model_version'] or '-':>3} → "
-            f"{entry['new_model_version']:<3} {entry['reason']:<12} by {entry['actor']}"
+            f"{entry['new_model_version']:<3} {entry['reason']:<12} by {entry['actor']}{extra}"
         )
     lines += [
         "",
-        f"The running server now answers with {result.served_model_after} "
-        f"(replacement: {result.new_model_id}).",
+        f"Registered versions: {', '.join(result.registered_versions)} "
+        f"(a challenger that lost stays registered, not deployed).",
         "",
     ]
     return "\n".join(lines)
@@ -295,7 +441,11 @@ def run_demo(settings: Settings, *, rows: int = 4000, trials: int = 16) -> int:
         f"{settings.mlflow_tracking_uri}"
     )
     print(curl_example(settings, result.deployment_id))
-    ok = result.history[-1]["reason"] == "DATA_DRIFT" and result.served_model_after == result.new_model_id
+    reasons = [h["reason"] for h in result.history]
+    refresh = [r for r in result.requests if r["reason"] == "SCHEDULED_REFRESH"]
+    ok = reasons == ["INITIAL", "DATA_DRIFT", "ACCURACY"] and [r["status"] for r in refresh] == [
+        "not_replaced"
+    ]
     return 0 if ok else 1
 
 

@@ -378,7 +378,7 @@ def build_router(settings: Settings) -> APIRouter:
         deployment_id: DeploymentId,
         request_id: RequestId,
         principal: Caller,
-        body: schemas.RetrainingDecision | None = None,
+        body: schemas.RetrainingDecision,
     ) -> dict[str, Any] | JSONResponse:
         from airflow_mlops.retraining import RequestStateError, reject_request
 
@@ -389,7 +389,7 @@ def build_router(settings: Settings) -> APIRouter:
                 reject_request,
                 request_id,
                 actor=principal.name,
-                note=body.note if body else None,
+                note=body.note,
                 store_url=url,
             )
         except RequestStateError as exc:

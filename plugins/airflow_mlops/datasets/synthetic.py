@@ -9,11 +9,18 @@ built around three periods that isolate one kind of change each:
   higher charges, more month-to-month contracts and fiber) but the probability of
   churning given the features is unchanged, so drift monitors fire while a good
   model keeps most of its ranking quality.
+* ``launch``: *data drift a model cannot shrug off*. The ``shifted`` customers
+  plus a new internet plan, ``fiber-gigabit`` (40% of customers, higher
+  charges), that no training row has. The relation is still the reference one,
+  whose gigabit term (a promotion: these customers rarely churn) was always
+  there but never seen, so a model trained before the launch extrapolates
+  badly and one trained on launch data ranks customers far better.
 * ``concept``: *concept drift* only. Features are drawn exactly as in
-  ``reference`` but the relation to the target changes, so drift monitors stay
-  quiet while accuracy collapses; only ground truth reveals it.
+  ``reference`` (or as in the period named by ``features``) but the relation to
+  the target changes, so drift monitors stay quiet while accuracy collapses;
+  only ground truth reveals it.
 
-Everything is a pure function of ``(seed, period)``: the same arguments give the
+Everything is a pure function of ``(seed, period, features)``: the same arguments give the
 same frame byte for byte, which keeps tests and benchmark numbers stable.
 """
 
@@ -28,11 +35,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-Period = Literal["reference", "shifted", "concept"]
+Period = Literal["reference", "shifted", "launch", "concept"]
 
 CONTRACTS: tuple[str, ...] = ("month-to-month", "one-year", "two-year")
 PAYMENT_METHODS: tuple[str, ...] = ("electronic check", "mailed check", "bank transfer", "credit card")
 INTERNET_SERVICES: tuple[str, ...] = ("DSL", "fiber", "none")
+#: The plan launched in the ``launch`` period (absent from every other period).
+LAUNCH_SERVICE = "fiber-gigabit"
+LAUNCH_SHARE = 0.4
 FEATURE_COLUMNS: tuple[str, ...] = (
     "tenure_months",
     "monthly_charges",
@@ -50,8 +60,8 @@ ID_COLUMN = "customer_id"
 # A fixed default start keeps the default output reproducible (``now()`` would not).
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 
-_PERIOD_CODES: dict[str, int] = {"reference": 0, "shifted": 1, "concept": 2}
-_ID_PREFIX: dict[str, str] = {"reference": "REF", "shifted": "SHF", "concept": "CON"}
+_PERIOD_CODES: dict[str, int] = {"reference": 0, "shifted": 1, "concept": 2, "launch": 3}
+_ID_PREFIX: dict[str, str] = {"reference": "REF", "shifted": "SHF", "concept": "CON", "launch": "LCH"}
 
 
 def make_churn(
@@ -61,9 +71,13 @@ def make_churn(
     period: Period = "reference",
     start: datetime | None = None,
     hours: int = 24,
+    features: Period | None = None,
 ) -> pd.DataFrame:
     """Generate ``n_rows`` customers; see the module docstring for the periods.
 
+    ``features`` names the period whose feature distribution is drawn (default:
+    ``period``'s own; ``reference`` for ``concept``), so a concept change can
+    follow a data shift: ``make_churn(n, period="concept", features="launch")``.
     ``start`` defaults to 2024-01-01 UTC; a naive ``start`` is taken as UTC.
     ``event_time`` is sorted ascending, as a stream of scoring events would be.
     """
@@ -71,6 +85,10 @@ def make_churn(
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     if period not in _PERIOD_CODES:
         raise ValueError(f"period must be one of {sorted(_PERIOD_CODES)}, got {period!r}")
+    drawn = features or ("reference" if period == "concept" else period)
+    if drawn not in _PERIOD_CODES or drawn == "concept":
+        valid = sorted(set(_PERIOD_CODES) - {"concept"})
+        raise ValueError(f"features must be one of {valid}, got {features!r}")
     if hours <= 0:
         raise ValueError(f"hours must be > 0, got {hours}")
     if seed < 0:
@@ -79,7 +97,7 @@ def make_churn(
     # One independent stream per (seed, period): ``concept`` must not reuse the
     # reference rows themselves, only their distribution.
     rng = np.random.default_rng([seed, _PERIOD_CODES[period]])
-    shifted = period == "shifted"
+    shifted = drawn in ("shifted", "launch")
 
     tenure = np.clip(np.round(rng.exponential(14.0 if shifted else 26.0, n_rows)), 0, 72).astype(np.int64)
     contract = rng.choice(
@@ -92,12 +110,21 @@ def make_churn(
         size=n_rows,
         p=[0.22, 0.60, 0.18] if shifted else [0.35, 0.40, 0.25],
     )
+    services = INTERNET_SERVICES
+    if drawn == "launch":
+        launched = rng.random(n_rows) < LAUNCH_SHARE
+        internet = np.where(launched, LAUNCH_SERVICE, internet).astype(object)
+        services = (*INTERNET_SERVICES, LAUNCH_SERVICE)
     payment = rng.choice(
         np.array(PAYMENT_METHODS, dtype=object),
         size=n_rows,
         p=[0.45, 0.15, 0.20, 0.20] if shifted else [0.33, 0.20, 0.23, 0.24],
     )
-    base_charge = np.select([internet == "fiber", internet == "DSL"], [80.0, 55.0], default=22.0)
+    base_charge = np.select(
+        [internet == LAUNCH_SERVICE, internet == "fiber", internet == "DSL"],
+        [110.0, 80.0, 55.0],
+        default=22.0,
+    )
     monthly = np.round(
         np.clip(base_charge + (8.0 if shifted else 0.0) + rng.normal(0, 9.0, n_rows), 18, 140), 2
     )
@@ -118,7 +145,7 @@ def make_churn(
             "support_calls": support_calls,
             "contract": pd.Categorical(contract, categories=list(CONTRACTS)),
             "payment_method": pd.Categorical(payment, categories=list(PAYMENT_METHODS)),
-            "internet_service": pd.Categorical(internet, categories=list(INTERNET_SERVICES)),
+            "internet_service": pd.Categorical(internet, categories=list(services)),
             "senior": senior,
         }
     )
@@ -134,7 +161,8 @@ def make_churn(
 def _reference_logit(frame: pd.DataFrame) -> np.ndarray:
     """P(churn | features) shared by ``reference`` and ``shifted``.
 
-    The intercept is tuned so the reference churn rate is about 25%.
+    The intercept is tuned so the reference churn rate is about 25%. The
+    ``fiber-gigabit`` term only matters from the ``launch`` period on.
     """
     return np.asarray(
         -2.0
@@ -145,7 +173,8 @@ def _reference_logit(frame: pd.DataFrame) -> np.ndarray:
         + 0.42 * frame["support_calls"].to_numpy()
         + 0.45 * (frame["internet_service"] == "fiber").to_numpy()
         + 0.5 * (frame["payment_method"] == "electronic check").to_numpy()
-        + 0.35 * frame["senior"].to_numpy(),
+        + 0.35 * frame["senior"].to_numpy()
+        - 2.5 * (frame["internet_service"] == LAUNCH_SERVICE).to_numpy(),
         dtype=np.float64,
     )
 
@@ -156,6 +185,8 @@ def _concept_logit(frame: pd.DataFrame) -> np.ndarray:
     Tenure and charges flip sign and contracts stop mattering, so a model that
     learned the reference relation ranks customers badly, while every feature
     distribution is unchanged. The intercept keeps the churn rate near 25%.
+    After a ``launch`` the competitor also targets the ``fiber-gigabit`` plan,
+    whose customers the reference relation says rarely churn.
     """
     return np.asarray(
         -2.45
@@ -164,7 +195,8 @@ def _concept_logit(frame: pd.DataFrame) -> np.ndarray:
         + 0.1 * frame["support_calls"].to_numpy()
         - 0.5 * (frame["internet_service"] == "fiber").to_numpy()
         + 0.9 * (frame["payment_method"] == "credit card").to_numpy()
-        + 0.35 * frame["senior"].to_numpy(),
+        + 0.35 * frame["senior"].to_numpy()
+        + 2.0 * (frame["internet_service"] == LAUNCH_SERVICE).to_numpy(),
         dtype=np.float64,
     )
 

@@ -81,17 +81,52 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
             importance=importance,
         )
         if holdout is not None and len(holdout) and info.target in holdout.columns:
-            from airflow_mlops.monitoring.reads import pairs_for_task
-
-            predicted = monitored_values(info.task, predictor.predict(holdout[info.features]))
-            pred_text = [repr(float(v)) if info.task != "multiclass" else str(v) for v in predicted]
-            actual_text = [str(v) for v in holdout[info.target]]
-            p, y = pairs_for_task(info.task, pred_text, actual_text, positive)
-            baseline.holdout_metrics = compute_accuracy(info.task, p, y)
+            baseline.holdout_metrics = _metrics_on(info, predictor, holdout, positive)
     baseline.task = info.task
     baseline.positive_class = positive
     baseline.sample = reference_sample(x)
     return baseline
+
+
+def _metrics_on(
+    info: Any, predictor: Any, frame: pd.DataFrame, positive: str | None
+) -> dict[str, float | None]:
+    """Every accuracy metric of the model's task on labelled rows, computed as monitoring computes them."""
+    from airflow_mlops.monitoring.reads import pairs_for_task
+    from airflow_mlops.registry import monitored_values
+
+    predicted = monitored_values(info.task, predictor.predict(frame[info.features]))
+    pred_text = [repr(float(v)) if info.task != "multiclass" else str(v) for v in predicted]
+    actual_text = [str(v) for v in frame[info.target]]
+    p, y = pairs_for_task(info.task, pred_text, actual_text, positive)
+    return compute_accuracy(info.task, p, y)
+
+
+def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None]:
+    """Every accuracy metric of a registered model on labelled rows (its features and target).
+
+    The same pairs and formulas as accuracy monitoring and the holdout
+    baseline, so a champion and a challenger judged on the same rows are
+    compared in the numbers a deployment's accuracy health shows.
+    """
+    from airflow_mlops.config import get_settings
+    from airflow_mlops.deployments import ModelRef, model_version_info
+    from airflow_mlops.registry import load_predictor
+
+    settings = get_settings()
+    info = model_version_info(model_id)
+    missing = [c for c in [*info.features, info.target] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"cannot evaluate {model_id}: the labelled rows lack column(s) {missing}")
+    _importance, classes = _registry_extras(model_id, info.features)
+    positive = None if info.task != "binary" or not classes else str(classes[-1])
+    predictor = load_predictor(
+        ModelRef.parse(model_id).id,
+        tracking_uri=settings.mlflow_tracking_uri,
+        registry_uri=settings.mlflow_registry_uri,
+    )
+    labelled = frame[frame[info.target].notna()]
+    return _metrics_on(info, predictor, labelled, positive)
 
 
 def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, float], list[Any] | None]:

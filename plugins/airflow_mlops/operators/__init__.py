@@ -20,6 +20,11 @@ from airflow_mlops.operators.monitoring import (
     SubmitActualsOperator,
 )
 from airflow_mlops.operators.refresh import RetrainingDispatchOperator
+from airflow_mlops.operators.retraining import (
+    JudgeChallengerOperator,
+    RetrainingDataOperator,
+    record_retrain_failure,
+)
 
 __all__ = [
     "DATASETS_ALIAS",
@@ -28,12 +33,15 @@ __all__ = [
     "AutoMLSweepOperator",
     "DeployModelOperator",
     "IngestOperator",
+    "JudgeChallengerOperator",
     "MonitorDeploymentOperator",
     "PrepareSweepOperator",
     "RegisterModelOperator",
     "ReplaceModelOperator",
+    "RetrainingDataOperator",
     "RetrainingDispatchOperator",
     "SubmitActualsOperator",
     "SweepWorkerOperator",
     "dataset_asset",
+    "record_retrain_failure",
 ]

@@ -7,25 +7,13 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_mlops.config import get_settings
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON, parse_enum
 
 
 def _baseline_for(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The monitoring baseline of a model: its training rows binned, and its predictions on them.
+    from airflow_mlops.monitoring.model_baseline import baseline_for_snapshot
 
-    A regression model's default prediction-warning boundaries (from its holdout
-    predictions, see ``serving.warnings``) are stored with it.
-    """
-    if not snapshot:
-        return None
-    from airflow_mlops.datasets import load_snapshot
-    from airflow_mlops.monitoring.model_baseline import build_model_baseline
-    from airflow_mlops.serving.warnings import holdout_boundaries, with_boundaries
-
-    snap = load_snapshot(get_settings().snapshots_dir, snapshot["dataset"], snapshot["version"])
-    baseline = build_model_baseline(model_id, snap.train_frame(), holdout=snap.holdout_frame()).to_dict()
-    return with_boundaries(baseline, holdout_boundaries(model_id, snap.holdout_frame()))
+    return baseline_for_snapshot(model_id, snapshot)
 
 
 def _actor(context: Context) -> str:
@@ -90,10 +78,12 @@ class ReplaceModelOperator(BaseOperator):
     """Replace a deployment's model with a reason (templated, one of MODEL_REPLACEMENT_REASON).
 
     Validation runs first; a failing validation fails the task and leaves the
-    deployment untouched.
+    deployment untouched. ``details`` (the trigger's evidence, both models'
+    scores, the DAG run) go into the model history; with ``request_id`` the
+    retraining request is marked ``replaced`` with the same scores.
     """
 
-    template_fields: Sequence[str] = ("deployment_id", "model", "reason", "snapshot", "details")
+    template_fields: Sequence[str] = ("deployment_id", "model", "reason", "snapshot", "details", "request_id")
 
     def __init__(
         self,
@@ -103,6 +93,7 @@ class ReplaceModelOperator(BaseOperator):
         reason: str,
         snapshot: dict[str, Any] | str | None = None,
         details: dict[str, Any] | None = None,
+        request_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -111,6 +102,7 @@ class ReplaceModelOperator(BaseOperator):
         self.reason = reason
         self.snapshot = snapshot
         self.details = details
+        self.request_id = request_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.deployments import Deployment
@@ -125,14 +117,32 @@ class ReplaceModelOperator(BaseOperator):
             failing = {k: v["message"] for k, v in checks.items() if v["status"] == "failing"}
             raise ValueError(f"{message}: {failing}")
         snapshot = self.snapshot if isinstance(self.snapshot, dict) else None
+        details = dict(self.details or {})
+        if self.request_id:
+            details["request_id"] = self.request_id
         deployment.replace_model(
             model_id,
             reason,
             baseline=_baseline_for(model_id, snapshot),
             actor=_actor(context),
-            details=dict(self.details or {}),
+            details=details,
         )
         self.log.info("deployment %s: %s -> %s (%s)", deployment.id, old, model_id, reason.value)
+        if self.request_id:
+            from airflow_mlops.retraining import record_outcome
+
+            message = f"replaced: {old} -> {model_id} ({reason.value})"
+            if details.get("judgement"):
+                message += f"; {details['judgement']}"
+            record_outcome(
+                self.request_id,
+                status="replaced",
+                message=message,
+                champion_model_id=old,
+                challenger_model_id=model_id,
+                scores=details.get("scores") or {},
+                details={"snapshot": snapshot},
+            )
         return {
             "deployment_id": deployment.id,
             "old_model_id": old,

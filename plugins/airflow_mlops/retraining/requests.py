@@ -44,6 +44,8 @@ __all__ = [
     "record_outcome",
     "reject_request",
     "request_retraining",
+    "requeue_request",
+    "start_retraining_run",
     "undispatched_requests",
 ]
 
@@ -260,6 +262,77 @@ def mark_dispatched(request_id: str, *, store_url: str | None = None) -> None:
         if row is None:
             raise LookupError(f"no retraining request with id {request_id!r}")
         row.details = {**(row.details or {}), "dispatched_at": datetime.now(UTC).isoformat()}
+
+
+def requeue_request(request_id: str, *, store_url: str | None = None) -> bool:
+    """Clear the dispatch mark of a request still waiting, so ``mlops_refresh`` emits it again.
+
+    An Asset-scheduled run may be created for several events at once; it works
+    on one request and hands the others back this way instead of dropping them.
+    Returns whether the request was waiting (and is now queued again).
+    """
+    with session_scope(_url(store_url)) as session:
+        row = session.get(RetrainingRequestRow, request_id, with_for_update=True)
+        if row is None or row.status != "requested":
+            return False
+        row.details = {k: v for k, v in (row.details or {}).items() if k != "dispatched_at"}
+        return True
+
+
+def start_retraining_run(
+    *,
+    dag_run_id: str,
+    request_id: str | None = None,
+    deployment_id: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+    evidence: dict[str, Any] | None = None,
+    event_extras: list[dict[str, Any]] | None = None,
+    actor: str | None = None,
+    store_url: str | None = None,
+) -> RetrainingRequest:
+    """The request a retraining run works on, marked ``running`` by it.
+
+    In order of precedence: ``request_id`` (a recorded request, e.g. from an
+    event's extra), ``deployment_id`` (a person's request made now, with
+    ``reason``, default OTHER, and ``note``), else the first of ``event_extras``
+    (the triggering retrain-request events) whose request still waits; the
+    other waiting ones are handed back to ``mlops_refresh``
+    (:func:`requeue_request`). A person's request that the policy suppresses
+    is refused with the policy's reason.
+    """
+    url = _url(store_url)
+    if request_id:
+        request = get_request(request_id, store_url=url)
+    elif deployment_id:
+        details = {**(evidence or {}), **({"note": note} if note else {})}
+        request = request_retraining(
+            deployment_id,
+            reason or MODEL_REPLACEMENT_REASON.OTHER.value,
+            evidence=details,
+            origin="user",
+            actor=actor,
+            store_url=url,
+        )
+        if request.status == "suppressed":
+            raise RequestStateError(f"deployment {deployment_id}: {request.message}")
+    else:
+        waiting = []
+        for extra in event_extras or []:
+            if "request_id" not in extra:
+                raise ValueError(f"retrain-request event extra {extra!r} has no request_id")
+            candidate = get_request(str(extra["request_id"]), store_url=url)
+            if candidate.status == "requested":
+                waiting.append(candidate)
+        if not waiting:
+            raise ValueError(
+                "nothing to retrain: no request_id or deployment_id param, and no triggering "
+                f"retrain-request event whose request still waits (events: {event_extras or []})"
+            )
+        request = waiting[0]
+        for other in waiting[1:]:
+            requeue_request(other.id, store_url=url)
+    return mark_running(request.id, dag_run_id=dag_run_id, store_url=url)
 
 
 def undispatched_requests(*, store_url: str | None = None) -> list[RetrainingRequest]:
