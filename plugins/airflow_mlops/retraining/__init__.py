@@ -32,7 +32,12 @@ from airflow_mlops.retraining.requests import (
     start_retraining_run,
     undispatched_requests,
 )
-from airflow_mlops.retraining.training_data import MIN_ROWS, TrainingSet, build_training_set, labelled_predictions
+from airflow_mlops.retraining.training_data import (
+    MIN_ROWS,
+    TrainingSet,
+    build_training_set,
+    labelled_predictions,
+)
 from airflow_mlops.retraining.triggers import PRIORITY, failing_reasons, request_from_monitoring
 
 __all__ = [

@@ -104,7 +104,9 @@ def test_actuals_alone_without_a_window_or_source(models: RegisteredModels, tmp_
     d = Deployment.create_from_registered_model_version(models.churn_v1, "Churn", actor="alice")
     traffic = make_churn(200, seed=4, start=AS_OF - timedelta(days=20), hours=24 * 19)
     _log(d.id, traffic)
-    d.submit_actuals(pd.DataFrame({"association_id": traffic["customer_id"], "actual_value": traffic["churned"]}))
+    d.submit_actuals(
+        pd.DataFrame({"association_id": traffic["customer_id"], "actual_value": traffic["churned"]})
+    )
     built = build_training_set(d.id, as_of=AS_OF, out_path=tmp_path / "t.parquet")
     assert (built.rows, built.rows_from_source, built.time_column, built.window_start) == (200, 0, None, None)
     assert list(pd.read_parquet(tmp_path / "t.parquet").columns) == [*FEATURES, "churned"]
@@ -126,7 +128,9 @@ def test_too_few_rows_and_bad_sources_are_named_and_write_nothing(
     frame = make_churn(50, seed=1).astype({"event_time": object})
     frame.loc[7, "event_time"] = "yesterday"
     frame.to_csv(bad_time, index=False)
-    with pytest.raises(ValueError, match=r"bad_time.csv: column 'event_time' .* 'yesterday' \(in data row 8\)"):
+    with pytest.raises(
+        ValueError, match=r"bad_time.csv: column 'event_time' .* 'yesterday' \(in data row 8\)"
+    ):
         build_training_set(deployment.id, as_of=AS_OF, out_path=out, source=str(bad_time))
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
