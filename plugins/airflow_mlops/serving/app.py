@@ -173,7 +173,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        cache.start()
+        cache.start(warm=True)
         try:
             yield
         finally:
@@ -191,8 +191,11 @@ def create_app(
     app.state.prediction_log = writer
     app.state.settings = cfg
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
+    @app.get("/health", response_model=None)
+    def health() -> dict[str, str] | JSONResponse:
+        """Readiness: 503 while the active deployments' models are still loading at start-up."""
+        if cache.warming:
+            return JSONResponse({"status": "warming"}, status_code=503)
         return {"status": "ok"}
 
     app.state.authenticators = authenticators

@@ -71,14 +71,44 @@ class ModelCache:
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warming = threading.Event()
 
-    def start(self) -> None:
+    def start(self, *, warm: bool = False) -> None:
+        """Follow the store in a background thread; with ``warm``, first load every active deployment.
+
+        A server started with ``warm`` answers its first requests from memory
+        instead of making them wait for a model load (:attr:`warming` says
+        when that is still going on).
+        """
         with self._load_lock:
             if self._thread is not None:
                 return
             self._stop.clear()
+            if warm:
+                self._warming.set()
             self._thread = threading.Thread(target=self._watch, name="mlops-model-cache", daemon=True)
             self._thread.start()
+
+    @property
+    def warming(self) -> bool:
+        return self._warming.is_set()
+
+    def warm(self) -> int:
+        """Load the model of every active deployment not cached yet; returns how many were loaded."""
+        with session_scope(self._store_url) as session:
+            ids = list(session.scalars(select(DeploymentRow.id).where(DeploymentRow.status == "active")))
+        loaded = 0
+        for deployment_id in ids:
+            if self._stop.is_set():
+                break
+            if deployment_id in self._models:
+                continue
+            try:
+                self.get(deployment_id)
+                loaded += 1
+            except Exception:  # a broken model must not keep the others cold; requests will say why
+                log.exception("warming deployment %s failed; it loads on its first request", deployment_id)
+        return loaded
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,6 +194,13 @@ class ModelCache:
                 self._models[deployment_id] = replace(cached, status=status, settings=settings)
 
     def _watch(self) -> None:
+        if self._warming.is_set():
+            try:
+                log.info("warmed %d deployment models", self.warm())
+            except Exception:
+                log.exception("warming the model cache failed; models load on first request")
+            finally:
+                self._warming.clear()
         while not self._stop.wait(self._refresh_interval_s):
             try:
                 self.refresh()

@@ -201,3 +201,31 @@ def test_the_first_get_starts_the_watcher(loader: GatedLoader, models: Registere
     time.sleep(0.3)
     assert watched.get(d.id).version == "2"
     assert loader.loads == ["churn/1", "churn/2"]
+
+
+def test_a_warm_start_loads_every_active_deployment_before_the_first_request(
+    models: RegisteredModels, loader: GatedLoader
+) -> None:
+    active = Deployment.create_from_registered_model_version(models.churn_v1, "a")
+    other = Deployment.create_from_registered_model_version(models.churn_v2, "b")
+    inactive = Deployment.create_from_registered_model_version(models.charges, "c")
+    inactive.deactivate()
+    loader.fail_for.add(models.churn_v2)  # one broken model must not keep the others cold
+    loader.gate.clear()
+    cache = ModelCache(get_settings().store_url, loader, refresh_interval_s=3600)
+    try:
+        cache.start(warm=True)
+        assert cache.warming, "the server reports warming until the loads are done"
+        loader.gate.set()
+        deadline = time.monotonic() + 30
+        while cache.warming and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not cache.warming
+        assert sorted(loader.loads) == sorted([models.churn_v1, models.churn_v2])
+        assert cache.get(active.id).version == "1"
+        assert loader.loads.count(models.churn_v1) == 1, "the first request is answered from memory"
+        with pytest.raises(OSError, match="unreachable"):
+            cache.get(other.id)
+    finally:
+        loader.gate.set()
+        cache.stop()
