@@ -1,8 +1,9 @@
-"""The foundation story end to end through the real DAGs (``dag.test()``), on a fresh MLOPS_HOME.
+"""The closed-loop story end to end through the real DAGs (``dag.test()``), on a fresh MLOPS_HOME.
 
-Raw CSV → mlops_train (ingest, Optuna sweep, MLflow registration, deployment) → a real
-prediction server on loopback → mlops_monitor (drift passes, then fails) → a retrain
-request → mlops_retrain → replace_model(DATA_DRIFT) → the server switches models.
+Raw CSV → mlops_train → a real prediction server on loopback → four simulated days:
+stable; a launch (drift health fails → DATA_DRIFT retrain → replaced); a concept change
+seen only through actuals (accuracy fails → ACCURACY retrain → replaced); a weekly
+scheduled refresh whose challenger is not better by the margin (registered, not deployed).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.demo import format_summary, run_story
+from airflow_mlops.demo import DAYS, POLICY, format_summary, run_story
 from airflow_mlops.deployments import Deployment
 
 pytestmark = pytest.mark.integration
 
-LIVE_ROWS = 600
+LIVE_ROWS = 1500
 TRIALS = 4
 
 
@@ -35,7 +36,9 @@ def story(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
     migrate(settings.store_url)
     try:
         yield (
-            run_story(settings, rows=2000, live_rows=LIVE_ROWS, trials=TRIALS, log=lambda _m: None),
+            run_story(
+                settings, rows=2000, live_rows=LIVE_ROWS, trials=TRIALS, report=False, log=lambda _m: None
+            ),
             settings,
         )
     finally:
@@ -43,49 +46,80 @@ def story(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
         mp.undo()
 
 
-def test_model_is_replaced_for_data_drift(story: tuple) -> None:
-    result, settings = story
-    history = result.history
-    assert [h["reason"] for h in history] == ["INITIAL", "DATA_DRIFT"]
-    assert history[-1]["old_model_version"] == "1"
-    assert history[-1]["new_model_version"] == "2"
-    assert history[-1]["actor"].startswith("airflow:mlops_retrain/")
-    assert history[-1]["details"]["evidence"]["drift"], "the trigger's evidence is recorded"
-    deployment = Deployment.get(result.deployment_id, store_url=settings.store_url)
-    assert deployment.model["id"] == "churn/2"
-    assert deployment.model_health["status"] == "unknown", "the new model has not been monitored yet"
-
-
-def test_server_answers_with_new_model_without_restart(story: tuple) -> None:
+def test_health_per_day_follows_the_story(story: tuple) -> None:
     result, _ = story
-    assert result.first_model_id == "churn/1"
-    assert result.served_model_after == result.new_model_id == "churn/2"
+    health = [(d.drift, d.accuracy) for d in result.days]
+    assert health == [
+        ("passing", "passing"),  # stable
+        ("failing", "unavailable"),  # the launch: no actuals yet, drift is the early warning
+        ("passing", "failing"),  # the concept change: features as the new model saw them
+        ("passing", "passing"),  # steady on the model retrained on the new concept
+    ]
+    assert [d.service for d in result.days] == ["passing"] * 4, "a warm server answers fast from the start"
+    assert [d.predictions for d in result.days] == [LIVE_ROWS] * len(DAYS)
+    assert "internet_service" in result.days[1].drift_message
+
+
+def test_each_failing_health_retrains_and_replaces_with_its_reason(story: tuple) -> None:
+    result, settings = story
+    by_day = {d.day: d.requests for d in result.days}
+    assert by_day[1] == []
+    [drift], [accuracy], [_refresh] = by_day[2], by_day[3], by_day[4]
+    assert (drift["reason"], drift["origin"], drift["status"]) == ("DATA_DRIFT", "monitor", "replaced")
+    assert (accuracy["reason"], accuracy["origin"], accuracy["status"]) == ("ACCURACY", "monitor", "replaced")
+    assert (drift["champion_model_id"], drift["challenger_model_id"]) == ("churn/1", "churn/2")
+    assert (accuracy["champion_model_id"], accuracy["challenger_model_id"]) == ("churn/2", "churn/3")
+    for request in (drift, accuracy):
+        scores = request["scores"]
+        assert scores["metric"] == POLICY["metric"] and scores["margin"] == POLICY["margin"]
+        assert scores["challenger"] - scores["champion"] >= POLICY["margin"]
+        assert scores["rows"] > 0
+    assert drift["evidence"]["drift"]["internet_service"] > 0.15, "the trigger's evidence is kept"
+    assert "LogLoss" in accuracy["evidence"]["message"]
+    assert [d.served_model for d in result.days] == ["churn/1", "churn/2", "churn/3", "churn/3"]
+
+    history = result.history
+    assert [h["reason"] for h in history] == ["INITIAL", "DATA_DRIFT", "ACCURACY"]
+    for entry, request in zip(history[1:], (drift, accuracy), strict=True):
+        details = entry["details"]
+        assert details["request_id"] == request["id"]
+        assert details["scores"]["challenger"] == request["scores"]["challenger"]
+        assert details["evidence"] == request["evidence"]
+        assert details["dag_run_id"] == request["dag_run_id"]
+        assert entry["actor"] == f"airflow:mlops_retrain/{request['dag_run_id']}"
+    deployment = Deployment.get(result.deployment_id, store_url=settings.store_url)
+    assert deployment.model["id"] == result.final_model_id == "churn/3"
+
+
+def test_the_scheduled_refresh_that_is_not_better_is_not_deployed(story: tuple) -> None:
+    result, settings = story
+    [refresh] = result.days[3].requests
+    assert (refresh["reason"], refresh["origin"], refresh["status"]) == (
+        "SCHEDULED_REFRESH",
+        "schedule",
+        "not_replaced",
+    )
+    assert refresh["evidence"]["schedule"] == POLICY["refresh_schedule"]
+    assert refresh["scores"]["challenger"] - refresh["scores"]["champion"] < POLICY["margin"]
+    assert refresh["message"].startswith("not replaced: AUC on")
+    assert result.registered_versions == ["churn/1", "churn/2", "churn/3", "churn/4"]
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    alias = client.get_model_version_by_alias("churn", f"deployment-{result.deployment_id}")
+    assert str(alias.version) == "3", "the losing challenger is registered but not deployed"
 
 
 def test_monitoring_sees_every_prediction_and_the_shift(story: tuple) -> None:
     result, _ = story
-    assert result.predictions_sent == 2 * LIVE_ROWS
-    stable, shifted = result.monitor_runs
-    assert sum(stable["predictions_per_hour"].values()) == LIVE_ROWS
-    assert sum(shifted["predictions_per_hour"].values()) == LIVE_ROWS
-    assert len(stable["predictions_per_hour"]) == 12
-    assert (stable["drift_status"], shifted["drift_status"]) == ("passing", "failing")
-    assert result.retrain_request["reason"] == "DATA_DRIFT"
-    assert result.retrain_request["deployment_id"] == result.deployment_id
-    assert max(result.periods["stable"].values()) < 0.15
-    assert result.periods["shifted"]["monthly_charges"] > 0.15
+    assert result.predictions_sent == LIVE_ROWS * len(DAYS)
+    assert max(result.periods["day 1"].values()) < 0.15
+    assert result.periods["day 2"]["internet_service"] > 0.15
 
 
 def test_sweep_is_tracked_and_registered_in_mlflow(story: tuple) -> None:
     result, settings = story
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    versions = client.search_model_versions("name='churn'")
-    assert sorted(str(v.version) for v in versions) == ["1", "2"]
     first = client.get_model_version("churn", "1")
     assert first.tags["target"] == "churned"
-    assert (
-        str(client.get_model_version_by_alias("churn", f"deployment-{result.deployment_id}").version) == "2"
-    )
     parent = first.tags["sweep_parent_run_id"]
     children = client.search_runs(
         [client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'"
@@ -96,11 +130,20 @@ def test_sweep_is_tracked_and_registered_in_mlflow(story: tuple) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_summary_names_the_replacement(story: tuple) -> None:
+def test_summary_prints_the_timeline(story: tuple) -> None:
     result, _ = story
     text = format_summary(result)
-    for expected in ("Leaderboard (top 5)", "PSI per feature per period", "DATA_DRIFT", "churn/2"):
-        assert expected in text
+    for expected in (
+        "Leaderboard (top 5)",
+        "Timeline (health per day",
+        "→ DATA_DRIFT requested by monitor: replaced",
+        "→ ACCURACY requested by monitor: replaced",
+        "→ SCHEDULED_REFRESH requested by schedule: not_replaced",
+        "AUC champion churn/3",
+        "PSI per feature",
+        "churn/4",
+    ):
+        assert expected in text, expected
 
 
 def test_a_leaderboard_model_can_be_deployed(story: tuple) -> None:
