@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,9 @@ from airflow_mlops.security import PermissionDenied, Principal
 DeploymentId = Annotated[
     str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
 ]
+
+#: Rejecting needs no body; one may carry a note.
+_NO_NOTE = schemas.RetrainingDecision()
 
 RequestId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{32}$", description="A retraining request id (32 hex digits).")
@@ -378,7 +381,7 @@ def build_router(settings: Settings) -> APIRouter:
         deployment_id: DeploymentId,
         request_id: RequestId,
         principal: Caller,
-        body: schemas.RetrainingDecision,
+        body: Annotated[schemas.RetrainingDecision, Body()] = _NO_NOTE,
     ) -> dict[str, Any] | JSONResponse:
         from airflow_mlops.retraining import RequestStateError, reject_request
 
