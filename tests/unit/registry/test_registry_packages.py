@@ -125,7 +125,11 @@ def _keep_mlflow_env(patch: pytest.MonkeyPatch) -> None:
         if name in os.environ:
             patch.setenv(name, os.environ[name])
         else:
-            patch.delenv(name, raising=False)
+            # delenv of an absent variable records nothing to undo: set it first, so that
+            # undoing removes what mlflow.set_tracking_uri exports instead of leaking it
+            # into every later test of the session.
+            patch.setenv(name, "")
+            patch.delenv(name)
 
 
 @pytest.fixture(autouse=True)

@@ -31,9 +31,9 @@ def _reference(model_id: str, rows: pd.DataFrame, features: list[str]) -> tuple[
 
 @pytest.fixture
 def rows() -> pd.DataFrame:
-    from conftest import churn_frame
+    from airflow_mlops.datasets import make_churn
 
-    return churn_frame(400, seed=3)
+    return make_churn(400, seed=3).drop(columns=["customer_id", "event_time"])
 
 
 def test_scores_are_the_reference_values_and_the_better_model_wins(
