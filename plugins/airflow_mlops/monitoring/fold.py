@@ -2,11 +2,15 @@
 
 Each log file is immutable, so "what is new" is "files not yet in the
 ``folded_files`` table". A file's counts and its folded mark are written in one
-transaction: re-running a monitoring interval, a backfill or a crash half-way
-never double-counts, and a late file (an hour long past) is simply folded into
-its own hour when it appears. Memory is bounded by one record batch
-(:data:`BATCH_ROWS` rows) plus the per-hour state, never by a file or an hour:
-a file is read batch by batch and each batch's counts are added to vectors.
+transaction (with those of the other files of its commit group): re-running a
+monitoring interval, a backfill or a crash half-way never double-counts, and a
+late file (an hour long past) is simply folded into its own hour when it
+appears. Memory is bounded by one record batch (:data:`BATCH_ROWS` rows) plus
+the per-hour state and a commit group's association ids
+(:data:`COMMIT_ASSOCIATIONS`), never by a file or an hour: a file is read batch
+by batch and each batch's counts are added to vectors. Features are binned
+from the Arrow batch itself (:meth:`.Baseline.count_arrow`); only the log's own
+columns become a pandas frame.
 
 Rows with an ``association_id`` are also indexed (``prediction_associations``)
 so that actuals can be joined to them whenever either side arrives first;
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -47,6 +52,10 @@ BATCH_ROWS = 65_536
 #: (prediction, actual) pairs kept per deployment, model version and hour. Pairs
 #: beyond it still count in ``joined`` but not in accuracy (documented limit).
 MAX_PAIRS_PER_HOUR = 100_000
+#: A fold commits after this many files or rows (or pending association ids), whichever first.
+COMMIT_FILES = 256
+COMMIT_ROWS = 1_000_000
+COMMIT_ASSOCIATIONS = 200_000
 #: Actuals joined per transaction.
 JOIN_CHUNK = 20_000
 
@@ -66,7 +75,14 @@ def fold_new_predictions(
     log_root: Path,
     progress: Callable[[str], None] | None = None,
 ) -> FoldSummary:
-    """Fold every not-yet-folded log file of a deployment; returns what was folded."""
+    """Fold every not-yet-folded log file of a deployment; returns what was folded.
+
+    Files are read one batch at a time and committed in groups (:data:`COMMIT_FILES`
+    files or :data:`COMMIT_ROWS` rows, whichever comes first): the group's bucket
+    counts and every one of its files' folded marks go in one transaction, so a
+    crash loses the whole group or nothing, and a commit's fixed cost is paid per
+    group instead of per file.
+    """
     summary = FoldSummary()
     with session_scope(store_url) as session:
         done = set(
@@ -77,11 +93,53 @@ def fold_new_predictions(
             for row in session.scalars(select(BaselineRow).where(BaselineRow.deployment_id == deployment_id))
         }
     pending = [p for p in list_log_files(log_root, deployment_id) if _key(p, log_root) not in done]
+    group = _Group()
     for index, path in enumerate(pending, start=1):
-        _fold_file(deployment_id, path, baselines, store_url, log_root, summary)
+        try:
+            read = _read_file(path, _key(path, log_root), baselines, summary)
+        except Exception:
+            # Keep the good files before a bad one: they commit, the bad one stops the fold.
+            _commit(deployment_id, group, store_url, summary)
+            raise
+        group.absorb(read)
+        full = (
+            len(group.files) >= COMMIT_FILES
+            or group.rows >= COMMIT_ROWS
+            or len(group.associations) >= COMMIT_ASSOCIATIONS
+        )
+        if full or index == len(pending):
+            _commit(deployment_id, group, store_url, summary)
+            group = _Group()
         if progress and (index % 50 == 0 or index == len(pending)):
             progress(f"folded {index}/{len(pending)} log files ({summary.rows} rows) for {deployment_id}")
     return summary
+
+
+@dataclass
+class _Group:
+    """What a group of files adds to the store, held until it is committed at once."""
+
+    service: dict[tuple[str, datetime], HourState] = field(default_factory=dict)
+    drift: dict[tuple[str, datetime], dict[str, np.ndarray]] = field(default_factory=dict)
+    associations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: list[tuple[str, int]] = field(default_factory=list)
+    rows: int = 0
+
+    def absorb(self, other: _Group) -> None:
+        """Add a later file's state (an association id keeps its first prediction)."""
+        for key, state in other.service.items():
+            if key in self.service:
+                self.service[key].absorb(state)
+            else:
+                self.service[key] = state
+        for key, vectors in other.drift.items():
+            target = self.drift.setdefault(key, {})
+            for feature, vector in vectors.items():
+                target[feature] = target[feature] + vector if feature in target else vector
+        for aid, value in other.associations.items():
+            self.associations.setdefault(aid, value)
+        self.files.extend(other.files)
+        self.rows += other.rows
 
 
 def _key(path: Path, root: Path) -> str:
@@ -94,21 +152,15 @@ def _prediction_text(value: Any) -> str:
     return str(value)
 
 
-def _fold_file(
-    deployment_id: str,
-    path: Path,
-    baselines: dict[str, Baseline],
-    store_url: str,
-    log_root: Path,
-    summary: FoldSummary,
-) -> None:
-    service: dict[tuple[str, datetime], HourState] = {}
-    drift: dict[tuple[str, datetime], dict[str, np.ndarray]] = {}
-    associations: dict[str, dict[str, Any]] = {}
+def _read_file(path: Path, key_of_file: str, baselines: dict[str, Baseline], summary: FoldSummary) -> _Group:
+    """One file's state, read batch by batch; nothing of it is kept if reading fails half-way."""
+    group = _Group()
+    service, drift, associations = group.service, group.drift, group.associations
     rows = 0
     previous: tuple[Any, ...] | None = None
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
-        frame = batch.to_pandas()
+        # Only the log's own columns go to pandas; features are binned straight from Arrow.
+        frame = batch.select([c for c in batch.schema.names if not c.startswith(FEATURE_PREFIX)]).to_pandas()
         rows += len(frame)
         starts = request_starts(frame, previous)
         previous = last_key(frame)
@@ -116,16 +168,19 @@ def _fold_file(
         if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
             stamps = pd.to_datetime(stamps, utc=True)
         hours = stamps.dt.tz_convert("UTC").dt.floor("h")
-        frame = frame.assign(__hour=hours, __start=starts)
-        for (version, hour), group in _groups(frame):
+        frame = frame.assign(__hour=hours, __start=starts, __row=np.arange(len(frame)))
+        for (version, hour), group_rows in _groups(frame):
             key = (str(version), pd.Timestamp(hour).to_pydatetime().astimezone(UTC))
             summary.hours.add(key[1])
-            service.setdefault(key, HourState()).add_rows(group, group["__start"].to_numpy(dtype=bool))
-            ok = group[group["status_code"] < 400]
-            if "data_collected" in ok.columns:
+            service.setdefault(key, HourState()).add_rows(
+                group_rows, group_rows["__start"].to_numpy(dtype=bool)
+            )
+            keep = group_rows["status_code"].to_numpy(dtype="int64") < 400
+            if "data_collected" in group_rows.columns:
                 # Data collection off: such rows count for service stats only; they carry
                 # no features or prediction, so drift and accuracy must not see them.
-                ok = ok[ok["data_collected"].fillna(True).astype(bool)]
+                keep &= group_rows["data_collected"].fillna(True).astype(bool).to_numpy()
+            ok = group_rows if keep.all() else group_rows[keep]
             if "association_id" in ok.columns:
                 linked = ok[ok["association_id"].notna()]
                 for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):
@@ -135,16 +190,24 @@ def _fold_file(
                     )
             baseline = baselines.get(key[0])
             if baseline is None:
-                summary.skipped_without_baseline += len(group)
+                summary.skipped_without_baseline += len(group_rows)
                 continue
-            features = ok[[c for c in ok.columns if c.startswith(FEATURE_PREFIX)]]
-            features.columns = [c[len(FEATURE_PREFIX) :] for c in features.columns]
-            counts = baseline.count(features, prediction=ok["prediction"].to_numpy())
+            positions = ok["__row"].to_numpy()
+            part = batch if len(positions) == batch.num_rows else batch.take(pa.array(positions))
+            counts = baseline.count_arrow(part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"))
             target = drift.setdefault(key, {})
             for feature, vector in counts.items():
                 target[feature] = target[feature] + vector if feature in target else vector
+    group.files.append((key_of_file, rows))
+    group.rows += rows
+    return group
+
+
+def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSummary) -> None:
+    if not group.files:
+        return
     with session_scope(store_url) as session:
-        for (version, hour), state in service.items():
+        for (version, hour), state in group.service.items():
             row = session.get(ServiceBucketRow, (deployment_id, version, hour))
             if row is None:
                 row = ServiceBucketRow(deployment_id=deployment_id, model_version=version, hour=hour)
@@ -155,18 +218,15 @@ def _fold_file(
                 row.latency_ms_sum = 0.0
                 session.add(row)
             state.merge_into(row)
-        _write_drift(session, deployment_id, drift)
-        _index_associations(session, deployment_id, associations)
-        session.add(
-            FoldedFileRow(
-                deployment_id=deployment_id,
-                path=_key(path, log_root),
-                rows=rows,
-                folded_at=datetime.now(UTC),
-            )
+        _write_drift(session, deployment_id, group.drift)
+        _index_associations(session, deployment_id, group.associations)
+        now = datetime.now(UTC)
+        session.add_all(
+            FoldedFileRow(deployment_id=deployment_id, path=path, rows=rows, folded_at=now)
+            for path, rows in group.files
         )
-    summary.files += 1
-    summary.rows += rows
+    summary.files += len(group.files)
+    summary.rows += group.rows
 
 
 def _groups(frame: pd.DataFrame) -> Any:

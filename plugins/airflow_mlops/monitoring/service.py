@@ -138,6 +138,26 @@ class HourState:
             self.cache_lookups += int(known.sum())
             self.cache_hits += int(hits[known].astype(bool).sum())
 
+    def absorb(self, other: HourState) -> None:
+        """Add another state of the same (version, hour): the fold merges files before committing them."""
+        for name in (
+            "predictions",
+            "errors",
+            "latency_ms_sum",
+            "requests",
+            "user_errors",
+            "server_errors",
+            "slow_requests",
+            "cache_hits",
+            "cache_lookups",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.response_hist = self.response_hist + other.response_hist
+        self.execution_hist = self.execution_hist + other.execution_hist
+        self.per_minute = self.per_minute + other.per_minute
+        if other.consumers is not None:
+            self.consumers = (self.consumers or set()) | other.consumers
+
     def merge_into(self, row: Any) -> None:
         """Add this state to a stored ``ServiceBucketRow`` (created with zeros/None)."""
         row.predictions = (row.predictions or 0) + self.predictions

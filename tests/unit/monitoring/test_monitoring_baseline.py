@@ -256,3 +256,42 @@ def test_large_batches_count_every_row() -> None:
     baseline = build_baseline(big.head(5000))
     counts = baseline.count(big)
     assert int(counts["x"].sum()) == int(counts["c"].sum()) == 200_000
+
+
+def test_counting_arrow_columns_equals_counting_the_pandas_columns() -> None:
+    """The fold bins Arrow batches directly; every Arrow type must land in the same bins as pandas'."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, 500),
+            "n": rng.integers(0, 20, 500),
+            "c": rng.choice(["a", "b", "c", "d"], 500),
+            "flag": rng.choice([True, False], 500),
+        }
+    )
+    baseline = build_baseline(train, prediction=pd.Series(rng.random(500)), prediction_name="y")
+    current = pd.DataFrame(
+        {
+            "x": [0.1, None, 5.0, -7.0, float("nan"), 0.0] * 20,
+            "n": pd.array([1, None, 30, -1, 7, 19] * 20, dtype="Int64"),
+            "c": ["a", None, "zzz", "d", "b", "c"] * 20,  # unseen "zzz" is "other", None is missing
+            "flag": [True, False, None, True, True, False] * 20,
+        }
+    )
+    prediction = [0.5, 0.9, None, 0.1, 0.2, 0.3] * 20
+    batch = pa.RecordBatch.from_pandas(current.add_prefix("f."), preserve_index=False)
+    got = baseline.count_arrow(batch, prefix="f.", prediction=pa.array(prediction, pa.float64()))
+    want = baseline.count(current, prediction=pd.Series(prediction, dtype="float64"))
+    assert set(got) == set(want) == {"x", "n", "c", "flag", "y"}
+    for name in want:
+        assert got[name].tolist() == want[name].tolist(), name
+    assert got["c"][0] == 20 and got["c"][-1] == 20, "missing and other bins"
+
+    dictionary = pa.array(["a", "zzz", None, "b"]).dictionary_encode()
+    assert baseline.features["c"].count_arrow(dictionary).tolist() == (
+        baseline.features["c"].count(pd.Series(["a", "zzz", None, "b"])).tolist()
+    )
+    absent = baseline.count_arrow(pa.RecordBatch.from_pydict({"f.x": [1.0, 2.0]}), prefix="f.")
+    assert absent["c"][0] == 2, "a feature that stops arriving counts as missing"
