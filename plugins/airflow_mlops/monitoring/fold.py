@@ -19,7 +19,7 @@ so that actuals can be joined to them whenever either side arrives first;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,25 +94,89 @@ def fold_new_predictions(
         }
     pending = [p for p in list_log_files(log_root, deployment_id) if _key(p, log_root) not in done]
     group = _Group()
-    for index, path in enumerate(pending, start=1):
-        try:
-            read = _read_file(path, _key(path, log_root), baselines, summary)
-        except Exception:
-            # Keep the good files before a bad one: they commit, the bad one stops the fold.
-            _commit(deployment_id, group, store_url, summary)
-            raise
-        group.absorb(read)
-        full = (
-            len(group.files) >= COMMIT_FILES
-            or group.rows >= COMMIT_ROWS
-            or len(group.associations) >= COMMIT_ASSOCIATIONS
-        )
-        if full or index == len(pending):
-            _commit(deployment_id, group, store_url, summary)
-            group = _Group()
-        if progress and (index % 50 == 0 or index == len(pending)):
-            progress(f"folded {index}/{len(pending)} log files ({summary.rows} rows) for {deployment_id}")
+    batches = _Prefetch(pending)
+    try:
+        for index, path in enumerate(pending, start=1):
+            try:
+                read = _read_file(batches.of_next_file(), _key(path, log_root), baselines, summary)
+            except Exception:
+                # Keep the good files before a bad one: they commit, the bad one stops the fold.
+                _commit(deployment_id, group, store_url, summary)
+                raise
+            group.absorb(read)
+            full = (
+                len(group.files) >= COMMIT_FILES
+                or group.rows >= COMMIT_ROWS
+                or len(group.associations) >= COMMIT_ASSOCIATIONS
+            )
+            if full or index == len(pending):
+                _commit(deployment_id, group, store_url, summary)
+                group = _Group()
+            if progress and (index % 50 == 0 or index == len(pending)):
+                progress(f"folded {index}/{len(pending)} log files ({summary.rows} rows) for {deployment_id}")
+    finally:
+        batches.close()
     return summary
+
+
+_END = object()
+
+
+class _Prefetch:
+    """Read the pending files' record batches in a background thread, a couple of batches ahead.
+
+    Decoding Parquet releases the GIL, so the next batch is read while this one
+    is binned; the queue's size keeps memory bounded by a few batches. A read
+    error is raised in the folding thread, at the file it belongs to.
+    """
+
+    def __init__(self, paths: list[Path], depth: int = 2) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(paths,), name="mlops-fold-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, paths: list[Path]) -> None:
+        for path in paths:
+            try:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                    if not self._put(batch):
+                        return
+            except Exception as exc:
+                self._put(exc)
+                return
+            if not self._put(_END):
+                return
+
+    def of_next_file(self) -> Iterator[pa.RecordBatch]:
+        """The next file's batches, in order; raises what reading it raised."""
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 @dataclass
@@ -152,13 +216,15 @@ def _prediction_text(value: Any) -> str:
     return str(value)
 
 
-def _read_file(path: Path, key_of_file: str, baselines: dict[str, Baseline], summary: FoldSummary) -> _Group:
-    """One file's state, read batch by batch; nothing of it is kept if reading fails half-way."""
+def _read_file(
+    batches: Iterator[pa.RecordBatch], key_of_file: str, baselines: dict[str, Baseline], summary: FoldSummary
+) -> _Group:
+    """One file's state from its batches; nothing of it is kept if reading fails half-way."""
     group = _Group()
     service, drift, associations = group.service, group.drift, group.associations
     rows = 0
     previous: tuple[Any, ...] | None = None
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+    for batch in batches:
         # Only the log's own columns go to pandas; features are binned straight from Arrow.
         frame = batch.select([c for c in batch.schema.names if not c.startswith(FEATURE_PREFIX)]).to_pandas()
         rows += len(frame)

@@ -11,6 +11,7 @@ import pytest
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
+from airflow_mlops.datasets.synthetic import FEATURE_COLUMNS
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.retraining import MIN_ROWS, build_training_set
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
@@ -19,16 +20,7 @@ if TYPE_CHECKING:
     from conftest import RegisteredModels
 
 AS_OF = datetime(2024, 6, 3, tzinfo=UTC)
-FEATURES = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "contract",
-    "payment_method",
-    "internet_service",
-    "senior",
-]
+FEATURES = list(FEATURE_COLUMNS)
 
 
 @pytest.fixture
