@@ -149,10 +149,12 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None
                 f"{url} exited: {(proc.stderr.read() if proc.stderr else b'').decode()[-3000:]}"
             )
         try:
-            httpx.get(url, timeout=1)
-            return
+            # Ours answers 503 while it loads the deployments' models: wait for ready.
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
