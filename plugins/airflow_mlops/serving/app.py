@@ -33,10 +33,11 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
 from airflow_mlops.security import Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
+from airflow_mlops.serving.batching import MicroBatcher
 from airflow_mlops.serving.inputs import PredictionInputError, parse_records, prepare_features
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
-from airflow_mlops.serving.scoring import log_records, predict_rows, score_frame
+from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_records, predict_rows
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -170,6 +171,7 @@ def create_app(
     role_cache = _TtlCache(ttl_s)
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
+    batcher = MicroBatcher(call_model)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -258,9 +260,11 @@ def create_app(
         try:
             frame = parse_records(body, request.headers.get("content-type", "application/json"))
             stamps = parse_timestamps(frame, timestampColumn, datetime.now(UTC))
-            scored = score_frame(
+            checked = check_frame(
                 loaded, frame, passthrough=passthroughColumns, passthrough_set=passthroughColumnsSet
             )
+            rows, logged = await batcher.predict(loaded, checked.features)
+            scored = finish_scoring(loaded, checked, rows, logged)
         except PredictionInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0

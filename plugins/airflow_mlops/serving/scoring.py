@@ -75,6 +75,57 @@ class Scored:
     warnings: np.ndarray | None
 
 
+@dataclass
+class Checked:
+    """A request's frame after every check, before the model is called."""
+
+    frame: pd.DataFrame
+    features: pd.DataFrame
+    passthrough: list[str]
+    association_ids: list[str] | None
+
+
+def check_frame(
+    loaded: LoadedModel,
+    frame: pd.DataFrame,
+    *,
+    passthrough: list[str] | None = None,
+    passthrough_set: str | None = None,
+) -> Checked:
+    """Every check of :func:`score_frame`; raises :class:`PredictionInputError` naming row and column."""
+    features = prepare_features(frame, loaded.info.features, loaded.feature_types)
+    extra = passthrough_columns(frame, passthrough, passthrough_set)
+    return Checked(frame, features, extra, association_ids(frame, loaded.settings))
+
+
+def call_model(loaded: LoadedModel, features: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+    """:func:`predict_rows`, with the model's refusal of values the signature allowed as an input error."""
+    try:
+        return predict_rows(loaded, features)
+    except PredictionInputError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise PredictionInputError(f"the model could not score these rows: {str(exc)[:500]}") from exc
+
+
+def finish_scoring(
+    loaded: LoadedModel, checked: Checked, rows: list[dict[str, Any]], logged: list[Any]
+) -> Scored:
+    """Add warnings, passthrough values and association ids to the model's rows."""
+    bounds = loaded.warning_boundaries
+    flags = outside(np.asarray([r["prediction"] for r in rows], dtype=float), bounds) if bounds else None
+    ids = checked.association_ids
+    passthrough_values = json_values(checked.frame, checked.passthrough) if checked.passthrough else None
+    for i, row in enumerate(rows):
+        if passthrough_values is not None:
+            row["passthroughValues"] = passthrough_values[i]
+        if ids is not None:
+            row["associationId"] = ids[i]
+        if flags is not None:
+            row["predictionWarning"] = {"isOutlierPrediction": bool(flags[i])}
+    return Scored(rows, logged, checked.features, ids, flags)
+
+
 def score_frame(
     loaded: LoadedModel,
     frame: pd.DataFrame,
@@ -85,27 +136,12 @@ def score_frame(
     """Check, score and shape ``frame``; raises :class:`PredictionInputError` naming row and column.
 
     Every check runs before the model is called, so a refused request scores nothing.
+    The real-time path runs the same three steps with the model call micro-batched
+    (``serving.batching``).
     """
-    features = prepare_features(frame, loaded.info.features, loaded.feature_types)
-    extra = passthrough_columns(frame, passthrough, passthrough_set)
-    ids = association_ids(frame, loaded.settings)
-    try:
-        rows, logged = predict_rows(loaded, features)
-    except PredictionInputError:
-        raise
-    except (ValueError, TypeError) as exc:  # the model refused values the signature allowed
-        raise PredictionInputError(f"the model could not score these rows: {str(exc)[:500]}") from exc
-    bounds = loaded.warning_boundaries
-    flags = outside(np.asarray([r["prediction"] for r in rows], dtype=float), bounds) if bounds else None
-    passthrough_values = json_values(frame, extra) if extra else None
-    for i, row in enumerate(rows):
-        if passthrough_values is not None:
-            row["passthroughValues"] = passthrough_values[i]
-        if ids is not None:
-            row["associationId"] = ids[i]
-        if flags is not None:
-            row["predictionWarning"] = {"isOutlierPrediction": bool(flags[i])}
-    return Scored(rows, logged, features, ids, flags)
+    checked = check_frame(loaded, frame, passthrough=passthrough, passthrough_set=passthrough_set)
+    rows, logged = call_model(loaded, checked.features)
+    return finish_scoring(loaded, checked, rows, logged)
 
 
 def log_records(
