@@ -36,8 +36,8 @@ from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
 from airflow_mlops.serving.inputs import PredictionInputError, parse_records, prepare_features
 from airflow_mlops.serving.model_cache import ModelCache
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
-from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_records, predict_rows
+from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
+from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -70,10 +70,13 @@ def check_features(frame: pd.DataFrame, features: list[str]) -> None:
     prepare_features(frame, features, None)
 
 
-def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> list[datetime]:
-    """Each row's prediction time: the named column (for backfills and simulations) or now."""
+def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> datetime | pd.Series:
+    """The prediction time: ``now`` for every row, or each row's value of the named column.
+
+    The column is for backfills and simulations; its values are ISO-8601, parsed to UTC.
+    """
     if column is None:
-        return [now] * len(frame)
+        return now
     if column not in frame.columns:
         raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
     # ISO8601 parses each value on its own terms; an inferred format would reject valid
@@ -85,7 +88,7 @@ def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> 
         raise PredictionInputError(
             f"row {row}: column {column!r} value {frame[column].iloc[row]!r} is not a timestamp (ISO-8601 expected)"
         )
-    return [t.to_pydatetime() for t in parsed]
+    return parsed
 
 
 class _TtlCache:
@@ -268,7 +271,7 @@ def create_app(
         except PredictionInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
-        writer.append(deployment_id, log_records(loaded, scored, stamps, latency_ms))
+        writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
         return JSONResponse(
             {"data": scored.rows},
             headers={"X-MLOps-Model-Id": loaded.info.ref.id, "X-MLOps-Execution-Time": f"{latency_ms:.3f}"},
@@ -298,6 +301,9 @@ class _LazyWriter:
 
     def append(self, deployment_id: str, rows: list[dict[str, Any]]) -> None:
         self.get().append(deployment_id, rows)
+
+    def append_batch(self, deployment_id: str, batch: PredictionBatch) -> None:
+        self.get().append_batch(deployment_id, batch)
 
     def flush(self) -> int:
         return 0 if self._writer is None else self._writer.flush()

@@ -34,7 +34,7 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.serving.inputs import PredictionInputError
 from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
-from airflow_mlops.serving.scoring import Scored, log_records, score_frame
+from airflow_mlops.serving.scoring import Scored, log_batch, score_frame
 
 DEFAULT_CHUNK_ROWS = 10_000
 _ROW = re.compile(r"^row (\d+):")
@@ -228,7 +228,7 @@ def batch_score(
             except PredictionInputError as exc:
                 raise BatchScoreError(_renumber(str(exc), rows)) from exc
             latency_ms = (time.perf_counter() - t0) * 1000.0
-            writer.append(deployment_id, log_records(loaded, scored, stamps, latency_ms))
+            writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
             if out is not None:
                 extra = (
                     [str(c) for c in chunk.columns]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +32,7 @@ __all__ = ["MAX_BATCH_ROWS", "MicroBatcher"]
 #: Most rows scored in one model call; a request larger than this is scored alone.
 MAX_BATCH_ROWS = 2048
 
-Result = tuple[list[dict[str, Any]], list[Any]]
+Result = tuple[list[dict[str, Any]], np.ndarray]
 
 
 @dataclass

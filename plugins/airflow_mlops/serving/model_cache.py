@@ -8,6 +8,7 @@ request waits for a load and none fails during a replacement.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -200,9 +201,23 @@ class ModelCache:
             except Exception:
                 log.exception("warming the model cache failed; models load on first request")
             finally:
+                _freeze_heap()
                 self._warming.clear()
         while not self._stop.wait(self._refresh_interval_s):
             try:
                 self.refresh()
             except Exception:  # keep serving the old models if the store or registry hiccups
                 log.exception("model cache refresh failed; will retry")
+
+
+def _freeze_heap() -> None:
+    """Exempt what start-up built (modules, the loaded models) from the cyclic garbage collector.
+
+    A server process holds millions of long-lived objects (MLflow, scikit-learn,
+    pandas, the models); each full collection walks all of them while holding
+    the GIL, which showed up as 200 ms stalls in the 99th latency percentile.
+    Frozen objects are never scanned; what requests allocate later is collected
+    as usual.
+    """
+    gc.collect()
+    gc.freeze()

@@ -4,8 +4,13 @@ Monitoring (drift, accuracy once actuals arrive, service health) and retraining
 all read what the serving layer wrote, so the log is the contract between them.
 Its design follows from who uses it:
 
-* **The request path must stay fast.** :meth:`PredictionLogWriter.append` only
-  validates and buffers; files are written when the buffer reaches ``max_rows``,
+* **The request path must stay fast.** :meth:`PredictionLogWriter.append_batch`
+  takes a request's rows as columns (the checked feature frame, the model's
+  output array, scalars for what every row shares), checks them in a few
+  vectorised steps and buffers references; nothing is converted per row until a
+  flush turns whole columns into Arrow at once. :meth:`~PredictionLogWriter.append`
+  takes row dicts for callers that have rows (reporting external predictions,
+  tests). Files are written when the buffer reaches ``max_rows``,
   when its oldest row has waited ``max_delay_s`` (a daemon thread watches), on
   :meth:`~PredictionLogWriter.flush` and on :meth:`~PredictionLogWriter.close`.
 * **Readers run concurrently with writers** (an Airflow monitoring task while
@@ -52,11 +57,11 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -90,12 +95,50 @@ _HOUR_FORMAT = "%Y%m%dT%H"
 _MIN_RETRY_S = 0.5
 
 
+class _Same:
+    """A value every row of a chunk shares, expanded to a column only at flush."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 @dataclass(frozen=True)
-class _Pending:
+class _Chunk:
+    """Rows of one deployment and one UTC hour, as columns, waiting for a flush."""
+
     arrived: float  # time.monotonic() at append, drives the max_delay_s flush
     deployment_id: str
     hour: str
-    record: dict[str, Any]
+    size: int
+    #: Log column (``f.<name>`` for features) -> an array of ``size`` values or a :class:`_Same`.
+    columns: dict[str, Any]
+    #: Row ids are ``<base>-<start + i>`` when the caller gave none (made at flush).
+    row_id_base: str = ""
+    row_id_start: int = 0
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """Rows for the log as columns: what every row shares is given once.
+
+    ``timestamp`` is one tz-aware datetime for all rows (a real-time request) or
+    one per row (backfills, ``timestampColumn``). ``prediction`` is ``None`` when
+    predictions data collection is off; so is ``features``. Sequences hold one
+    value per row; ``extras`` values may be either a sequence or one value.
+    """
+
+    size: int
+    timestamp: datetime | Sequence[datetime] | pd.Series | pd.DatetimeIndex
+    model_version: str
+    status_code: int
+    latency_ms: float
+    prediction: Sequence[Any] | np.ndarray | None = None
+    features: pd.DataFrame | None = None
+    association_id: Sequence[str | None] | None = None
+    row_id: Sequence[str] | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PredictionLogWriter:
@@ -120,7 +163,8 @@ class PredictionLogWriter:
         # by a concurrent flush, and so two size-triggered flushes do not both
         # write half-empty files.
         self._flush_lock = threading.Lock()
-        self._buffer: list[_Pending] = []
+        self._buffer: list[_Chunk] = []
+        self._rows = 0
         self._closed = False
         self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log-flusher", daemon=True)
@@ -135,10 +179,10 @@ class PredictionLogWriter:
     def pending(self) -> int:
         """Rows accepted but not yet on disk (including rows kept after a failed flush)."""
         with self._lock:
-            return len(self._buffer)
+            return self._rows
 
     def append(self, deployment_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Accept rows for one deployment; raises ``ValueError`` for malformed rows.
+        """Accept row dicts for one deployment; raises ``ValueError`` for malformed rows.
 
         All rows are validated before any is buffered, so a bad row never
         poisons the buffer (it would make every later flush fail). A flush this
@@ -147,22 +191,24 @@ class PredictionLogWriter:
         """
         _check_deployment_id(deployment_id)
         # One random id per call, suffixed per row: unique like a uuid per row, without a
-        # urandom call for each (that was a tenth of a 100-row request's cost).
+        # urandom call for each.
         base = uuid.uuid4().hex
         normalized = [_normalize_row(row, index, base) for index, row in enumerate(rows)]
         if not normalized:
             return
-        now = time.monotonic()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"prediction log writer for {self._root} is closed")
-            self._buffer.extend(_Pending(now, deployment_id, hour, record) for hour, record in normalized)
-            full = len(self._buffer) >= self._max_rows and now >= self._retry_at
-            self._wakeup.notify()
-        if full:
-            # Already logged by _flush; the rows are still buffered.
-            with contextlib.suppress(Exception):
-                self._flush(only_if_full=True)
+        by_hour: dict[str, list[dict[str, Any]]] = {}
+        for hour, record in normalized:
+            by_hour.setdefault(hour, []).append(record)
+        self._accept([_rows_chunk(deployment_id, hour, records) for hour, records in by_hour.items()])
+
+    def append_batch(self, deployment_id: str, batch: PredictionBatch) -> None:
+        """Accept one request's (or one batch chunk's) rows as columns; ``ValueError`` if malformed.
+
+        The cheap path for the server: checks are per column, not per row, and
+        the feature frame is kept by reference (the caller must not modify it).
+        """
+        _check_deployment_id(deployment_id)
+        self._accept(_batch_chunks(deployment_id, batch))
 
     def flush(self) -> int:
         """Write everything buffered now; returns the number of rows written.
@@ -199,6 +245,21 @@ class PredictionLogWriter:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _accept(self, chunks: list[_Chunk]) -> None:
+        if not chunks:
+            return
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"prediction log writer for {self._root} is closed")
+            self._buffer.extend(chunks)
+            self._rows += sum(chunk.size for chunk in chunks)
+            full = self._rows >= self._max_rows and chunks[0].arrived >= self._retry_at
+            self._wakeup.notify()
+        if full:
+            # Already logged by _flush; the rows are still buffered.
+            with contextlib.suppress(Exception):
+                self._flush(only_if_full=True)
+
     def _run(self) -> None:
         while True:
             with self._lock:
@@ -220,45 +281,48 @@ class PredictionLogWriter:
     def _flush(self, *, only_if_full: bool = False) -> int:
         with self._flush_lock:
             with self._lock:
-                if only_if_full and len(self._buffer) < self._max_rows:
+                if only_if_full and self._rows < self._max_rows:
                     return 0  # another thread flushed while this one waited
                 batch, self._buffer = self._buffer, []
+                written = self._rows
+                self._rows = 0
             if not batch:
                 return 0
 
-            groups: dict[tuple[str, str], list[_Pending]] = {}
-            for item in batch:
-                groups.setdefault((item.deployment_id, item.hour), []).append(item)
+            groups: dict[tuple[str, str], list[_Chunk]] = {}
+            for chunk in batch:
+                groups.setdefault((chunk.deployment_id, chunk.hour), []).append(chunk)
             failed_keys: set[tuple[str, str]] = set()
             first_error: Exception | None = None
-            for key, items in groups.items():
+            for key, chunks in groups.items():
                 try:
-                    self._write_group(key[0], key[1], [item.record for item in items])
+                    self._write_group(key[0], key[1], chunks)
                 except Exception as exc:
                     failed_keys.add(key)
                     first_error = first_error or exc
                     logger.exception(
                         "prediction log: writing %d row(s) for deployment %r hour %s under %s failed; "
                         "keeping them buffered for the next flush",
-                        len(items),
+                        sum(chunk.size for chunk in chunks),
                         key[0],
                         key[1],
                         self._root,
                     )
             if first_error is None:
-                return len(batch)
+                return written
 
-            kept = [item for item in batch if (item.deployment_id, item.hour) in failed_keys]
+            kept = [chunk for chunk in batch if (chunk.deployment_id, chunk.hour) in failed_keys]
             with self._lock:
                 # Older rows go back in front, so the buffer stays ordered by arrival.
                 self._buffer[:0] = kept
+                self._rows += sum(chunk.size for chunk in kept)
                 self._retry_at = time.monotonic() + max(self._max_delay_s, _MIN_RETRY_S)
             raise first_error
 
-    def _write_group(self, deployment_id: str, hour: str, records: list[dict[str, Any]]) -> None:
+    def _write_group(self, deployment_id: str, hour: str, chunks: list[_Chunk]) -> None:
         directory = self._root / f"deployment={deployment_id}" / f"hour={hour}"
         directory.mkdir(parents=True, exist_ok=True)
-        table = _to_table(records)
+        table = _to_table(chunks)
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
         tmp = directory / f".{name}.tmp"
         try:
@@ -282,7 +346,7 @@ def _close_open_writers() -> None:
             logger.exception("prediction log: could not flush %s at exit", writer.root)
 
 
-# --- rows -> Arrow ----------------------------------------------------------------------------
+# --- rows and batches -> chunks -------------------------------------------------------------
 
 
 def _check_deployment_id(deployment_id: str) -> None:
@@ -290,6 +354,14 @@ def _check_deployment_id(deployment_id: str) -> None:
         raise ValueError(
             "deployment_id must be 1-128 characters of letters, digits, '.', '_' or '-', starting with "
             f"a letter or digit (it becomes a directory name); got {deployment_id!r}"
+        )
+
+
+def _check_extra_key(key: Any, where: str) -> None:
+    if not isinstance(key, str) or key.startswith(FEATURE_PREFIX) or key.startswith("."):
+        raise ValueError(
+            f"{where}: extra key {key!r} is not allowed; extra keys must be strings not starting "
+            f"with {FEATURE_PREFIX!r} (put model inputs under 'features')"
         )
 
 
@@ -335,32 +407,237 @@ def _normalize_row(row: Mapping[str, Any], index: int, id_base: str) -> tuple[st
     for key, value in row.items():
         if key in _RESERVED:
             continue
-        if not isinstance(key, str) or key.startswith(FEATURE_PREFIX) or key.startswith("."):
-            raise ValueError(
-                f"row {index}: extra key {key!r} is not allowed; extra keys must be strings not starting "
-                f"with {FEATURE_PREFIX!r} (put model inputs under 'features')"
-            )
+        _check_extra_key(key, f"row {index}")
         record[key] = value
     return timestamp.strftime(_HOUR_FORMAT), record
 
 
-def _to_table(records: list[dict[str, Any]]) -> pa.Table:
-    extras = sorted({key for record in records for key in record} - _RESERVED)
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _rows_chunk(deployment_id: str, hour: str, records: list[dict[str, Any]]) -> _Chunk:
+    """Normalized row dicts (one hour) as a chunk: the same columns a batch would give."""
+    names = {key for record in records for key in record} - {"features", "timestamp"}
+    columns: dict[str, Any] = {name: _objects([record.get(name) for record in records]) for name in names}
+    # Naive UTC microseconds for numpy; normalized timestamps are UTC already.
+    columns["timestamp"] = np.array(
+        [record["timestamp"].replace(tzinfo=None) for record in records], dtype="datetime64[us]"
+    )
     feature_names = sorted({name for record in records for name in record["features"]})
-    columns: dict[str, pa.Array] = {
-        "timestamp": pa.array([r["timestamp"] for r in records], type=pa.timestamp("us", tz="UTC")),
-        "association_id": pa.array([r["association_id"] for r in records], type=pa.string()),
-        "model_version": pa.array([r["model_version"] for r in records], type=pa.string()),
-        "prediction": _column([r["prediction"] for r in records]),
-        "status_code": pa.array([r["status_code"] for r in records], type=pa.int64()),
-        "latency_ms": pa.array([r["latency_ms"] for r in records], type=pa.float64()),
-        "row_id": pa.array([r["row_id"] for r in records], type=pa.string()),
-    }
-    for key in extras:
-        columns[key] = _column([r.get(key) for r in records])
     for name in feature_names:
-        columns[FEATURE_PREFIX + name] = _column([r["features"].get(name) for r in records])
-    return pa.table(columns)
+        columns[FEATURE_PREFIX + name] = _objects([record["features"].get(name) for record in records])
+    return _Chunk(time.monotonic(), deployment_id, hour, len(records), columns)
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, np.ndarray | pd.Series | pd.Index | list | tuple)
+
+
+def _utc_micros(timestamp: Any, size: int) -> np.datetime64 | np.ndarray:
+    """One UTC instant (naive datetime64[us]) for all rows, or one per row; refuses naive times."""
+    if isinstance(timestamp, datetime):
+        if timestamp.tzinfo is None or timestamp.utcoffset() is None:
+            raise ValueError(f"timestamp must be a timezone-aware datetime, got {timestamp!r}")
+        return np.datetime64(pd.Timestamp(timestamp).tz_convert("UTC").tz_localize(None), "us")
+    if not _is_sequence(timestamp) or len(timestamp) != size:
+        raise ValueError(
+            f"timestamp must be one timezone-aware datetime or one per row ({size}), got {type(timestamp).__name__}"
+        )
+    if isinstance(timestamp, pd.Series | pd.Index) and isinstance(timestamp.dtype, pd.DatetimeTZDtype):
+        index = pd.DatetimeIndex(timestamp)
+    else:
+        values = list(timestamp)
+        for row, value in enumerate(values):
+            if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"timestamp row {row}: expected a timezone-aware datetime, got {value!r}")
+        index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    if index.isna().any():
+        raise ValueError(f"timestamp row {int(np.flatnonzero(index.isna())[0])} is missing")
+    return index.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
+
+
+def _per_row(name: str, values: Any, size: int) -> np.ndarray:
+    if not _is_sequence(values) or len(values) != size:
+        got = len(values) if _is_sequence(values) else type(values).__name__
+        raise ValueError(f"{name} must hold one value per row ({size}), got {got}")
+    if isinstance(values, pd.Series | pd.Index):
+        return values.to_numpy()
+    return values if isinstance(values, np.ndarray) else _objects(values)
+
+
+def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
+    size = batch.size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"size must be a row count (int >= 0), got {size!r}")
+    if size == 0:
+        return []
+    if isinstance(batch.status_code, bool) or not isinstance(batch.status_code, numbers.Integral):
+        raise ValueError(f"status_code must be an int, got {batch.status_code!r}")
+    if isinstance(batch.latency_ms, bool) or not isinstance(batch.latency_ms, numbers.Real):
+        raise ValueError(f"latency_ms must be a number, got {batch.latency_ms!r}")
+    if batch.features is not None:
+        if not isinstance(batch.features, pd.DataFrame) or len(batch.features) != size:
+            raise ValueError(
+                f"features must be a DataFrame of {size} rows, got {type(batch.features).__name__}"
+            )
+        if not all(isinstance(name, str) for name in batch.features.columns):
+            raise ValueError(f"feature names must be strings, got {list(batch.features.columns)!r}")
+    columns: dict[str, Any] = {
+        "model_version": _Same(str(batch.model_version)),
+        "status_code": _Same(int(batch.status_code)),
+        "latency_ms": _Same(float(batch.latency_ms)),
+        "prediction": _Same(None)
+        if batch.prediction is None
+        else _per_row("prediction", batch.prediction, size),
+        "association_id": _Same(None)
+        if batch.association_id is None
+        else _per_row("association_id", batch.association_id, size),
+    }
+    if batch.row_id is not None:
+        columns["row_id"] = _per_row("row_id", batch.row_id, size)
+    for key, value in batch.extras.items():
+        if key in _RESERVED:
+            raise ValueError(f"extra key {key!r} is one of the log's own columns")
+        _check_extra_key(key, "extras")
+        columns[key] = _per_row(key, value, size) if _is_sequence(value) else _Same(value)
+    if batch.features is not None:
+        # One numpy array per feature now (microseconds); rows become Arrow only at flush.
+        for name in batch.features.columns:
+            columns[FEATURE_PREFIX + name] = _plain_array(batch.features[name])
+    stamps = _utc_micros(batch.timestamp, size)
+    base = uuid.uuid4().hex
+    now = time.monotonic()
+    if isinstance(stamps, np.datetime64):
+        columns["timestamp"] = _Same(stamps)
+        hour = pd.Timestamp(stamps).strftime(_HOUR_FORMAT)
+        return [_Chunk(now, deployment_id, hour, size, columns, base, 0)]
+    # Rows spread over hours (backfills): one chunk per hour, row ids still unique per call.
+    # Rows spread over hours (backfills): one chunk per hour, with ids made here so that
+    # they stay unique across this call's chunks.
+    columns["timestamp"] = stamps
+    columns.setdefault("row_id", _objects([f"{base}-{i}" for i in range(size)]))
+    hours = stamps.astype("datetime64[h]")
+    chunks: list[_Chunk] = []
+    for hour in np.unique(hours):
+        (rows,) = np.nonzero(hours == hour)
+        part = {name: value if isinstance(value, _Same) else value[rows] for name, value in columns.items()}
+        label = pd.Timestamp(hour).strftime(_HOUR_FORMAT)
+        chunks.append(_Chunk(now, deployment_id, label, len(rows), part))
+    return chunks
+
+
+# --- chunks -> Arrow --------------------------------------------------------------------------
+
+
+def _expand(value: Any, size: int) -> np.ndarray:
+    if not isinstance(value, _Same):
+        return cast(np.ndarray, value)
+    if isinstance(value.value, np.datetime64):
+        return np.full(size, value.value, dtype="datetime64[us]")
+    if value.value is None or isinstance(value.value, str) or not np.isscalar(value.value):
+        return _objects([value.value] * size)
+    return np.full(size, value.value)
+
+
+def _chunk_column(chunk: _Chunk, name: str) -> np.ndarray:
+    if name in chunk.columns:
+        return _expand(chunk.columns[name], chunk.size)
+    if name == "row_id":
+        start = chunk.row_id_start
+        return _objects([f"{chunk.row_id_base}-{i}" for i in range(start, start + chunk.size)])
+    return _objects([None] * chunk.size)
+
+
+def _gather(chunks: list[_Chunk], name: str) -> np.ndarray:
+    """Column ``name`` of a group of chunks, in order; a value every chunk shares costs one repeat."""
+    values = [chunk.columns.get(name) for chunk in chunks]
+    if all(isinstance(value, _Same) for value in values):
+        shared = [cast(_Same, value).value for value in values]
+        first = shared[0]
+        if all(value is first or value == first for value in shared):
+            return _expand(_Same(first), sum(chunk.size for chunk in chunks))
+        kinds = {type(value) for value in shared}
+        same_kind = len(kinds) == 1 and kinds <= {int, float, bool, np.datetime64}
+        return np.repeat(np.array(shared) if same_kind else _objects(shared), [c.size for c in chunks])
+    return _concat([_chunk_column(chunk, name) for chunk in chunks])
+
+
+def _plain_array(series: pd.Series) -> np.ndarray:
+    """A feature column as numpy: numbers and bools as they are, anything else as objects."""
+    values = series.to_numpy()
+    if values.dtype.kind in "biuf" or values.dtype == object:
+        return cast(np.ndarray, values)
+    # datetimes, categoricals, extension types: as the Python values the row path would see.
+    return _objects(series.astype(object).tolist())
+
+
+def _concat(pieces: list[np.ndarray]) -> np.ndarray:
+    kinds = {piece.dtype.kind for piece in pieces}
+    if len(kinds) > 1 and not kinds <= {"i", "u", "f"}:
+        # e.g. bools with ints, or numbers with missing-column fillers: decide per value.
+        pieces = [piece if piece.dtype == object else _objects(piece.tolist()) for piece in pieces]
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def _to_table(chunks: list[_Chunk]) -> pa.Table:
+    names: set[str] = set()
+    for chunk in chunks:
+        names.update(chunk.columns)
+    extras = sorted(names - _RESERVED - {name for name in names if name.startswith(FEATURE_PREFIX)})
+    features = sorted(name for name in names if name.startswith(FEATURE_PREFIX))
+
+    def column(name: str) -> np.ndarray:
+        return _gather(chunks, name)
+
+    table: dict[str, pa.Array] = {
+        "timestamp": pa.array(column("timestamp").astype("datetime64[us]"), type=pa.timestamp("us")).cast(
+            pa.timestamp("us", tz="UTC")
+        ),
+        "association_id": _array_column(column("association_id"), as_string=True),
+        "model_version": _array_column(column("model_version"), as_string=True),
+        "prediction": _array_column(column("prediction")),
+        "status_code": pa.array(column("status_code").astype(np.int64), type=pa.int64()),
+        "latency_ms": pa.array(column("latency_ms").astype(np.float64), type=pa.float64()),
+        "row_id": _array_column(column("row_id"), as_string=True),
+    }
+    for name in [*extras, *features]:
+        table[name] = _array_column(column(name))
+    return pa.table(table)
+
+
+_INFERRED_ARROW = {
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "integer": pa.int64(),
+    "floating": pa.float64(),
+    "mixed-integer-float": pa.float64(),
+}
+
+
+def _array_column(values: np.ndarray, *, as_string: bool = False) -> pa.Array:
+    """One Arrow column per the module's typing rule, vectorised where the kinds allow."""
+    if as_string:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    kind = values.dtype.kind
+    try:
+        if kind == "b":
+            return pa.array(values, type=pa.bool_())
+        if kind in "iu":
+            return pa.array(values, type=pa.int64())
+        if kind == "f":
+            return pa.array(values, type=pa.float64(), from_pandas=True)
+        if kind == "O":
+            inferred = pd.api.types.infer_dtype(values, skipna=True)
+            if inferred == "empty":
+                return pa.nulls(len(values))
+            if inferred in _INFERRED_ARROW:
+                return pa.array(values, type=_INFERRED_ARROW[inferred], from_pandas=True)
+    except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # e.g. an int beyond int64: let the per-value rule decide (it falls back to strings)
+    return _column(values.tolist())
 
 
 def _is_null(value: Any) -> bool:

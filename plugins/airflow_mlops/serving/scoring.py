@@ -1,7 +1,7 @@
 """Score a frame through a loaded deployment model, and shape what is answered and logged.
 
 Real-time requests (``serving.app``) and batch scoring (``serving.batch``) both
-go through :func:`score_frame` and :func:`log_records`, so a batch-scored row is
+go through :func:`score_frame` and :func:`log_batch`, so a batch-scored row is
 answered and logged exactly like a real-time one: same checks, same association
 ids, same prediction warnings, same log columns, same data-collection rule.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from airflow_mlops.serving.inputs import (
     prepare_features,
 )
 from airflow_mlops.serving.model_cache import LoadedModel
+from airflow_mlops.serving.prediction_log import PredictionBatch
 from airflow_mlops.serving.warnings import outside
 
 
@@ -30,10 +31,12 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
     """DataRobot-shaped rows, and per row the value target drift watches (see ``monitored_values``).
 
     ``frame`` must already be checked (:func:`~airflow_mlops.serving.inputs.prepare_features`).
+    Rows are built from plain Python lists (``tolist``), not numpy scalars: this runs
+    for every answered row, and a numpy scalar per value costs more than the model call.
     """
     from airflow_mlops.registry import ExternalModelError, monitored_values
 
@@ -41,27 +44,39 @@ def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[st
         output = loaded.model.predict(frame[loaded.info.features])
     except ExternalModelError as exc:
         raise PredictionInputError(str(exc)) from exc
-    regression = loaded.info.task == "regression"
-    rows: list[dict[str, Any]] = []
+    labels = _plain_list(output.labels)
+    rows: list[dict[str, Any]]
     if output.probabilities is not None and output.classes is not None:
-        classes = [_plain(c) for c in output.classes]
+        classes = _plain_list(output.classes)
         probabilities = np.asarray(output.probabilities, dtype=float).tolist()
-        for i, label in enumerate(output.labels):
-            values = [{"label": c, "value": p} for c, p in zip(classes, probabilities[i], strict=True)]
-            rows.append({"rowId": i, "prediction": _plain(label), "predictionValues": values})
+        rows = [
+            {
+                "rowId": i,
+                "prediction": label,
+                "predictionValues": [{"label": c, "value": p} for c, p in zip(classes, probs, strict=True)],
+            }
+            for i, (label, probs) in enumerate(zip(labels, probabilities, strict=True))
+        ]
+    elif loaded.info.task == "regression":
+        target = loaded.info.target
+        values = np.asarray(output.labels, dtype=float).tolist()
+        rows = [
+            {"rowId": i, "prediction": v, "predictionValues": [{"label": target, "value": v}]}
+            for i, v in enumerate(values)
+        ]
     else:
-        for i, label in enumerate(output.labels):
-            if regression:
-                value = float(label)
-                values = [{"label": loaded.info.target, "value": value}]
-                rows.append({"rowId": i, "prediction": value, "predictionValues": values})
-            else:
-                plain = _plain(label)
-                rows.append(
-                    {"rowId": i, "prediction": plain, "predictionValues": [{"label": plain, "value": 1.0}]}
-                )
-    logged = [_plain(v) for v in monitored_values(loaded.info.task, output)]
-    return rows, logged
+        rows = [
+            {"rowId": i, "prediction": label, "predictionValues": [{"label": label, "value": 1.0}]}
+            for i, label in enumerate(labels)
+        ]
+    return rows, monitored_values(loaded.info.task, output)
+
+
+def _plain_list(values: Any) -> list[Any]:
+    """Python values for JSON: numpy arrays through ``tolist``, numpy scalars through ``item``."""
+    if isinstance(values, np.ndarray):
+        return cast(list[Any], values.tolist())
+    return [_plain(v) for v in values]
 
 
 @dataclass
@@ -69,7 +84,7 @@ class Scored:
     """One scored frame: answer rows, and what the log needs about each row."""
 
     rows: list[dict[str, Any]]
-    logged: list[Any]
+    logged: np.ndarray
     features: pd.DataFrame
     association_ids: list[str] | None
     warnings: np.ndarray | None
@@ -98,7 +113,7 @@ def check_frame(
     return Checked(frame, features, extra, association_ids(frame, loaded.settings))
 
 
-def call_model(loaded: LoadedModel, features: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+def call_model(loaded: LoadedModel, features: pd.DataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
     """:func:`predict_rows`, with the model's refusal of values the signature allowed as an input error."""
     try:
         return predict_rows(loaded, features)
@@ -109,7 +124,7 @@ def call_model(loaded: LoadedModel, features: pd.DataFrame) -> tuple[list[dict[s
 
 
 def finish_scoring(
-    loaded: LoadedModel, checked: Checked, rows: list[dict[str, Any]], logged: list[Any]
+    loaded: LoadedModel, checked: Checked, rows: list[dict[str, Any]], logged: np.ndarray
 ) -> Scored:
     """Add warnings, passthrough values and association ids to the model's rows."""
     bounds = loaded.warning_boundaries
@@ -144,41 +159,34 @@ def score_frame(
     return finish_scoring(loaded, checked, rows, logged)
 
 
-def log_records(
+def log_batch(
     loaded: LoadedModel,
     scored: Scored,
-    stamps: list[datetime],
+    stamps: datetime | pd.Series,
     latency_ms: float,
     *,
     status_code: int = 200,
-) -> list[dict[str, Any]]:
-    """The prediction-log rows for ``scored``.
+) -> PredictionBatch:
+    """The prediction-log rows for ``scored``, as columns (``PredictionLogWriter.append_batch``).
 
+    ``stamps`` is one time for every row (a request scored now) or one per row.
     With ``predictions_data_collection`` off, each row keeps only what service
     health needs (timestamp, model version, status, latency, association id) with
     ``data_collected=False``, no features and a null prediction; drift and accuracy
     must skip such rows (``docs/architecture.md``, "Serving").
     """
     collect = bool(loaded.settings["predictions_data_collection"]["enabled"])
-    n = len(scored.rows)
-    ids = scored.association_ids
-    flags = scored.warnings
-    feature_records: list[dict[str, Any]] = (
-        scored.features.to_dict(orient="records") if collect else [{} for _ in range(n)]
+    extras: dict[str, Any] = {"data_collected": collect}
+    if scored.warnings is not None:
+        extras["prediction_warning"] = np.asarray(scored.warnings, dtype=bool)
+    return PredictionBatch(
+        size=len(scored.rows),
+        timestamp=stamps,
+        model_version=loaded.version,
+        status_code=status_code,
+        latency_ms=latency_ms,
+        prediction=scored.logged if collect else None,
+        features=scored.features if collect else None,
+        association_id=scored.association_ids,
+        extras=extras,
     )
-    records: list[dict[str, Any]] = []
-    for i in range(n):
-        record: dict[str, Any] = {
-            "timestamp": stamps[i],
-            "association_id": None if ids is None else ids[i],
-            "model_version": loaded.version,
-            "prediction": scored.logged[i] if collect else None,
-            "status_code": status_code,
-            "latency_ms": latency_ms,
-            "features": feature_records[i],
-            "data_collected": collect,
-        }
-        if flags is not None:
-            record["prediction_warning"] = bool(flags[i])
-        records.append(record)
-    return records

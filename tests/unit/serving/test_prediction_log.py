@@ -388,3 +388,92 @@ def test_read_no_files_gives_an_empty_frame() -> None:
     frame = read_log_files([])
     assert len(frame) == 0
     assert "timestamp" in frame.columns and "deployment_id" in frame.columns
+
+
+def _batch(n: int, **change: Any) -> prediction_log.PredictionBatch:
+    fields: dict[str, Any] = {
+        "size": n,
+        "timestamp": T0,
+        "model_version": "v1",
+        "status_code": 200,
+        "latency_ms": 2.5,
+        "prediction": [0.5] * n,
+        "features": pd.DataFrame({"tenure": list(range(n)), "plan": ["basic"] * n}),
+        "association_id": [f"a-{i}" for i in range(n)],
+    }
+    fields.update(change)
+    return prediction_log.PredictionBatch(**fields)
+
+
+def test_a_batch_is_written_exactly_like_the_same_rows(tmp_path: Path) -> None:
+    """append_batch (columns, the server's path) and append (row dicts) give the same file."""
+    rows_dir, batch_dir = tmp_path / "rows", tmp_path / "batch"
+    with PredictionLogWriter(rows_dir, max_rows=1000, max_delay_s=60) as writer:
+        writer.append("dep", [{**row, "timestamp": T0, "data_collected": True} for row in _rows(3)])
+    with PredictionLogWriter(batch_dir, max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(3, extras={"data_collected": True}))
+    (by_rows,) = list_log_files(rows_dir, "dep")
+    (by_batch,) = list_log_files(batch_dir, "dep")
+    assert pq.read_schema(by_batch) == pq.read_schema(by_rows)
+    expected = read_log_files([by_rows]).drop(columns="row_id")
+    got = read_log_files([by_batch])
+    assert got["row_id"].is_unique
+    pd.testing.assert_frame_equal(got.drop(columns="row_id"), expected)
+
+
+def test_batches_typed_differently_follow_the_per_file_rule(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(2, features=pd.DataFrame({"code": [1, 2], "flag": [True, False]})))
+        writer.append_batch("dep", _batch(1, features=pd.DataFrame({"code": [2.5], "flag": [1]})))
+        writer.append_batch("dep", _batch(1, features=pd.DataFrame({"other": ["x"]}), prediction=None))
+    (path,) = list_log_files(tmp_path, "dep")
+    schema = pq.read_schema(path)
+    assert str(schema.field("f.code").type) == "double"  # ints and floats together stay numeric
+    assert str(schema.field("f.flag").type) == "string"  # bools mixed with ints become text
+    frame = read_log_files([path])
+    assert frame["f.code"].tolist()[:3] == [1.0, 2.0, 2.5]
+    assert frame["f.flag"].tolist() == ["true", "false", "1", None]
+    assert frame["f.other"].tolist() == [None, None, None, "x"]
+    assert pd.isna(frame["prediction"].iloc[3]) and frame["prediction"].iloc[0] == 0.5
+
+
+def test_a_batch_over_several_hours_is_split_with_unique_row_ids(tmp_path: Path) -> None:
+    stamps = [datetime(2024, 1, 1, 10, 59, tzinfo=UTC), datetime(2024, 1, 1, 12, 1, tzinfo=plus_one)]
+    stamps += [datetime(2024, 1, 1, 10, 30, tzinfo=UTC)]
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(3, timestamp=pd.Series(stamps)))
+        assert writer.pending == 3
+    files = list_log_files(tmp_path, "dep")
+    assert [p.parent.name for p in files] == ["hour=20240101T10", "hour=20240101T11"]
+    frame = read_log_files(files)
+    assert frame["row_id"].is_unique
+    assert frame["f.tenure"].tolist() == [2, 0, 1]  # ordered by time; each row kept its values
+    assert frame["association_id"].tolist() == ["a-2", "a-0", "a-1"]
+
+
+plus_one = timezone(timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timestamp": datetime(2024, 1, 1, 10)}, "timezone-aware"),
+        ({"timestamp": [datetime(2024, 1, 1, 10)] * 2}, "timezone-aware"),
+        ({"timestamp": [T0]}, "one per row"),
+        ({"status_code": "200"}, "status_code"),
+        ({"latency_ms": None}, "latency_ms"),
+        ({"prediction": [1.0]}, "prediction must hold one value per row"),
+        ({"association_id": "a"}, "association_id"),
+        ({"features": pd.DataFrame({"x": [1]})}, "features must be a DataFrame of 2 rows"),
+        ({"extras": {"f.x": 1}}, "extra key"),
+        ({"extras": {"latency_ms": 1}}, "own columns"),
+    ],
+)
+def test_bad_batches_are_rejected_before_buffering(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        with pytest.raises(ValueError, match=message):
+            writer.append_batch("dep", _batch(2, **change))
+        assert writer.pending == 0
+    assert _all_files(tmp_path) == []
