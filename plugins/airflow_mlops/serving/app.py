@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -34,7 +33,13 @@ from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
 from airflow_mlops.security import Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
-from airflow_mlops.serving.inputs import PredictionInputError, parse_records, prepare_features
+from airflow_mlops.serving.inputs import (
+    Columns,
+    PredictionInputError,
+    parse_records,
+    parse_timestamps,
+    prepare_features,
+)
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
@@ -67,28 +72,7 @@ def _load_predictor(settings: Settings) -> Any:
 
 def check_features(frame: pd.DataFrame, features: list[str]) -> None:
     """Presence and plain-value checks only (no signature); kept for callers of the old name."""
-    prepare_features(frame, features, None)
-
-
-def parse_timestamps(frame: pd.DataFrame, column: str | None, now: datetime) -> datetime | pd.Series:
-    """The prediction time: ``now`` for every row, or each row's value of the named column.
-
-    The column is for backfills and simulations; its values are ISO-8601, parsed to UTC.
-    """
-    if column is None:
-        return now
-    if column not in frame.columns:
-        raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
-    # ISO8601 parses each value on its own terms; an inferred format would reject valid
-    # values spelled differently from the first (datetime.isoformat() drops zero fractions).
-    parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
-    bad = parsed.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise PredictionInputError(
-            f"row {row}: column {column!r} value {frame[column].iloc[row]!r} is not a timestamp (ISO-8601 expected)"
-        )
-    return parsed
+    prepare_features(Columns.from_frame(frame), features, None)
 
 
 class _TtlCache:
@@ -174,7 +158,7 @@ def create_app(
     role_cache = _TtlCache(ttl_s)
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
-    batcher = MicroBatcher(call_model)
+    batcher = MicroBatcher(call_model, concat=Columns.concat)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.serving.inputs import PredictionInputError
+from airflow_mlops.serving.inputs import Columns, PredictionInputError, parse_timestamps
 from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
 from airflow_mlops.serving.prediction_log import PredictionLogWriter
 from airflow_mlops.serving.scoring import Scored, log_batch, score_frame
@@ -195,7 +195,7 @@ def batch_score(
     leaves no partial file. ``timestamp_column`` gives each row's prediction time
     (backfills; predictions made elsewhere); default: when its chunk is scored.
     """
-    from airflow_mlops.serving.app import _load_predictor, parse_timestamps
+    from airflow_mlops.serving.app import _load_predictor
 
     cfg = settings or get_settings()
     cache = ModelCache(cfg.store_url, _load_predictor(cfg))
@@ -218,10 +218,11 @@ def batch_score(
             chunk = chunk.reset_index(drop=True)
             t0 = time.perf_counter()
             try:
-                stamps = parse_timestamps(chunk, timestamp_column, datetime.now(UTC))
+                columns = Columns.from_frame(chunk)
+                stamps = parse_timestamps(columns, timestamp_column, datetime.now(UTC))
                 scored = score_frame(
                     loaded,
-                    chunk,
+                    columns,
                     passthrough=passthrough_columns,
                     passthrough_set="all" if passthrough_all else None,
                 )

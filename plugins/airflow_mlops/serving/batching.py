@@ -38,7 +38,7 @@ Result = tuple[list[dict[str, Any]], np.ndarray]
 @dataclass
 class _Item:
     model: Any
-    features: pd.DataFrame
+    features: Any  # anything with len() that ``concat`` joins: a DataFrame, ``inputs.Columns``
     future: asyncio.Future[Result] = field(repr=False)
 
 
@@ -47,13 +47,19 @@ class MicroBatcher:
 
     ``predict`` is the model call (``scoring.predict_rows``): given a model and
     checked features it returns DataRobot-shaped rows (``rowId`` from 0) and the
-    logged values, one per row.
+    logged values, one per row. ``concat`` joins several requests' features in
+    order (default: ``pandas.concat`` of DataFrames).
     """
 
     def __init__(
-        self, predict: Callable[[Any, pd.DataFrame], Result], *, max_rows: int = MAX_BATCH_ROWS
+        self,
+        predict: Callable[[Any, Any], Result],
+        *,
+        concat: Callable[[list[Any]], Any] | None = None,
+        max_rows: int = MAX_BATCH_ROWS,
     ) -> None:
         self._predict = predict
+        self._concat = concat or _concat_frames
         self._max_rows = max_rows
         self._queue: list[_Item] = []
         self._draining: asyncio.Task[None] | None = None
@@ -61,7 +67,7 @@ class MicroBatcher:
         self.calls = 0
         self.requests = 0
 
-    async def predict(self, model: Any, features: pd.DataFrame) -> Result:
+    async def predict(self, model: Any, features: Any) -> Result:
         loop = asyncio.get_running_loop()
         item = _Item(model, features, loop.create_future())
         self._queue.append(item)
@@ -110,7 +116,7 @@ class MicroBatcher:
             return [self._alone(batch[0])]
         model = batch[0].model
         try:
-            rows, logged = self._predict(model, pd.concat([i.features for i in batch], ignore_index=True))
+            rows, logged = self._predict(model, self._concat([i.features for i in batch]))
         except Exception:
             # One request's values broke the call: score each alone so only it gets the error.
             return [self._alone(item) for item in batch]
@@ -130,3 +136,7 @@ class MicroBatcher:
             return self._predict(item.model, item.features)
         except Exception as exc:
             return exc
+
+
+def _concat_frames(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True)

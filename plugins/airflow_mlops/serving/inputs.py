@@ -8,6 +8,9 @@ and every refusal names the first offending row and column and what was
 expected. Unseen categories are *not* refused: the pipelines encode them as
 "unknown" and monitoring counts them as drift.
 
+A request travels as :class:`Columns` (one numpy array per column), not as a
+DataFrame: building and indexing a DataFrame per request cost more than the
+model call itself, and the micro-batcher builds one frame per model call anyway.
 The checks are vectorised (``pandas.api.types.infer_dtype`` is one C pass per
 column) and only fall back to a per-value scan to find the offending row once
 a column is known to be bad, so a well-formed request pays almost nothing.
@@ -19,6 +22,8 @@ import io
 import json
 import math
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -82,18 +87,85 @@ def _normalize_type(kind: str) -> str:
     return "other"
 
 
+# ---- columns --------------------------------------------------------------------------------
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+class Columns:
+    """Rows as named columns of equal length: numpy arrays (or pandas arrays for tz-aware times).
+
+    ``size`` is explicit because a request may have no columns at all (``[{}]``).
+    """
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, data: dict[str, Any], size: int) -> None:
+        self.data = data
+        self.size = size
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Columns:
+        return cls({str(name): frame[name].to_numpy() for name in frame.columns}, len(frame))
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]]) -> Columns:
+        """JSON records as object columns; a key missing from a record is a null in that row."""
+        if len(records) == 1:
+            return cls({str(k): _objects([v]) for k, v in records[0].items()}, 1)
+        names = dict.fromkeys(key for record in records for key in record)
+        return cls({str(n): _objects([record.get(n) for record in records]) for n in names}, len(records))
+
+    @staticmethod
+    def concat(parts: Sequence[Columns]) -> Columns:
+        """Rows of ``parts`` in order (the micro-batcher's one model call for many requests)."""
+        if len(parts) == 1:
+            return parts[0]
+        names = list(parts[0].data)
+        data: dict[str, Any] = {}
+        for name in names:
+            pieces = [part.data[name] for part in parts]
+            if all(isinstance(piece, np.ndarray) for piece in pieces):
+                data[name] = np.concatenate(pieces)
+            else:
+                data[name] = pd.concat([pd.Series(p) for p in pieces], ignore_index=True).array
+        return Columns(data, sum(part.size for part in parts))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data
+
+    def __getitem__(self, name: str) -> Any:
+        return self.data[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.data)
+
+    def to_frame(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        order = list(self.data) if names is None else list(names)
+        return pd.DataFrame({name: self.data[name] for name in order}, index=pd.RangeIndex(self.size))
+
+
 # ---- body -----------------------------------------------------------------------------------
 
 
-def parse_records(body: bytes, content_type: str) -> pd.DataFrame:
-    """Read JSON records (a list of objects) or CSV with a header row into a frame."""
+def parse_records(body: bytes, content_type: str) -> Columns:
+    """Read JSON records (a list of objects) or CSV with a header row into columns."""
     if not body.strip():
         raise PredictionInputError("the request body is empty; send JSON records or CSV with a header row")
     if "csv" in content_type:
         try:
-            return pd.read_csv(io.BytesIO(body))
+            frame = pd.read_csv(io.BytesIO(body))
         except Exception as exc:
             raise PredictionInputError(f"the CSV body could not be parsed: {exc}") from exc
+        return Columns.from_frame(frame)
     try:
         records = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -111,36 +183,58 @@ def parse_records(body: bytes, content_type: str) -> pd.DataFrame:
             raise PredictionInputError(
                 f"row {row}: expected a record (a JSON object of column: value), got {type(record).__name__}"
             )
-    return pd.DataFrame.from_records(records)
+    return Columns.from_records(records)
+
+
+def parse_timestamps(rows: Columns, column: str | None, now: datetime) -> datetime | pd.DatetimeIndex:
+    """The prediction time: ``now`` for every row, or each row's value of the named column (UTC).
+
+    The column is for backfills, simulations and predictions made elsewhere.
+    """
+    if column is None:
+        return now
+    if column not in rows:
+        raise PredictionInputError(f"row 0: timestamp column {column!r} is missing")
+    values = rows[column]
+    # ISO8601 parses each value on its own terms; an inferred format would reject valid
+    # values spelled differently from the first (datetime.isoformat() drops zero fractions).
+    parsed = pd.DatetimeIndex(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601"))
+    bad = np.asarray(parsed.isna())
+    if bad.any():
+        row = _first(bad)
+        raise PredictionInputError(
+            f"row {row}: column {column!r} value {values[row]!r} is not a timestamp (ISO-8601 expected)"
+        )
+    return parsed
 
 
 # ---- features -------------------------------------------------------------------------------
 
 
-def prepare_features(frame: pd.DataFrame, features: list[str], types: dict[str, str] | None) -> pd.DataFrame:
-    """The model's input: ``features`` of ``frame``, checked and converted to the signature's types."""
-    missing = [name for name in features if name not in frame.columns]
+def prepare_features(rows: Columns, features: list[str], types: dict[str, str] | None) -> Columns:
+    """The model's input: ``features`` of ``rows``, checked and converted to the signature's types."""
+    missing = [name for name in features if name not in rows]
     if missing:
         raise PredictionInputError(
             f"row 0: column {missing[0]!r} is missing (every row needs it); "
             f"the model expects the columns {features}"
         )
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, Any] = {}
     for name in features:
-        series = frame[name]
+        values = rows[name]
         kind = (types or {}).get(name)
         if kind == "numeric":
-            columns[name] = _numeric(series, name)
+            columns[name] = _numeric(values, name)
         elif kind == "categorical":
-            columns[name] = _categorical(series, name)
+            columns[name] = _categorical(values, name)
         elif kind == "boolean":
-            columns[name] = _boolean(series, name)
+            columns[name] = _boolean(values, name)
         elif kind == "datetime":
-            columns[name] = _datetime(series, name)
+            columns[name] = _datetime(values, name)
         else:
-            _plain(series, name)
-            columns[name] = series
-    return pd.DataFrame(columns, index=frame.index)
+            _plain(values, name)
+            columns[name] = values
+    return Columns(columns, rows.size)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -159,23 +253,27 @@ def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _plain(series: pd.Series, name: str) -> None:
-    if series.dtype != object:
+#: What ``infer_dtype`` calls a column with no dicts or lists in it.
+_PLAIN_KINDS = {"string", "empty", "integer", "floating", "mixed-integer-float", "boolean", "decimal"}
+
+
+def _plain(values: Any, name: str) -> None:
+    dtype = getattr(values, "dtype", None)
+    if dtype is None or dtype.kind != "O" or pd.api.types.infer_dtype(values, skipna=True) in _PLAIN_KINDS:
         return
-    nested = series.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
-    if nested.any():
-        row = _first(nested)
-        raise PredictionInputError(
-            f"row {row}: column {name!r} holds {_describe(series.iloc[row])}; expected a plain value"
-        )
+    for row, value in enumerate(values):
+        if isinstance(value, dict | list):
+            raise PredictionInputError(
+                f"row {row}: column {name!r} holds {_describe(value)}; expected a plain value"
+            )
 
 
-def _numeric(series: pd.Series, name: str) -> pd.Series:
-    if series.dtype.kind in "iuf":
-        return series
-    if series.dtype.kind != "b" and pd.api.types.infer_dtype(series, skipna=True) in _NUMBER_KINDS:
-        return pd.to_numeric(series)
-    values = series.to_numpy(dtype=object)
+def _numeric(values: np.ndarray, name: str) -> np.ndarray:
+    kind = values.dtype.kind
+    if kind in "iuf":
+        return values
+    if kind != "b" and pd.api.types.infer_dtype(values, skipna=True) in _NUMBER_KINDS:
+        return np.asarray(pd.to_numeric(values))
     out = np.empty(len(values), dtype=object)
     for row, value in enumerate(values):
         if _is_null(value):
@@ -193,22 +291,21 @@ def _numeric(series: pd.Series, name: str) -> pd.Series:
                 ) from None
         else:
             out[row] = value
-    return pd.to_numeric(pd.Series(out, index=series.index))
+    return np.asarray(pd.to_numeric(out))
 
 
-def _categorical(series: pd.Series, name: str) -> pd.Series:
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-        return series
-    _plain(series, name)
+def _categorical(values: np.ndarray, name: str) -> np.ndarray:
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    _plain(values, name)
     # Numbers or booleans as categories (CSV reads "1" as 1): the pipeline saw text.
-    return series.map(lambda v: None if _is_null(v) else stringify(v)).astype(object)
+    return _objects([None if _is_null(v) else stringify(v) for v in values])
 
 
-def _boolean(series: pd.Series, name: str) -> pd.Series:
-    if series.dtype.kind == "b":
-        return series
+def _boolean(values: np.ndarray, name: str) -> np.ndarray:
+    if values.dtype.kind == "b":
+        return values
     words = {"true": True, "false": False, "1": True, "0": False}
-    values = series.to_numpy(dtype=object)
     out = np.empty(len(values), dtype=object)
     for row, value in enumerate(values):
         if _is_null(value):
@@ -221,59 +318,64 @@ def _boolean(series: pd.Series, name: str) -> pd.Series:
             raise PredictionInputError(
                 f"row {row}: column {name!r} value {_describe(value)} is not a boolean (true/false/1/0 expected)"
             )
-    return pd.Series(out, index=series.index)
+    return out
 
 
-def _datetime(series: pd.Series, name: str) -> pd.Series:
-    _plain(series, name)
-    parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
-    bad = (parsed.isna() & series.notna()).to_numpy(dtype=bool)
+def _datetime(values: Any, name: str) -> Any:
+    _plain(values, name)
+    parsed = pd.DatetimeIndex(pd.to_datetime(values, errors="coerce", format="ISO8601"))
+    bad = np.asarray(parsed.isna()) & ~np.asarray(pd.isna(values))
     if bad.any():
         row = _first(bad)
         raise PredictionInputError(
-            f"row {row}: column {name!r} value {_describe(series.iloc[row])} is not a timestamp (ISO-8601 expected)"
+            f"row {row}: column {name!r} value {_describe(values[row])} is not a timestamp (ISO-8601 expected)"
         )
-    return parsed
+    return parsed.array
 
 
 # ---- passthrough and association ids --------------------------------------------------------
 
 
-def passthrough_columns(frame: pd.DataFrame, names: list[str] | None, set_name: str | None) -> list[str]:
+def passthrough_columns(rows: Columns, names: list[str] | None, set_name: str | None) -> list[str]:
     """The columns to copy into each answer row (DataRobot's ``passthroughColumns[Set]``)."""
     if set_name is not None:
         if set_name != "all":
             raise PredictionInputError(f"passthroughColumnsSet={set_name!r} is not valid; expected 'all'")
         if names:
             raise PredictionInputError("give passthroughColumns or passthroughColumnsSet=all, not both")
-        return [str(c) for c in frame.columns]
+        return rows.names
     if not names:
         return []
-    missing = [n for n in names if n not in frame.columns]
+    missing = [n for n in names if n not in rows]
     if missing:
         raise PredictionInputError(
             f"row 0: passthrough column {missing[0]!r} is missing; the request has the columns "
-            f"{[str(c) for c in frame.columns][:50]}"
+            f"{rows.names[:50]}"
         )
     return list(dict.fromkeys(names))
 
 
-def json_values(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    return value
+
+
+def json_values(rows: Columns, columns: list[str]) -> list[dict[str, Any]]:
     """Rows of ``columns`` as JSON-safe dicts: NaN becomes null, numpy scalars plain values."""
     if not columns:
-        return [{} for _ in range(len(frame))]
-    sub = frame[columns].astype(object).where(frame[columns].notna(), None)
-    records: list[dict[str, Any]] = sub.to_dict(orient="records")
-    for record in records:
-        for key, value in record.items():
-            if hasattr(value, "item"):
-                record[key] = value.item()
-            elif isinstance(value, pd.Timestamp):
-                record[key] = value.isoformat()
-    return records
+        return [{} for _ in range(rows.size)]
+    lists = [[_json_value(v) for v in rows[name]] for name in columns]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*lists, strict=True)]
 
 
-def association_ids(frame: pd.DataFrame, settings: dict[str, Any]) -> list[str] | None:
+def association_ids(rows: Columns, settings: dict[str, Any]) -> list[str] | None:
     """Each row's association id, or None when the deployment has no association id column.
 
     The id comes from the configured column; rows without one get a generated id
@@ -285,14 +387,14 @@ def association_ids(frame: pd.DataFrame, settings: dict[str, Any]) -> list[str] 
         return None
     column = config["column_names"][0]
     required = bool(config["required_in_prediction_requests"])
-    if column not in frame.columns:
+    if column not in rows:
         if required:
             raise PredictionInputError(
                 f"row 0: association id column {column!r} is missing; this deployment requires it in every row"
             )
-        return [uuid.uuid4().hex for _ in range(len(frame))]
+        return [uuid.uuid4().hex for _ in range(rows.size)]
     ids: list[str] = []
-    for row, value in enumerate(frame[column].to_numpy(dtype=object)):
+    for row, value in enumerate(rows[column]):
         if _is_null(value) or (isinstance(value, str) and not value.strip()):
             if required:
                 raise PredictionInputError(

@@ -125,8 +125,10 @@ class PredictionBatch:
 
     ``timestamp`` is one tz-aware datetime for all rows (a real-time request) or
     one per row (backfills, ``timestampColumn``). ``prediction`` is ``None`` when
-    predictions data collection is off; so is ``features``. Sequences hold one
-    value per row; ``extras`` values may be either a sequence or one value.
+    predictions data collection is off; so is ``features``, otherwise a DataFrame
+    or a mapping of feature name to column (``serving.inputs.Columns.data``).
+    Sequences hold one value per row; ``extras`` values may be either a sequence
+    or one value.
     """
 
     size: int
@@ -135,7 +137,7 @@ class PredictionBatch:
     status_code: int
     latency_ms: float
     prediction: Sequence[Any] | np.ndarray | None = None
-    features: pd.DataFrame | None = None
+    features: pd.DataFrame | Mapping[str, Any] | None = None
     association_id: Sequence[str | None] | None = None
     row_id: Sequence[str] | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
@@ -478,13 +480,7 @@ def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
         raise ValueError(f"status_code must be an int, got {batch.status_code!r}")
     if isinstance(batch.latency_ms, bool) or not isinstance(batch.latency_ms, numbers.Real):
         raise ValueError(f"latency_ms must be a number, got {batch.latency_ms!r}")
-    if batch.features is not None:
-        if not isinstance(batch.features, pd.DataFrame) or len(batch.features) != size:
-            raise ValueError(
-                f"features must be a DataFrame of {size} rows, got {type(batch.features).__name__}"
-            )
-        if not all(isinstance(name, str) for name in batch.features.columns):
-            raise ValueError(f"feature names must be strings, got {list(batch.features.columns)!r}")
+    features = _feature_columns(batch.features, size)
     columns: dict[str, Any] = {
         "model_version": _Same(str(batch.model_version)),
         "status_code": _Same(int(batch.status_code)),
@@ -503,10 +499,8 @@ def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
             raise ValueError(f"extra key {key!r} is one of the log's own columns")
         _check_extra_key(key, "extras")
         columns[key] = _per_row(key, value, size) if _is_sequence(value) else _Same(value)
-    if batch.features is not None:
-        # One numpy array per feature now (microseconds); rows become Arrow only at flush.
-        for name in batch.features.columns:
-            columns[FEATURE_PREFIX + name] = _plain_array(batch.features[name])
+    for name, values in features.items():
+        columns[FEATURE_PREFIX + name] = values
     stamps = _utc_micros(batch.timestamp, size)
     base = uuid.uuid4().hex
     now = time.monotonic()
@@ -565,13 +559,40 @@ def _gather(chunks: list[_Chunk], name: str) -> np.ndarray:
     return _concat([_chunk_column(chunk, name) for chunk in chunks])
 
 
-def _plain_array(series: pd.Series) -> np.ndarray:
+def _feature_columns(features: Any, size: int) -> dict[str, np.ndarray]:
+    """One numpy array per feature, taken now (microseconds); rows become Arrow only at flush."""
+    if features is None:
+        return {}
+    if isinstance(features, pd.DataFrame):
+        if len(features) != size:
+            raise ValueError(f"features must hold {size} rows, got a DataFrame of {len(features)}")
+        items = [(name, features[name]) for name in features.columns]
+    elif isinstance(features, Mapping):
+        items = list(features.items())
+    else:
+        raise ValueError(
+            f"features must be a DataFrame or a mapping of columns, got {type(features).__name__}"
+        )
+    out: dict[str, np.ndarray] = {}
+    for name, values in items:
+        if not isinstance(name, str):
+            raise ValueError(f"feature names must be strings, got {name!r}")
+        if len(values) != size:
+            raise ValueError(f"feature {name!r} must hold one value per row ({size}), got {len(values)}")
+        out[name] = _plain_array(values)
+    return out
+
+
+def _plain_array(values: Any) -> np.ndarray:
     """A feature column as numpy: numbers and bools as they are, anything else as objects."""
-    values = series.to_numpy()
-    if values.dtype.kind in "biuf" or values.dtype == object:
-        return cast(np.ndarray, values)
-    # datetimes, categoricals, extension types: as the Python values the row path would see.
-    return _objects(series.astype(object).tolist())
+    if isinstance(values, np.ndarray) and (values.dtype.kind in "biuf" or values.dtype == object):
+        return values
+    if isinstance(values, pd.Series | pd.Index):
+        array = values.to_numpy()
+        if array.dtype.kind in "biuf" or array.dtype == object:
+            return cast(np.ndarray, array)
+    # datetimes, categoricals, extension arrays: as the Python values the row path would see.
+    return _objects(pd.Series(values).astype(object).tolist())
 
 
 def _concat(pieces: list[np.ndarray]) -> np.ndarray:

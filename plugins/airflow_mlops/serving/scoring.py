@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_mlops.serving.inputs import (
+    Columns,
     PredictionInputError,
     association_ids,
     json_values,
@@ -31,17 +32,21 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def predict_rows(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
+def predict_rows(
+    loaded: LoadedModel, features: Columns | pd.DataFrame
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """DataRobot-shaped rows, and per row the value target drift watches (see ``monitored_values``).
 
-    ``frame`` must already be checked (:func:`~airflow_mlops.serving.inputs.prepare_features`).
+    ``features`` must already be checked (:func:`~airflow_mlops.serving.inputs.prepare_features`).
     Rows are built from plain Python lists (``tolist``), not numpy scalars: this runs
     for every answered row, and a numpy scalar per value costs more than the model call.
     """
     from airflow_mlops.registry import ExternalModelError, monitored_values
 
+    names = loaded.info.features
+    frame = features.to_frame(names) if isinstance(features, Columns) else features[names]
     try:
-        output = loaded.model.predict(frame[loaded.info.features])
+        output = loaded.model.predict(frame)
     except ExternalModelError as exc:
         raise PredictionInputError(str(exc)) from exc
     labels = _plain_list(output.labels)
@@ -85,35 +90,38 @@ class Scored:
 
     rows: list[dict[str, Any]]
     logged: np.ndarray
-    features: pd.DataFrame
+    features: Columns
     association_ids: list[str] | None
     warnings: np.ndarray | None
 
 
 @dataclass
 class Checked:
-    """A request's frame after every check, before the model is called."""
+    """A request's rows after every check, before the model is called."""
 
-    frame: pd.DataFrame
-    features: pd.DataFrame
+    rows: Columns
+    features: Columns
     passthrough: list[str]
     association_ids: list[str] | None
 
 
 def check_frame(
     loaded: LoadedModel,
-    frame: pd.DataFrame,
+    frame: Columns | pd.DataFrame,
     *,
     passthrough: list[str] | None = None,
     passthrough_set: str | None = None,
 ) -> Checked:
     """Every check of :func:`score_frame`; raises :class:`PredictionInputError` naming row and column."""
-    features = prepare_features(frame, loaded.info.features, loaded.feature_types)
-    extra = passthrough_columns(frame, passthrough, passthrough_set)
-    return Checked(frame, features, extra, association_ids(frame, loaded.settings))
+    rows = frame if isinstance(frame, Columns) else Columns.from_frame(frame)
+    features = prepare_features(rows, loaded.info.features, loaded.feature_types)
+    extra = passthrough_columns(rows, passthrough, passthrough_set)
+    return Checked(rows, features, extra, association_ids(rows, loaded.settings))
 
 
-def call_model(loaded: LoadedModel, features: pd.DataFrame) -> tuple[list[dict[str, Any]], np.ndarray]:
+def call_model(
+    loaded: LoadedModel, features: Columns | pd.DataFrame
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """:func:`predict_rows`, with the model's refusal of values the signature allowed as an input error."""
     try:
         return predict_rows(loaded, features)
@@ -130,7 +138,7 @@ def finish_scoring(
     bounds = loaded.warning_boundaries
     flags = outside(np.asarray([r["prediction"] for r in rows], dtype=float), bounds) if bounds else None
     ids = checked.association_ids
-    passthrough_values = json_values(checked.frame, checked.passthrough) if checked.passthrough else None
+    passthrough_values = json_values(checked.rows, checked.passthrough) if checked.passthrough else None
     for i, row in enumerate(rows):
         if passthrough_values is not None:
             row["passthroughValues"] = passthrough_values[i]
@@ -143,7 +151,7 @@ def finish_scoring(
 
 def score_frame(
     loaded: LoadedModel,
-    frame: pd.DataFrame,
+    frame: Columns | pd.DataFrame,
     *,
     passthrough: list[str] | None = None,
     passthrough_set: str | None = None,
@@ -162,7 +170,7 @@ def score_frame(
 def log_batch(
     loaded: LoadedModel,
     scored: Scored,
-    stamps: datetime | pd.Series,
+    stamps: datetime | pd.DatetimeIndex,
     latency_ms: float,
     *,
     status_code: int = 200,
@@ -186,7 +194,7 @@ def log_batch(
         status_code=status_code,
         latency_ms=latency_ms,
         prediction=scored.logged if collect else None,
-        features=scored.features if collect else None,
+        features=scored.features.data if collect else None,
         association_id=scored.association_ids,
         extras=extras,
     )

@@ -464,7 +464,7 @@ plus_one = timezone(timedelta(hours=1))
         ({"latency_ms": None}, "latency_ms"),
         ({"prediction": [1.0]}, "prediction must hold one value per row"),
         ({"association_id": "a"}, "association_id"),
-        ({"features": pd.DataFrame({"x": [1]})}, "features must be a DataFrame of 2 rows"),
+        ({"features": pd.DataFrame({"x": [1]})}, "features must hold 2 rows"),
         ({"extras": {"f.x": 1}}, "extra key"),
         ({"extras": {"latency_ms": 1}}, "own columns"),
     ],
