@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -19,9 +20,11 @@ class Model:
         self.calls: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.delay_s = 0.0
 
     def predict(self, features: pd.DataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
         assert self.gate.wait(10)
+        time.sleep(self.delay_s)
         self.calls.append(len(features))
         if (features["x"] < 0).any():
             raise ValueError("x must not be negative")
@@ -100,3 +103,43 @@ def test_the_row_cap_splits_batches_but_never_a_request() -> None:
 
     model = asyncio.run(scenario())
     assert model.calls == [1, 3, 2, 6], "3+2 > 4 rows: separate calls; a 6-row request goes alone"
+
+
+def test_after_a_batched_call_a_lone_request_waits_briefly_for_the_rest() -> None:
+    """Clients answered together send their next requests almost together: score them together.
+
+    Without the wait, the first of them would be scored alone and the others behind it.
+    """
+
+    async def scenario() -> tuple[Model, list[float]]:
+        model = Model("m")
+        batcher = MicroBatcher(_predict, max_wait_s=1.0)
+        model.gate.clear()
+        first = asyncio.create_task(batcher.predict(model, _frame(0)))
+        await asyncio.sleep(0.05)
+        held = [asyncio.create_task(batcher.predict(model, _frame(i))) for i in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        model.delay_s = 0.2  # every call now takes 0.2 s: waits are capped at that, not at 1 s
+        model.gate.set()
+        await asyncio.gather(first, *held)
+        # The three clients come back 20 ms apart: one call for all of them.
+        returning = [asyncio.create_task(batcher.predict(model, _frame(4)))]
+        for i in (5, 6):
+            await asyncio.sleep(0.02)
+            returning.append(asyncio.create_task(batcher.predict(model, _frame(i))))
+        await asyncio.gather(*returning)
+        # Load drops to one client: its request waits once (at most the last call's time), then never.
+        waits = []
+        for i in (7, 8):
+            t0 = loop.time()
+            await batcher.predict(model, _frame(i))
+            waits.append(loop.time() - t0)
+        return model, waits
+
+    model, waits = asyncio.run(scenario())
+    assert model.calls == [1, 3, 3, 1, 1]
+    # Each call takes 0.2 s; the first lone request also waited up to the last call's 0.2 s.
+    assert waits[0] >= waits[1] + 0.1, "after a batched call, a lone request waits for the others"
+    assert waits[0] < 0.9, "the wait is capped by the last call's duration, not by max_wait_s"
+    assert waits[1] < 0.35, "after a lone call nothing is waited for"
