@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8008)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per HTTP request (off by default: every prediction is in the prediction log)",
+    )
     sub.add_parser("up", help="run `airflow standalone` with the plugin mounted")
     token = sub.add_parser("token", help="create, list or revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             workers=args.workers,
             log_level="info",
+            access_log=args.access_log,
         )
     elif args.command == "up":
         print("Starting Airflow standalone: open http://localhost:8080 (the admin password is printed below")

@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
+import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
@@ -222,7 +223,7 @@ def create_app(
         timestampColumn: str | None = None,
         passthroughColumns: Annotated[list[str] | None, Query(max_length=100)] = None,
         passthroughColumnsSet: Literal["all"] | None = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """Score JSON records or CSV; DataRobot's answer shape, every row logged.
 
         ``passthroughColumns`` (repeatable) or ``passthroughColumnsSet=all`` copy
@@ -256,8 +257,9 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
         writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
-        return JSONResponse(
-            {"data": scored.rows},
+        return Response(
+            orjson.dumps({"data": scored.rows}, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
             headers={"X-MLOps-Model-Id": loaded.info.ref.id, "X-MLOps-Execution-Time": f"{latency_ms:.3f}"},
         )
 

@@ -12,11 +12,12 @@ each request its own rows back.
 An idle server scores a lone request at once: there is no fixed batching
 window. Under load, the clients answered by one call send their next requests
 almost together, and the first to arrive would otherwise be scored alone while
-the rest wait behind it. So when the last call served *k* requests and fewer
-are queued, the batcher waits for the others, at most :data:`MAX_WAIT_S` and
-never longer than the last call took (a request arriving later than that would
-have waited for the model anyway). The wait only happens after a batched call,
-so at low load it never happens, and it lasts one call at most when load drops.
+the rest wait behind it. So when the largest of the last :data:`RECENT_CALLS`
+calls served *k* requests and fewer are queued, the batcher waits for the others,
+at most :data:`MAX_WAIT_S` and never longer than the last call took (a request
+arriving later than that would have waited for the model anyway). Waits only
+follow batched calls: at low load they never happen, and when load drops they
+stop after :data:`RECENT_CALLS` calls.
 
 A batch uses the model object its requests were checked against: a request in
 flight during a hot swap finishes on the old model, and never shares a call
@@ -27,6 +28,7 @@ batch is scored alone, so an error reaches only the request that caused it.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +37,12 @@ import numpy as np
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["MAX_BATCH_ROWS", "MAX_WAIT_S", "MicroBatcher"]
+__all__ = ["MAX_BATCH_ROWS", "MAX_WAIT_S", "RECENT_CALLS", "MicroBatcher"]
 
 #: Most rows scored in one model call; a request larger than this is scored alone.
 MAX_BATCH_ROWS = 2048
+#: How many recent calls set the number of requests worth waiting for (the largest of them).
+RECENT_CALLS = 8
 #: Longest a queued request waits for the rest of the last batch's clients (see the module docstring).
 MAX_WAIT_S = 0.002
 
@@ -81,6 +85,7 @@ class MicroBatcher:
         self._draining: asyncio.Task[None] | None = None
         # What the last call served and took: how many requests to wait for, and for how long.
         self._expected = 1
+        self._recent: collections.deque[int] = collections.deque([1], maxlen=RECENT_CALLS)
         self._last_call_s = 0.0
         self._filled: asyncio.Event | None = None
         #: How many model calls were made and how many requests they served (for tests and logs).
@@ -139,7 +144,8 @@ class MicroBatcher:
                     if not item.future.done():
                         item.future.set_exception(exc)
                 raise
-            self._expected, self._last_call_s = len(batch), loop.time() - started
+            self._recent.append(len(batch))
+            self._expected, self._last_call_s = max(self._recent), loop.time() - started
             for item, result in zip(batch, results, strict=True):
                 if item.future.done():  # the client went away
                     continue

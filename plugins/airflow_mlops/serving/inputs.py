@@ -19,7 +19,6 @@ a column is known to be bad, so a well-formed request pays almost nothing.
 from __future__ import annotations
 
 import io
-import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from airflow_mlops.deployments import ModelVersionInfo
@@ -167,7 +167,7 @@ def parse_records(body: bytes, content_type: str) -> Columns:
             raise PredictionInputError(f"the CSV body could not be parsed: {exc}") from exc
         return Columns.from_frame(frame)
     try:
-        records = json.loads(body)
+        records = orjson.loads(body)  # strict JSON (no NaN literals), several times faster than json
     except (ValueError, UnicodeDecodeError) as exc:
         raise PredictionInputError(f"the JSON body must be a list of records (objects): {exc}") from exc
     if isinstance(records, dict):

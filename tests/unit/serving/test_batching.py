@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from airflow_mlops.serving.batching import MicroBatcher
+from airflow_mlops.serving.batching import RECENT_CALLS, MicroBatcher
 
 
 class Model:
@@ -129,17 +129,21 @@ def test_after_a_batched_call_a_lone_request_waits_briefly_for_the_rest() -> Non
             await asyncio.sleep(0.02)
             returning.append(asyncio.create_task(batcher.predict(model, _frame(i))))
         await asyncio.gather(*returning)
-        # Load drops to one client: its request waits once (at most the last call's time), then never.
+        # Load drops to one client: its requests wait (each at most the last call's time)
+        # until the recent batched calls are forgotten, then never.
         waits = []
-        for i in (7, 8):
+        for i in range(RECENT_CALLS + 2):
             t0 = loop.time()
             await batcher.predict(model, _frame(i))
             waits.append(loop.time() - t0)
         return model, waits
 
     model, waits = asyncio.run(scenario())
-    assert model.calls == [1, 3, 3, 1, 1]
-    # Each call takes 0.2 s; the first lone request also waited up to the last call's 0.2 s.
-    assert waits[0] >= waits[1] + 0.1, "after a batched call, a lone request waits for the others"
-    assert waits[0] < 0.9, "the wait is capped by the last call's duration, not by max_wait_s"
-    assert waits[1] < 0.35, "after a lone call nothing is waited for"
+    assert model.calls[:3] == [1, 3, 3], "the three returning clients were scored in one call"
+    assert model.calls[3:] == [1] * (RECENT_CALLS + 2)
+    # Each call takes 0.2 s; a waiting lone request also waited up to the last call's 0.2 s.
+    waited = [w >= 0.3 for w in waits]
+    assert waited[0], "after a batched call, a lone request waits for the others"
+    assert max(waits) < 0.9, "the wait is capped by the last call's duration, not by max_wait_s"
+    assert waited[-2:] == [False, False], "once only lone calls are recent, nothing is waited for"
+    assert waited == sorted(waited, reverse=True), "waiting stops for good once it stops"
