@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -55,6 +56,7 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", **spec["headers"]}
     latencies: list[list[float]] = [[] for _ in range(spec["connections"])]
     errors = [0] * spec["connections"]
+    answered = [0] * spec["connections"]  # every 200, warm-up included: each must be in the log
     start_at = time.monotonic() + spec["warmup"]
     end_at = start_at + spec["seconds"]
 
@@ -74,6 +76,7 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
             t1 = time.monotonic()
+            answered[i] += ok
             if t0 >= start_at:
                 if ok:
                     latencies[i].append(t1 - t0)
@@ -90,6 +93,7 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     n = len(flat)
     return {
         "requests": n,
+        "answered_total": sum(answered),
         "errors": sum(errors),
         "throughput_rps": n / spec["seconds"],
         "p50_ms": 1000 * flat[n // 2] if n else None,
@@ -202,6 +206,7 @@ def main() -> None:
         ).stdout
     )
     cases: list[dict[str, Any]] = []
+    answered_rows = 0  # rows ours answered with 200: the prediction log must hold exactly these
     for workers in (1, 2):
         for system in ("mlflow", "ours"):
             port = _free_port()
@@ -220,15 +225,13 @@ def main() -> None:
                         "connections": args.connections, "seconds": args.seconds, "warmup": args.warmup,
                     }  # fmt: skip
                     # Every worker loads its model on its first request: warm them all first.
-                    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-                        for _ in range(10 * workers):
-                            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as fresh:
-                                fresh.post(
-                                    path,
-                                    content=body,
-                                    headers={"Content-Type": "application/json", **headers},
-                                )
-                        client.close()
+                    for _ in range(10 * workers):
+                        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as fresh:
+                            warm = fresh.post(
+                                path, content=body, headers={"Content-Type": "application/json", **headers}
+                            )
+                        if system == "ours" and warm.status_code == 200:
+                            answered_rows += n_rows
                     spec_file = home / "load.json"
                     spec_file.write_text(json.dumps(spec))
                     out = subprocess.run(
@@ -236,16 +239,19 @@ def main() -> None:
                         env=env, check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     result = json.loads(out.stdout)
+                    if system == "ours":
+                        answered_rows += result["answered_total"] * n_rows
                     cases.append({"system": system, "workers": workers, "rows_per_request": n_rows, **result})
                     print(json.dumps(cases[-1]), file=sys.stderr)
             finally:
                 _stop(proc)
 
-    logged = (
-        sum(1 for _ in (home / "predictions").rglob("part-*.parquet"))
-        if (home / "predictions").exists()
-        else 0
+    # The servers were stopped with SIGTERM, which flushes the log: every answered row is there.
+    log_files = (
+        list((home / "predictions").rglob("part-*.parquet")) if (home / "predictions").exists() else []
     )
+    logged = len(log_files)
+    logged_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in log_files)
     paired = []
     for workers in (1, 2):
         for n_rows in (1, 100):
@@ -291,12 +297,15 @@ def main() -> None:
             "model": "churn linear pipeline (scikit-learn), registered once, served by both",
             "auth_cache_ttl_s": env["MLOPS_AUTH_CACHE_TTL_S"],
             "prediction_log_files_written": logged,
+            "prediction_log_rows": logged_rows,
+            "rows_answered_by_ours": answered_rows,
         },
         "cases": paired,
         "summary": {
             "throughput_ratio_min": min(p["throughput_ratio"] for p in paired),
             "p99_ratio_max": max(p["p99_ratio"] for p in paired),
             "logging_enabled": logged > 0,
+            "every_answered_row_logged": logged_rows == answered_rows,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
