@@ -233,8 +233,27 @@ def prepare_features(rows: Columns, features: list[str], types: dict[str, str] |
             columns[name] = _datetime(values, name)
         else:
             _plain(values, name)
-            columns[name] = values
+            columns[name] = _natural(values)
     return Columns(columns, rows.size)
+
+
+def _natural(values: Any) -> Any:
+    """An untyped column as a DataFrame built from the records would hold it.
+
+    JSON columns arrive as objects; a model without a signature (a user's pyfunc)
+    should still see numbers as int64/float64 and booleans as bool.
+    """
+    if getattr(values, "dtype", None) != np.dtype(object):
+        return values
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float"):
+        try:
+            return np.asarray(pd.to_numeric(values))
+        except (ValueError, OverflowError):  # e.g. an integer beyond 64 bits: leave it to the model
+            return values
+    if kind == "boolean" and not pd.isna(values).any():
+        return values.astype(bool)
+    return values
 
 
 def _first(mask: np.ndarray) -> int:
