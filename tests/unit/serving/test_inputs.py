@@ -1,0 +1,95 @@
+"""Request columns: parsed without a DataFrame, checked per column, joined for one model call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_mlops.serving.inputs import (
+    Columns,
+    PredictionInputError,
+    parse_records,
+    parse_timestamps,
+    prepare_features,
+)
+
+
+def test_json_records_become_one_column_per_key_missing_keys_are_nulls() -> None:
+    rows = parse_records(b'[{"a": 1, "b": "x"}, {"b": "y", "c": 2.5}]', "application/json")
+    assert (rows.size, rows.names) == (2, ["a", "b", "c"])
+    assert rows["a"].tolist() == [1, None] and rows["c"].tolist() == [None, 2.5]
+    single = parse_records(b'{"a": 1}', "application/json")
+    assert (single.size, single["a"].tolist()) == (1, [1])
+
+
+def test_csv_becomes_columns_with_pandas_types() -> None:
+    rows = parse_records(b"a,b\n1,x\n2,\n", "text/csv")
+    assert rows["a"].dtype == np.int64 and rows["b"].tolist()[0] == "x"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1, 2]", "row 0: expected a record"),
+        (b'{"a": NaN}', "JSON body must be a list of records"),  # strict JSON
+        (b"[]", "empty list"),
+        (b'"text"', "got a str"),
+    ],
+)
+def test_bad_bodies_name_what_was_expected(body: bytes, message: str) -> None:
+    with pytest.raises(PredictionInputError, match=message):
+        parse_records(body, "application/json")
+
+
+def test_typed_features_are_converted_and_untyped_ones_keep_their_natural_type() -> None:
+    rows = Columns.from_records(
+        [
+            {"n": "3", "c": 7, "b": "true", "t": "2024-01-01T00:00:00Z", "u": 1, "v": True},
+            {"n": 4.5, "c": "x", "b": 0, "t": None, "u": 2, "v": False},
+        ]
+    )
+    types = {"n": "numeric", "c": "categorical", "b": "boolean", "t": "datetime"}
+    features = prepare_features(rows, ["n", "c", "b", "t", "u", "v"], types)
+    assert features["n"].tolist() == [3.0, 4.5]
+    assert features["c"].tolist() == ["7", "x"]
+    assert features["b"].tolist() == [True, False]
+    assert pd.isna(features["t"][1]) and features["t"][0] == pd.Timestamp("2024-01-01", tz="UTC")
+    assert features["u"].dtype == np.int64 and features["v"].dtype == bool
+    frame = features.to_frame(["u", "n"])
+    assert list(frame.columns) == ["u", "n"] and len(frame) == 2
+
+
+def test_a_bad_value_names_its_row_and_column() -> None:
+    rows = Columns.from_records([{"n": 1}, {"n": {"k": 1}}])
+    with pytest.raises(PredictionInputError, match=r"row 1: column 'n' holds an object; expected a number"):
+        prepare_features(rows, ["n"], {"n": "numeric"})
+    with pytest.raises(PredictionInputError, match=r"row 1: column 'n' holds an object; expected a plain"):
+        prepare_features(rows, ["n"], None)
+    with pytest.raises(PredictionInputError, match=r"row 0: column 'm' is missing"):
+        prepare_features(rows, ["n", "m"], None)
+
+
+def test_concat_keeps_rows_in_order_including_time_zones() -> None:
+    def part(n: int, start: int) -> Columns:
+        rows = Columns.from_records(
+            [{"x": start + i, "t": f"2024-01-01T0{start + i}:00:00+01:00"} for i in range(n)]
+        )
+        return prepare_features(rows, ["x", "t"], {"x": "numeric", "t": "datetime"})
+
+    joined = Columns.concat([part(2, 0), part(1, 5)])
+    assert joined.size == 3 and joined["x"].tolist() == [0, 1, 5]
+    times = pd.Series(joined["t"])
+    assert str(times.dt.tz) == "UTC+01:00"
+    assert times.dt.hour.tolist() == [0, 1, 5]
+
+
+def test_timestamps_are_one_time_or_one_per_row() -> None:
+    rows = Columns.from_records([{"when": "2024-01-01T10:00:00Z"}, {"when": "2024-01-01T12:30:00+01:00"}])
+    now = pd.Timestamp("2024-02-02", tz="UTC").to_pydatetime()
+    assert parse_timestamps(rows, None, now) is now
+    stamps = parse_timestamps(rows, "when", now)
+    assert [t.isoformat() for t in stamps] == ["2024-01-01T10:00:00+00:00", "2024-01-01T11:30:00+00:00"]
+    bad = Columns.from_records([{"when": "2024-01-01"}, {"when": "soon"}])
+    with pytest.raises(PredictionInputError, match="row 1: column 'when' value 'soon' is not a timestamp"):
+        parse_timestamps(bad, "when", now)
