@@ -9,14 +9,13 @@ monitoring folds, buckets and judges them exactly the same way.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, model_version_info
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
 
 
 def report_predictions(
@@ -57,29 +56,32 @@ def report_predictions(
             raise ValueError(
                 f"row {row}: column {timestamp_column!r} value {frame[timestamp_column].iloc[row]!r} is not a timestamp"
             )
-        times = [t.to_pydatetime() for t in stamps]
+        when: datetime | pd.DatetimeIndex = pd.DatetimeIndex(stamps)
     else:
-        times = [datetime.now(UTC)] * len(frame)
-    predictions: list[Any] = (
-        [str(v) for v in frame[prediction_column]]
-        if info.task == "multiclass"
-        else [float(v) for v in frame[prediction_column]]
+        when = datetime.now(UTC)
+    values = frame[prediction_column]
+    if info.task == "multiclass":
+        predictions = values.map(str).to_numpy(dtype=object)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+            raise ValueError(
+                f"row {row}: column {prediction_column!r} value {values.iloc[row]!r} is not a number; "
+                f"a {info.task} model's reported prediction is its score"
+            )
+        predictions = numbers.to_numpy(dtype=float)
+    ids = None if association_id_column is None else frame[association_id_column].map(str).tolist()
+    batch = PredictionBatch(
+        size=len(frame),
+        timestamp=when,
+        model_version=info.ref.version,
+        status_code=200,
+        latency_ms=0.0,
+        prediction=predictions,
+        features=frame[info.features].reset_index(drop=True),
+        association_id=ids,
     )
-    features = frame[info.features].to_dict(orient="records")
-    rows = [
-        {
-            "timestamp": times[i],
-            "association_id": None
-            if association_id_column is None
-            else str(frame[association_id_column].iloc[i]),
-            "model_version": info.ref.version,
-            "prediction": predictions[i],
-            "status_code": 200,
-            "latency_ms": 0.0,
-            "features": features[i],
-        }
-        for i in range(len(frame))
-    ]
     with PredictionLogWriter(cfg.prediction_log_dir) as writer:
-        writer.append(deployment_id, rows)
-    return len(rows)
+        writer.append_batch(deployment_id, batch)
+    return len(frame)

@@ -101,4 +101,8 @@ def test_reported_rows_are_checked(external: Deployment) -> None:
     frame.loc[frame.index[4], "event_time"] = "yesterday"
     with pytest.raises(ValueError, match=r"row 4: column 'event_time' value 'yesterday' is not a timestamp"):
         report_predictions(external.id, frame, prediction_column="score", timestamp_column="event_time")
+    frame = _reported("reference", 2).astype({"score": object})
+    frame.loc[frame.index[7], "score"] = "high"
+    with pytest.raises(ValueError, match=r"row 7: column 'score' value 'high' is not a number"):
+        report_predictions(external.id, frame, prediction_column="score")
     assert list_log_files(get_settings().prediction_log_dir, external.id) == []
