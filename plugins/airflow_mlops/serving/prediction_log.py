@@ -508,7 +508,6 @@ def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
         columns["timestamp"] = _Same(stamps)
         hour = pd.Timestamp(stamps).strftime(_HOUR_FORMAT)
         return [_Chunk(now, deployment_id, hour, size, columns, base, 0)]
-    # Rows spread over hours (backfills): one chunk per hour, row ids still unique per call.
     # Rows spread over hours (backfills): one chunk per hour, with ids made here so that
     # they stay unique across this call's chunks.
     columns["timestamp"] = stamps
@@ -551,7 +550,7 @@ def _gather(chunks: list[_Chunk], name: str) -> np.ndarray:
     if all(isinstance(value, _Same) for value in values):
         shared = [cast(_Same, value).value for value in values]
         first = shared[0]
-        if all(value is first or value == first for value in shared):
+        if all(value is first or (type(value) is type(first) and value == first) for value in shared):
             return _expand(_Same(first), sum(chunk.size for chunk in chunks))
         kinds = {type(value) for value in shared}
         same_kind = len(kinds) == 1 and kinds <= {int, float, bool, np.datetime64}

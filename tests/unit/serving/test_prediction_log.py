@@ -477,3 +477,12 @@ def test_bad_batches_are_rejected_before_buffering(
             writer.append_batch("dep", _batch(2, **change))
         assert writer.pending == 0
     assert _all_files(tmp_path) == []
+
+
+def test_a_value_shared_by_a_batch_follows_the_rule_across_batches(tmp_path: Path) -> None:
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(2, extras={"source": True, "cost": 1}))
+        writer.append_batch("dep", _batch(1, extras={"source": 1, "cost": 2.5}))
+    frame = read_log_files(list_log_files(tmp_path, "dep"))
+    assert frame["source"].tolist() == ["true", "true", "1"], "True and 1 are not the same value"
+    assert frame["cost"].tolist() == [1.0, 1.0, 2.5]
