@@ -114,9 +114,8 @@ class _Chunk:
     size: int
     #: Log column (``f.<name>`` for features) -> an array of ``size`` values or a :class:`_Same`.
     columns: dict[str, Any]
-    #: Row ids are ``<base>-<start + i>`` when the caller gave none (made at flush).
+    #: Row ids are ``<base>-<i>`` when the columns hold none (made at flush, off the request path).
     row_id_base: str = ""
-    row_id_start: int = 0
 
 
 @dataclass(frozen=True)
@@ -507,7 +506,7 @@ def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
     if isinstance(stamps, np.datetime64):
         columns["timestamp"] = _Same(stamps)
         hour = pd.Timestamp(stamps).strftime(_HOUR_FORMAT)
-        return [_Chunk(now, deployment_id, hour, size, columns, base, 0)]
+        return [_Chunk(now, deployment_id, hour, size, columns, base)]
     # Rows spread over hours (backfills): one chunk per hour, with ids made here so that
     # they stay unique across this call's chunks.
     columns["timestamp"] = stamps
@@ -539,8 +538,7 @@ def _chunk_column(chunk: _Chunk, name: str) -> np.ndarray:
     if name in chunk.columns:
         return _expand(chunk.columns[name], chunk.size)
     if name == "row_id":
-        start = chunk.row_id_start
-        return _objects([f"{chunk.row_id_base}-{i}" for i in range(start, start + chunk.size)])
+        return _objects([f"{chunk.row_id_base}-{i}" for i in range(chunk.size)])
     return _objects([None] * chunk.size)
 
 
