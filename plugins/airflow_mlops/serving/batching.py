@@ -83,8 +83,7 @@ class MicroBatcher:
         self._max_wait_s = max_wait_s
         self._queue: list[_Item] = []
         self._draining: asyncio.Task[None] | None = None
-        # What the last call served and took: how many requests to wait for, and for how long.
-        self._expected = 1
+        # Requests served by the recent calls, and how long the last took: what to wait for, how long.
         self._recent: collections.deque[int] = collections.deque([1], maxlen=RECENT_CALLS)
         self._last_call_s = 0.0
         self._filled: asyncio.Event | None = None
@@ -96,7 +95,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         item = _Item(model, features, loop.create_future())
         self._queue.append(item)
-        if self._filled is not None and len(self._queue) >= self._expected:
+        if self._filled is not None and len(self._queue) >= self._expected():
             self._filled.set()
         if self._draining is None or self._draining.done():
             self._draining = loop.create_task(self._drain())
@@ -118,10 +117,15 @@ class MicroBatcher:
         self._queue = rest
         return batch
 
+    def _expected(self) -> int:
+        """How many requests are worth waiting for: the most a recent call served."""
+        return max(self._recent)
+
     async def _gather(self) -> None:
         """After a batched call, wait briefly for the rest of its clients' next requests."""
         wait_s = min(self._max_wait_s, self._last_call_s)
-        if self._expected <= 1 or len(self._queue) >= self._expected or wait_s <= 0:
+        expected = self._expected()
+        if expected <= 1 or len(self._queue) >= expected or wait_s <= 0:
             return
         self._filled = asyncio.Event()
         try:
@@ -145,7 +149,7 @@ class MicroBatcher:
                         item.future.set_exception(exc)
                 raise
             self._recent.append(len(batch))
-            self._expected, self._last_call_s = max(self._recent), loop.time() - started
+            self._last_call_s = loop.time() - started
             for item, result in zip(batch, results, strict=True):
                 if item.future.done():  # the client went away
                     continue

@@ -30,7 +30,7 @@ import orjson
 import pandas as pd
 
 from airflow_mlops.deployments import ModelVersionInfo
-from airflow_mlops.serving.prediction_log import stringify
+from airflow_mlops.serving.prediction_log import object_array, stringify
 
 #: DataRobot limits association ids to 128 characters; actuals are joined on them.
 MAX_ASSOCIATION_ID_CHARS = 128
@@ -90,12 +90,6 @@ def _normalize_type(kind: str) -> str:
 # ---- columns --------------------------------------------------------------------------------
 
 
-def _objects(values: Sequence[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 class Columns:
     """Rows as named columns of equal length: numpy arrays (or pandas arrays for tz-aware times).
 
@@ -116,9 +110,9 @@ class Columns:
     def from_records(cls, records: list[dict[str, Any]]) -> Columns:
         """JSON records as object columns; a key missing from a record is a null in that row."""
         if len(records) == 1:
-            return cls({str(k): _objects([v]) for k, v in records[0].items()}, 1)
+            return cls({str(k): object_array([v]) for k, v in records[0].items()}, 1)
         names = dict.fromkeys(key for record in records for key in record)
-        return cls({str(n): _objects([record.get(n) for record in records]) for n in names}, len(records))
+        return cls({str(n): object_array([record.get(n) for record in records]) for n in names}, len(records))
 
     @staticmethod
     def concat(parts: Sequence[Columns]) -> Columns:
@@ -318,7 +312,7 @@ def _categorical(values: np.ndarray, name: str) -> np.ndarray:
         return values
     _plain(values, name)
     # Numbers or booleans as categories (CSV reads "1" as 1): the pipeline saw text.
-    return _objects([None if _is_null(v) else stringify(v) for v in values])
+    return object_array([None if _is_null(v) else stringify(v) for v in values])
 
 
 def _boolean(values: np.ndarray, name: str) -> np.ndarray:

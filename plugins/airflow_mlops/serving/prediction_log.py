@@ -413,7 +413,8 @@ def _normalize_row(row: Mapping[str, Any], index: int, id_base: str) -> tuple[st
     return timestamp.strftime(_HOUR_FORMAT), record
 
 
-def _objects(values: Sequence[Any]) -> np.ndarray:
+def object_array(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of exactly ``values`` (``np.array`` would guess a dtype, or nest lists)."""
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
@@ -422,14 +423,14 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
 def _rows_chunk(deployment_id: str, hour: str, records: list[dict[str, Any]]) -> _Chunk:
     """Normalized row dicts (one hour) as a chunk: the same columns a batch would give."""
     names = {key for record in records for key in record} - {"features", "timestamp"}
-    columns: dict[str, Any] = {name: _objects([record.get(name) for record in records]) for name in names}
+    columns: dict[str, Any] = {name: object_array([record.get(name) for record in records]) for name in names}
     # Naive UTC microseconds for numpy; normalized timestamps are UTC already.
     columns["timestamp"] = np.array(
         [record["timestamp"].replace(tzinfo=None) for record in records], dtype="datetime64[us]"
     )
     feature_names = sorted({name for record in records for name in record["features"]})
     for name in feature_names:
-        columns[FEATURE_PREFIX + name] = _objects([record["features"].get(name) for record in records])
+        columns[FEATURE_PREFIX + name] = object_array([record["features"].get(name) for record in records])
     return _Chunk(time.monotonic(), deployment_id, hour, len(records), columns)
 
 
@@ -466,7 +467,7 @@ def _per_row(name: str, values: Any, size: int) -> np.ndarray:
         raise ValueError(f"{name} must hold one value per row ({size}), got {got}")
     if isinstance(values, pd.Series | pd.Index):
         return values.to_numpy()
-    return values if isinstance(values, np.ndarray) else _objects(values)
+    return values if isinstance(values, np.ndarray) else object_array(values)
 
 
 def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
@@ -510,7 +511,7 @@ def _batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[_Chunk]:
     # Rows spread over hours (backfills): one chunk per hour, with ids made here so that
     # they stay unique across this call's chunks.
     columns["timestamp"] = stamps
-    columns.setdefault("row_id", _objects([f"{base}-{i}" for i in range(size)]))
+    columns.setdefault("row_id", object_array([f"{base}-{i}" for i in range(size)]))
     hours = stamps.astype("datetime64[h]")
     chunks: list[_Chunk] = []
     for hour in np.unique(hours):
@@ -530,7 +531,7 @@ def _expand(value: Any, size: int) -> np.ndarray:
     if isinstance(value.value, np.datetime64):
         return np.full(size, value.value, dtype="datetime64[us]")
     if value.value is None or isinstance(value.value, str) or not np.isscalar(value.value):
-        return _objects([value.value] * size)
+        return object_array([value.value] * size)
     return np.full(size, value.value)
 
 
@@ -538,8 +539,8 @@ def _chunk_column(chunk: _Chunk, name: str) -> np.ndarray:
     if name in chunk.columns:
         return _expand(chunk.columns[name], chunk.size)
     if name == "row_id":
-        return _objects([f"{chunk.row_id_base}-{i}" for i in range(chunk.size)])
-    return _objects([None] * chunk.size)
+        return object_array([f"{chunk.row_id_base}-{i}" for i in range(chunk.size)])
+    return object_array([None] * chunk.size)
 
 
 def _gather(chunks: list[_Chunk], name: str) -> np.ndarray:
@@ -552,7 +553,7 @@ def _gather(chunks: list[_Chunk], name: str) -> np.ndarray:
             return _expand(_Same(first), sum(chunk.size for chunk in chunks))
         kinds = {type(value) for value in shared}
         same_kind = len(kinds) == 1 and kinds <= {int, float, bool, np.datetime64}
-        return np.repeat(np.array(shared) if same_kind else _objects(shared), [c.size for c in chunks])
+        return np.repeat(np.array(shared) if same_kind else object_array(shared), [c.size for c in chunks])
     return _concat([_chunk_column(chunk, name) for chunk in chunks])
 
 
@@ -589,14 +590,14 @@ def _plain_array(values: Any) -> np.ndarray:
         if array.dtype.kind in "biuf" or array.dtype == object:
             return cast(np.ndarray, array)
     # datetimes, categoricals, extension arrays: as the Python values the row path would see.
-    return _objects(pd.Series(values).astype(object).tolist())
+    return object_array(pd.Series(values).astype(object).tolist())
 
 
 def _concat(pieces: list[np.ndarray]) -> np.ndarray:
     kinds = {piece.dtype.kind for piece in pieces}
     if len(kinds) > 1 and not kinds <= {"i", "u", "f"}:
         # e.g. bools with ints, or numbers with missing-column fillers: decide per value.
-        pieces = [piece if piece.dtype == object else _objects(piece.tolist()) for piece in pieces]
+        pieces = [piece if piece.dtype == object else object_array(piece.tolist()) for piece in pieces]
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, model_version_info
+from airflow_mlops.serving.inputs import Columns, parse_timestamps
 from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
 
 
@@ -49,16 +50,8 @@ def report_predictions(
         raise ValueError(
             f"row {row}: column {prediction_column!r} is empty; every reported row needs a prediction"
         )
-    if timestamp_column is not None:
-        stamps = pd.to_datetime(frame[timestamp_column], utc=True, errors="coerce", format="ISO8601")
-        if stamps.isna().any():
-            row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-            raise ValueError(
-                f"row {row}: column {timestamp_column!r} value {frame[timestamp_column].iloc[row]!r} is not a timestamp"
-            )
-        when: datetime | pd.DatetimeIndex = pd.DatetimeIndex(stamps)
-    else:
-        when = datetime.now(UTC)
+    # The same ISO-8601 rule and row-naming error as a request's timestampColumn.
+    when = parse_timestamps(Columns.from_frame(frame), timestamp_column, datetime.now(UTC))
     values = frame[prediction_column]
     if info.task == "multiclass":
         predictions = values.map(str).to_numpy(dtype=object)
