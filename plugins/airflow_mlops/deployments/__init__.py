@@ -6,13 +6,11 @@ from airflow_mlops.deployments.deployment import (
     ORDER_FIELDS,
     Deployment,
     DeploymentListFilters,
-    DeploymentNotFound,
-    ModelVersionInfo,
     audit_log,
-    model_version_info,
 )
-from airflow_mlops.deployments.model_ref import ModelRef
 from airflow_mlops.deployments.settings import SettingsError
+from airflow_mlops.errors import DeploymentNotFound
+from airflow_mlops.registry import ModelRef, ModelVersionInfo, model_version_info
 
 __all__ = [
     "ORDER_FIELDS",

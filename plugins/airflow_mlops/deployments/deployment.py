@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import builtins
 import getpass
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from sqlalchemy import false, select
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.deployments.model_ref import ModelRef
 from airflow_mlops.deployments.settings import (
     SettingsError,
     default_settings,
@@ -38,13 +35,19 @@ from airflow_mlops.enums import (
     MODEL_REPLACEMENT_REASON,
     parse_enum,
 )
+from airflow_mlops.errors import DeploymentNotFound
+from airflow_mlops.registry import (
+    ModelRef,
+    drop_deployment_alias,
+    feature_types,
+    mirror_deployment_alias,
+    model_version_info,
+)
 from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of, roles_of
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
 from airflow_mlops.store.tables import AuditRow, DeploymentRoleRow, ServiceBucketRow
 
 log = logging.getLogger(__name__)
-
-TARGET_TYPES = {"binary": "Binary", "multiclass": "Multiclass", "regression": "Regression"}
 
 #: Health statuses ordered from worst to best, for ``order_by="-serviceHealth"`` and friends.
 _HEALTH_RANK = {"failing": 3, "warning": 2, "passing": 1, "unknown": 0, "unavailable": 0}
@@ -58,60 +61,6 @@ ORDER_FIELDS = (
     "modelHealth",
     "accuracyHealth",
 )
-
-
-class DeploymentNotFound(LookupError):
-    pass
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    """What the registry knows about a model version that a deployment needs."""
-
-    ref: ModelRef
-    target: str
-    task: str
-    features: list[str]
-    family: str
-    run_id: str | None
-    kind: str = "automl"
-    status: str = "READY"
-    feature_types: dict[str, str] | None = None
-
-    @property
-    def target_type(self) -> str:
-        return TARGET_TYPES.get(self.task, self.task)
-
-
-def model_version_info(model_id: str, *, tracking_uri: str | None = None) -> ModelVersionInfo:
-    """Read a registered model version's target, task and features from its MLflow tags."""
-    ref = ModelRef.parse(model_id)
-    settings = get_settings()
-    client = MlflowClient(
-        tracking_uri=tracking_uri or settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
-    )
-    try:
-        mv = client.get_model_version(ref.name, ref.version)
-    except Exception as exc:  # MlflowException for an unknown name or version
-        raise LookupError(f"model {ref.id!r} is not in the MLflow registry: {exc}") from exc
-    tags = dict(mv.tags or {})
-    missing = [key for key in ("target", "task", "features") if key not in tags]
-    if missing:
-        raise ValueError(
-            f"model {ref.id!r} lacks the registry tags {missing}; register it with "
-            "airflow_mlops.registry.register_model so the deployment knows its target and features"
-        )
-    return ModelVersionInfo(
-        ref=ref,
-        target=tags["target"],
-        task=tags["task"],
-        features=list(json.loads(tags["features"])),
-        family=tags.get("family", "unknown"),
-        run_id=mv.run_id,
-        kind=tags.get("kind", "automl"),
-        status=str(mv.status or "READY"),
-        feature_types=json.loads(tags["feature_types"]) if "feature_types" in tags else None,
-    )
 
 
 def _now() -> datetime:
@@ -255,7 +204,7 @@ class Deployment:
                     DeploymentRoleRow(deployment_id=row.id, user=owner, role=DEPLOYMENT_ROLE.OWNER.value)
                 )
             _audit(session, row.id, "create", actor, None, _snapshot(row))
-        _set_alias(info.ref, row.id)
+        mirror_deployment_alias(info.ref, row.id)
         return cls.get(row.id, store_url=url)
 
     @classmethod
@@ -435,7 +384,7 @@ class Deployment:
                 session.query(table).filter(table.deployment_id == self.id).delete()
             session.delete(row)
             _audit(session, self.id, "delete", actor, before, None)
-        _delete_alias(ModelRef(self.model["registered_model_name"], self.model["version"]), self.id)
+        drop_deployment_alias(ModelRef(self.model["registered_model_name"], self.model["version"]), self.id)
         self.status = "deleted"
 
     # ---- sharing -------------------------------------------------------------------------
@@ -714,7 +663,7 @@ class Deployment:
             "both models use the same features",
             f"features differ: missing from the new model {missing}, new in it {extra}",
         )
-        old_types, new_types = _feature_types(current), _feature_types(new)
+        old_types, new_types = feature_types(current), feature_types(new)
         if old_types is None or new_types is None:
             checks["featureDataTypes"] = {
                 "status": "warning",
@@ -815,7 +764,7 @@ class Deployment:
                 )
             )
             _audit(session, self.id, "replace", actor, before, {**_snapshot(row), "reason": reason_value})
-        _set_alias(new, self.id)
+        mirror_deployment_alias(new, self.id)
         self._refresh()
 
     def get_model_history(self) -> builtins.list[dict[str, Any]]:
@@ -1056,29 +1005,6 @@ def _default_actor() -> str:
         return "airflow-mlops"
 
 
-def _set_alias(ref: ModelRef, deployment_id: str) -> None:
-    """Mirror the deployment's model in MLflow; the store stays authoritative if this fails."""
-    settings = get_settings()
-    try:
-        client = MlflowClient(
-            tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
-        )
-        client.set_registered_model_alias(ref.name, f"deployment-{deployment_id}", ref.version)
-    except Exception as exc:  # the registry being down must not undo a committed replacement
-        log.warning("could not set MLflow alias for deployment %s on %s: %s", deployment_id, ref.id, exc)
-
-
-def _delete_alias(ref: ModelRef, deployment_id: str) -> None:
-    settings = get_settings()
-    try:
-        client = MlflowClient(
-            tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_registry_uri
-        )
-        client.delete_registered_model_alias(ref.name, f"deployment-{deployment_id}")
-    except Exception as exc:  # an alias left behind is cosmetic; the deployment is gone from the store
-        log.warning("could not delete MLflow alias of deployment %s: %s", deployment_id, exc)
-
-
 @dataclass
 class DeploymentListFilters:
     """DataRobot's list filters; each field is a list of accepted values (empty: any)."""
@@ -1163,7 +1089,7 @@ def audit_log(deployment_id: str, *, store_url: str | None = None) -> builtins.l
 
 def _has_predictions(deployment_id: str, store_url: str) -> bool:
     """Whether the deployment has served predictions (logged, or already folded into buckets)."""
-    from airflow_mlops.serving.prediction_log import list_log_files
+    from airflow_mlops.prediction_log import list_log_files
 
     if list_log_files(get_settings().prediction_log_dir, deployment_id):
         return True
@@ -1174,22 +1100,3 @@ def _has_predictions(deployment_id: str, store_url: str) -> bool:
             ).first()
             is not None
         )
-
-
-def _feature_types(info: ModelVersionInfo) -> dict[str, str] | None:
-    """Feature → data type, from the registry tag or the model's MLflow signature."""
-    if info.feature_types is not None:
-        return info.feature_types
-    try:
-        import mlflow
-
-        from airflow_mlops.registry.mlflow_context import mlflow_stores
-
-        settings = get_settings()
-        with mlflow_stores(settings.mlflow_tracking_uri, settings.mlflow_registry_uri):
-            signature = mlflow.models.get_model_info(info.ref.uri).signature
-    except Exception:  # no signature to read: the caller reports a warning
-        return None
-    if signature is None or signature.inputs is None:
-        return None
-    return {spec.name: str(spec.type) for spec in signature.inputs.inputs if spec.name}

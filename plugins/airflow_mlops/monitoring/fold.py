@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.service import HourState, last_key, request_starts
-from airflow_mlops.serving.prediction_log import list_log_files
+from airflow_mlops.prediction_log import list_log_files
 from airflow_mlops.store import (
     AccuracyBucketRow,
     ActualRow,

@@ -49,8 +49,7 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
     With ``holdout``, every accuracy metric of the task is computed on it.
     """
     from airflow_mlops.config import get_settings
-    from airflow_mlops.deployments import ModelRef, model_version_info
-    from airflow_mlops.registry import load_predictor, monitored_values
+    from airflow_mlops.registry import ModelRef, load_predictor, model_version_info, monitored_values
 
     settings = get_settings()
     info = model_version_info(model_id)
@@ -110,8 +109,7 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
     compared in the numbers a deployment's accuracy health shows.
     """
     from airflow_mlops.config import get_settings
-    from airflow_mlops.deployments import ModelRef, model_version_info
-    from airflow_mlops.registry import load_predictor
+    from airflow_mlops.registry import ModelRef, load_predictor, model_version_info
 
     settings = get_settings()
     info = model_version_info(model_id)
@@ -132,8 +130,7 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
 def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, float], list[Any] | None]:
     """Permutation importance (normalised so the top feature is 1.0) and classes from the registry."""
     from airflow_mlops.config import get_settings
-    from airflow_mlops.deployments import ModelRef
-    from airflow_mlops.registry import get_model_version
+    from airflow_mlops.registry import ModelRef, get_model_version
 
     settings = get_settings()
     ref = ModelRef.parse(model_id)

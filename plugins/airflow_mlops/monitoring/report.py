@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from airflow_mlops.monitoring.baseline import Baseline
-from airflow_mlops.serving.prediction_log import FEATURE_PREFIX, list_log_files
+from airflow_mlops.prediction_log import FEATURE_PREFIX, list_log_files
 
 #: Rows of the window the current sample holds at most.
 CURRENT_ROWS = 5_000

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from airflow_mlops.registry.aliases import deployment_alias, drop_deployment_alias, mirror_deployment_alias
+from airflow_mlops.registry.model_ref import ModelRef
+from airflow_mlops.registry.model_version import (
+    TARGET_TYPES,
+    ModelVersionInfo,
+    feature_types,
+    model_version_info,
+)
 from airflow_mlops.registry.models import (
     RESERVED_TAGS,
     TRUSTED_MODULE_PREFIXES,
@@ -30,18 +38,26 @@ from airflow_mlops.registry.packages import (
 __all__ = [
     "MODEL_KINDS",
     "RESERVED_TAGS",
+    "TARGET_TYPES",
     "TRUSTED_MODULE_PREFIXES",
     "ExternalModelError",
+    "ModelRef",
+    "ModelVersionInfo",
     "PredictionOutput",
     "Predictor",
     "RegisteredModelVersion",
     "delete_alias",
+    "deployment_alias",
+    "drop_deployment_alias",
+    "feature_types",
     "get_model_version",
     "get_or_create_experiment",
     "get_version_by_alias",
     "load_model",
     "load_predictor",
+    "mirror_deployment_alias",
     "model_kind",
+    "model_version_info",
     "monitored_values",
     "register_custom_model",
     "register_external_model",

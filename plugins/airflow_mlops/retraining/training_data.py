@@ -139,7 +139,7 @@ def labelled_predictions(
     back as numbers for regression and as the model's own class labels
     otherwise, so they stack with the source's rows.
     """
-    from airflow_mlops.serving.prediction_log import feature_frame, list_log_files, read_log_files
+    from airflow_mlops.prediction_log import feature_frame, list_log_files, read_log_files
     from airflow_mlops.store import ActualRow, session_scope
 
     columns = [*features, target, "timestamp"]

@@ -31,6 +31,7 @@ from airflow_mlops.api.errors import install_error_handlers
 from airflow_mlops.api.monitoring import build_monitoring_router
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
+from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.security import Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
@@ -42,7 +43,6 @@ from airflow_mlops.serving.inputs import (
     prepare_features,
 )
 from airflow_mlops.serving.model_cache import ModelCache
-from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
 
 __all__ = [

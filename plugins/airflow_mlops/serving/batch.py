@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_mlops.config import Settings, get_settings
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.serving.inputs import Columns, PredictionInputError, parse_timestamps
 from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
 from airflow_mlops.serving.scoring import Scored, log_batch, score_frame
 
 DEFAULT_CHUNK_ROWS = 10_000

@@ -29,8 +29,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from airflow_mlops.deployments import ModelVersionInfo
-from airflow_mlops.serving.prediction_log import object_array, stringify
+from airflow_mlops.prediction_log import object_array, stringify
+from airflow_mlops.registry import ModelVersionInfo
 
 #: DataRobot limits association ids to 128 characters; actuals are joined on them.
 MAX_ASSOCIATION_ID_CHARS = 128

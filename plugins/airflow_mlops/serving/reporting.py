@@ -15,8 +15,8 @@ import pandas as pd
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, model_version_info
+from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.serving.inputs import Columns, parse_timestamps
-from airflow_mlops.serving.prediction_log import PredictionBatch, PredictionLogWriter
 
 
 def report_predictions(

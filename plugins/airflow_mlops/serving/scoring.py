@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from airflow_mlops.prediction_log import PredictionBatch
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -24,7 +25,6 @@ from airflow_mlops.serving.inputs import (
     prepare_features,
 )
 from airflow_mlops.serving.model_cache import LoadedModel
-from airflow_mlops.serving.prediction_log import PredictionBatch
 from airflow_mlops.serving.warnings import outside
 
 

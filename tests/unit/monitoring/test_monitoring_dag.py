@@ -15,7 +15,7 @@ import pytest
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring import build_baseline
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 
 H0 = datetime(2024, 5, 1, 0, tzinfo=UTC)

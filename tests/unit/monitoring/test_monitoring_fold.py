@@ -17,7 +17,7 @@ from sqlalchemy import select
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.monitoring import Baseline, build_baseline
 from airflow_mlops.monitoring.fold import FoldSummary, fold_new_predictions
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import (
     BaselineRow,
     DeploymentRow,

@@ -19,7 +19,7 @@ from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
 from airflow_mlops.monitoring.monitor import monitor_deployment
 from airflow_mlops.monitoring.reads import bucket_bounds, resolve_window
 from airflow_mlops.monitoring.service import hist_quantile, latency_hist
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 
 DEP = "dep1"

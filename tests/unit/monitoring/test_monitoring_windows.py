@@ -19,7 +19,7 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour, window_counts
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import BaselineRow, DeploymentRow, DriftBucketRow, session_scope
 
 DEP = "dep1"

@@ -15,9 +15,9 @@ from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.operators.serving import BatchScoreOperator
+from airflow_mlops.prediction_log import list_log_files, read_log_files
 from airflow_mlops.registry import load_model
 from airflow_mlops.serving.batch import BatchScoreError, batch_score
-from airflow_mlops.serving.prediction_log import list_log_files, read_log_files
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

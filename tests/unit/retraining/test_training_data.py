@@ -13,8 +13,8 @@ from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.datasets.synthetic import FEATURE_COLUMNS
 from airflow_mlops.deployments import Deployment
+from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.retraining import MIN_ROWS, build_training_set
-from airflow_mlops.serving.prediction_log import PredictionLogWriter
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

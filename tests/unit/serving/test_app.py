@@ -20,10 +20,10 @@ from sqlalchemy import update
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
+from airflow_mlops.prediction_log import feature_frame, list_log_files, read_log_files
 from airflow_mlops.registry import load_model
 from airflow_mlops.security import create_token
 from airflow_mlops.serving.app import create_app
-from airflow_mlops.serving.prediction_log import feature_frame, list_log_files, read_log_files
 from airflow_mlops.store import DeploymentRow, session_scope
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from serving_helpers import free_port
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
+from airflow_mlops.prediction_log import list_log_files, read_log_files
 from airflow_mlops.security import create_token
-from airflow_mlops.serving.prediction_log import list_log_files, read_log_files
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_mlops.serving import prediction_log
-from airflow_mlops.serving.prediction_log import (
+from airflow_mlops import prediction_log
+from airflow_mlops.prediction_log import (
     PredictionLogWriter,
     feature_frame,
     list_log_files,
@@ -295,7 +295,7 @@ def test_writer_leaves_no_temporary_files(tmp_path: Path) -> None:
 def test_failed_flush_keeps_rows_and_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_write = prediction_log.pq.write_table
+    real_write = prediction_log.writer.pq.write_table
     calls = {"n": 0}
 
     def flaky(table: Any, where: Any, **kwargs: Any) -> None:
@@ -305,7 +305,7 @@ def test_failed_flush_keeps_rows_and_logs(
             raise OSError("disk full")
         real_write(table, where, **kwargs)
 
-    monkeypatch.setattr(prediction_log.pq, "write_table", flaky)
+    monkeypatch.setattr(prediction_log.writer.pq, "write_table", flaky)
     writer = PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60)
     writer.append("dep", _rows(4))
     with (
@@ -327,7 +327,7 @@ def test_failed_flush_keeps_rows_and_logs(
 def test_partial_failure_does_not_duplicate_written_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = prediction_log.pq.write_table
+    real_write = prediction_log.writer.pq.write_table
     failed = {"done": False}
 
     def fail_hour_11_once(table: Any, where: Any, **kwargs: Any) -> None:
@@ -336,7 +336,7 @@ def test_partial_failure_does_not_duplicate_written_groups(
             raise OSError("transient")
         real_write(table, where, **kwargs)
 
-    monkeypatch.setattr(prediction_log.pq, "write_table", fail_hour_11_once)
+    monkeypatch.setattr(prediction_log.writer.pq, "write_table", fail_hour_11_once)
     writer = PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60)
     writer.append("dep", _rows(4, start=datetime(2024, 1, 1, 10, 59, 58, tzinfo=UTC)))
     with pytest.raises(OSError):

@@ -1,0 +1,64 @@
+"""The prediction log: every scored row, kept as append-only Parquet files.
+
+Monitoring (drift, accuracy once actuals arrive, service health) and retraining
+all read what the serving layer wrote, so the log is the contract between them.
+Its design follows from who uses it:
+
+* **The request path must stay fast.** :meth:`PredictionLogWriter.append_batch`
+  takes a request's rows as columns (the checked feature frame, the model's
+  output array, scalars for what every row shares), checks them in a few
+  vectorised steps and buffers references; nothing is converted per row until a
+  flush turns whole columns into Arrow at once. :meth:`~PredictionLogWriter.append`
+  takes row dicts for callers that have rows (reporting external predictions,
+  tests). Files are written when the buffer reaches ``max_rows``,
+  when its oldest row has waited ``max_delay_s`` (a daemon thread watches), on
+  :meth:`~PredictionLogWriter.flush` and on :meth:`~PredictionLogWriter.close`.
+* **Readers run concurrently with writers** (an Airflow monitoring task while
+  the server scores). Files are never modified: each flush writes new files to
+  a hidden temporary name (``.part-...tmp``) in the target directory and renames
+  them, so a reader sees a whole file or none. Readers skip names starting with
+  ``.``.
+* **Monitoring asks "deployment X, hours A..B"**, so files are partitioned
+  Hive-style by deployment and by the *UTC hour of each row's timestamp*::
+
+      <root>/deployment=<id>/hour=YYYYMMDDTHH/part-<flush time>-<uuid>.parquet
+
+  ``<flush time>`` is ``YYYYMMDDTHHMMSSffffffZ`` so names sort by write time.
+* **Rows must not vanish.** If writing fails (full disk, permissions), the rows
+  stay buffered, in order, ahead of newer ones, the error is logged, and the
+  next flush retries. Only groups that failed are retried, so nothing is written
+  twice.
+
+Columns of each file: ``timestamp`` (UTC, microseconds), ``association_id``,
+``model_version``, ``prediction``, ``status_code``, ``latency_ms``, ``row_id``,
+any extra scalar keys the caller passed, and one ``f.<name>`` column per
+feature (the prefix keeps a feature called ``prediction`` from colliding with
+the log's own columns). Column types are inferred per file: all-bool stays
+bool, all-int int64, ints and floats float64, all-str string; anything else
+(mixed kinds, dicts, lists) is stored as strings made by one function,
+:func:`stringify`, so equal values always give equal strings.
+:func:`read_log_files` applies the same rule when files disagree on a column's
+type. The deployment id is not stored in the files (it is in the path);
+:func:`read_log_files` adds it back as a ``deployment_id`` column.
+"""
+
+from __future__ import annotations
+
+from airflow_mlops.prediction_log.arrow import stringify
+from airflow_mlops.prediction_log.chunks import PredictionBatch, object_array
+from airflow_mlops.prediction_log.layout import CORE_COLUMNS, FEATURE_PREFIX, REQUIRED_KEYS, list_log_files
+from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
+from airflow_mlops.prediction_log.writer import PredictionLogWriter
+
+__all__ = [
+    "CORE_COLUMNS",
+    "FEATURE_PREFIX",
+    "REQUIRED_KEYS",
+    "PredictionBatch",
+    "PredictionLogWriter",
+    "feature_frame",
+    "list_log_files",
+    "object_array",
+    "read_log_files",
+    "stringify",
+]

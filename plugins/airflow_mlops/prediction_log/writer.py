@@ -1,0 +1,241 @@
+"""The batching writer: buffers, a flush thread, atomic file writes, retries that never duplicate."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from airflow_mlops.prediction_log.arrow import to_table
+from airflow_mlops.prediction_log.chunks import (
+    Chunk,
+    PredictionBatch,
+    batch_chunks,
+    normalize_row,
+    rows_chunk,
+)
+from airflow_mlops.prediction_log.layout import check_deployment_id
+
+logger = logging.getLogger(__name__)
+
+_MIN_RETRY_S = 0.5
+
+
+class PredictionLogWriter:
+    """Buffers prediction rows and writes them as immutable Parquet files.
+
+    Thread-safe; one writer per process is enough for any number of
+    deployments. Always :meth:`close` it (or use ``with``): buffered rows are
+    written then, and an interpreter exit also closes writers left open.
+    """
+
+    def __init__(self, root: Path, *, max_rows: int = 5000, max_delay_s: float = 1.0) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if not max_delay_s > 0:
+            raise ValueError(f"max_delay_s must be > 0, got {max_delay_s}")
+        self._root = Path(root)
+        self._max_rows = max_rows
+        self._max_delay_s = float(max_delay_s)
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        # Serialises flushes so rows put back after a failure cannot be overtaken
+        # by a concurrent flush, and so two size-triggered flushes do not both
+        # write half-empty files.
+        self._flush_lock = threading.Lock()
+        self._buffer: list[Chunk] = []
+        self._rows = 0
+        self._closed = False
+        self._retry_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="prediction-log-flusher", daemon=True)
+        self._thread.start()
+        _OPEN_WRITERS.add(self)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def pending(self) -> int:
+        """Rows accepted but not yet on disk (including rows kept after a failed flush)."""
+        with self._lock:
+            return self._rows
+
+    def append(self, deployment_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Accept row dicts for one deployment; raises ``ValueError`` for malformed rows.
+
+        All rows are validated before any is buffered, so a bad row never
+        poisons the buffer (it would make every later flush fail). A flush this
+        call triggers is logged, not raised, on failure: the rows were accepted
+        and stay buffered, and an exception here would invite a duplicate retry.
+        """
+        check_deployment_id(deployment_id)
+        # One random id per call, suffixed per row: unique like a uuid per row, without a
+        # urandom call for each.
+        base = uuid.uuid4().hex
+        normalized = [normalize_row(row, index, base) for index, row in enumerate(rows)]
+        if not normalized:
+            return
+        by_hour: dict[str, list[dict[str, Any]]] = {}
+        for hour, record in normalized:
+            by_hour.setdefault(hour, []).append(record)
+        self._accept([rows_chunk(deployment_id, hour, records) for hour, records in by_hour.items()])
+
+    def append_batch(self, deployment_id: str, batch: PredictionBatch) -> None:
+        """Accept one request's (or one batch chunk's) rows as columns; ``ValueError`` if malformed.
+
+        The cheap path for the server: checks are per column, not per row, and
+        the feature frame is kept by reference (the caller must not modify it).
+        """
+        check_deployment_id(deployment_id)
+        self._accept(batch_chunks(deployment_id, batch))
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns the number of rows written.
+
+        On failure, rows that could not be written stay buffered and the first
+        error is re-raised after being logged.
+        """
+        return self._flush()
+
+    def close(self) -> None:
+        """Stop the background thread and write what is left; safe to call again.
+
+        If the final write fails the error is raised and the rows stay
+        buffered, so calling ``close()`` again retries them.
+        """
+        with self._lock:
+            self._closed = True
+            self._wakeup.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._flush()
+        _OPEN_WRITERS.discard(self)
+
+    def __enter__(self) -> PredictionLogWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _accept(self, chunks: list[Chunk]) -> None:
+        if not chunks:
+            return
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"prediction log writer for {self._root} is closed")
+            self._buffer.extend(chunks)
+            self._rows += sum(chunk.size for chunk in chunks)
+            full = self._rows >= self._max_rows and chunks[0].arrived >= self._retry_at
+            self._wakeup.notify()
+        if full:
+            # Already logged by _flush; the rows are still buffered.
+            with contextlib.suppress(Exception):
+                self._flush(only_if_full=True)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while True:
+                    if self._closed:
+                        return  # close() does the final flush itself
+                    if self._buffer:
+                        due = max(self._buffer[0].arrived + self._max_delay_s, self._retry_at)
+                        delay = due - time.monotonic()
+                        if delay <= 0:
+                            break
+                        self._wakeup.wait(delay)
+                    else:
+                        self._wakeup.wait()
+            # Logged by _flush; the rows are kept and retried after the back-off.
+            with contextlib.suppress(Exception):
+                self._flush()
+
+    def _flush(self, *, only_if_full: bool = False) -> int:
+        with self._flush_lock:
+            with self._lock:
+                if only_if_full and self._rows < self._max_rows:
+                    return 0  # another thread flushed while this one waited
+                batch, self._buffer = self._buffer, []
+                written = self._rows
+                self._rows = 0
+            if not batch:
+                return 0
+
+            groups: dict[tuple[str, str], list[Chunk]] = {}
+            for chunk in batch:
+                groups.setdefault((chunk.deployment_id, chunk.hour), []).append(chunk)
+            failed_keys: set[tuple[str, str]] = set()
+            first_error: Exception | None = None
+            for key, chunks in groups.items():
+                try:
+                    self._write_group(key[0], key[1], chunks)
+                except Exception as exc:
+                    failed_keys.add(key)
+                    first_error = first_error or exc
+                    logger.exception(
+                        "prediction log: writing %d row(s) for deployment %r hour %s under %s failed; "
+                        "keeping them buffered for the next flush",
+                        sum(chunk.size for chunk in chunks),
+                        key[0],
+                        key[1],
+                        self._root,
+                    )
+            if first_error is None:
+                return written
+
+            kept = [chunk for chunk in batch if (chunk.deployment_id, chunk.hour) in failed_keys]
+            with self._lock:
+                # Older rows go back in front, so the buffer stays ordered by arrival.
+                self._buffer[:0] = kept
+                self._rows += sum(chunk.size for chunk in kept)
+                self._retry_at = time.monotonic() + max(self._max_delay_s, _MIN_RETRY_S)
+            raise first_error
+
+    def _write_group(self, deployment_id: str, hour: str, chunks: list[Chunk]) -> None:
+        directory = self._root / f"deployment={deployment_id}" / f"hour={hour}"
+        directory.mkdir(parents=True, exist_ok=True)
+        table = to_table(chunks)
+        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
+        tmp = directory / f".{name}.tmp"
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, directory / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+_OPEN_WRITERS: weakref.WeakSet[PredictionLogWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_writers() -> None:
+    """Daemon threads die silently at exit; write their buffered rows first."""
+    for writer in list(_OPEN_WRITERS):
+        try:
+            writer.close()
+        except Exception:
+            logger.exception("prediction log: could not flush %s at exit", writer.root)
+
+
+# --- rows and batches -> chunks -------------------------------------------------------------
