@@ -34,6 +34,7 @@ demo: init  ## the whole lifecycle, headless, on the embedded default
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

@@ -356,7 +356,8 @@ def build_router(settings: Settings) -> APIRouter:
         deployment_id: DeploymentId, request_id: RequestId, principal: Caller
     ) -> dict[str, Any] | JSONResponse:
         from airflow_mlops.deployments import SettingsError
-        from airflow_mlops.retraining import RequestStateError, approve_request
+        from airflow_mlops.retraining import RequestStateError
+        from airflow_mlops.services import approve_request
 
         deployment = await run(authorized, deployment_id, principal, "replace")
         await run(request_of, deployment, request_id)

@@ -8,6 +8,7 @@ from airflow_mlops.deployments.deployment import (
     DeploymentListFilters,
     audit_log,
 )
+from airflow_mlops.deployments.feature_drift import FeatureDrift
 from airflow_mlops.deployments.settings import SettingsError
 from airflow_mlops.errors import DeploymentNotFound
 from airflow_mlops.registry import ModelRef, ModelVersionInfo, model_version_info
@@ -17,6 +18,7 @@ __all__ = [
     "Deployment",
     "DeploymentListFilters",
     "DeploymentNotFound",
+    "FeatureDrift",
     "ModelRef",
     "ModelVersionInfo",
     "SettingsError",

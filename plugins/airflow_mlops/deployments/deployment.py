@@ -36,6 +36,18 @@ from airflow_mlops.enums import (
     parse_enum,
 )
 from airflow_mlops.errors import DeploymentNotFound
+from airflow_mlops.monitoring.actuals import submit_actuals
+from airflow_mlops.monitoring.reads import (
+    get_accuracy,
+    get_accuracy_over_time,
+    get_drift_over_time,
+    get_service_stats,
+    get_service_stats_over_time,
+    get_target_drift,
+    list_feature_drift,
+    model_version_of,
+)
+from airflow_mlops.prediction_log import list_log_files
 from airflow_mlops.registry import (
     ModelRef,
     drop_deployment_alias,
@@ -43,9 +55,11 @@ from airflow_mlops.registry import (
     mirror_deployment_alias,
     model_version_info,
 )
+from airflow_mlops.retraining import list_requests, request_retraining
 from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of, roles_of
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
 from airflow_mlops.store.tables import AuditRow, DeploymentRoleRow, ServiceBucketRow
+from airflow_mlops.training import register_learning_model
 
 log = logging.getLogger(__name__)
 
@@ -223,23 +237,22 @@ class Deployment:
         """Deploy a sweep's leaderboard model: ``model_id`` is its trial's MLflow run id.
 
         The model is refit on its sweep's snapshot, registered as a new version of
-        ``registered_model_name`` and deployed with a baseline from that snapshot.
+        ``registered_model_name`` and deployed with a baseline from that snapshot
+        (holdout metrics and prediction-warning boundaries included), by the same
+        :func:`~airflow_mlops.training.refit_and_register` the training DAG uses.
         """
-        from airflow_mlops.deployments.learning_model import register_learning_model
-        from airflow_mlops.monitoring.model_baseline import build_model_baseline
-
         if not label or not label.strip():
             raise ValueError("label must be a non-empty string")
         settings = get_settings()
-        registered_id, train = register_learning_model(
+        refit = register_learning_model(
             model_id, registered_model_name=registered_model_name, settings=settings
         )
         return cls.create_from_registered_model_version(
-            registered_id,
+            refit.model_id,
             label,
             description=description,
             importance=importance,
-            baseline=build_model_baseline(registered_id, train).to_dict(),
+            baseline=refit.baseline,
             actor=actor,
             owners=owners,
             store_url=store_url,
@@ -547,7 +560,6 @@ class Deployment:
         actor: str | None = None,
     ) -> Any:
         """A person asks for a retrain (recorded; ``mlops_retrain`` runs it when triggered with its id)."""
-        from airflow_mlops.retraining.requests import request_retraining
 
         evidence = {"note": note} if note else {}
         return request_retraining(
@@ -556,7 +568,6 @@ class Deployment:
 
     def get_retraining_requests(self) -> builtins.list[dict[str, Any]]:
         """Every retraining request of this deployment, newest first, with its outcome."""
-        from airflow_mlops.retraining.requests import list_requests
 
         return [r.to_dict() for r in list_requests(self.id, store_url=self.store_url)]
 
@@ -806,7 +817,6 @@ class Deployment:
         response_time_quantile: float = 0.5,
     ) -> Any:
         """Every SERVICE_STAT_METRIC over the window (default: the 7 days before the next hour)."""
-        from airflow_mlops.monitoring.reads import get_service_stats
 
         return get_service_stats(
             self.id,
@@ -828,7 +838,6 @@ class Deployment:
         quantile: float = 0.5,
     ) -> Any:
         """One service metric per bucket; ``.bucket_values`` maps bucket starts to values."""
-        from airflow_mlops.monitoring.reads import get_service_stats_over_time
 
         return get_service_stats_over_time(
             self.id,
@@ -842,7 +851,6 @@ class Deployment:
         )
 
     def _drift_args(self, model_id: str | None) -> dict[str, Any]:
-        from airflow_mlops.monitoring.reads import model_version_of
 
         return {
             "store_url": self.store_url,
@@ -858,7 +866,6 @@ class Deployment:
         metric: str | None = None,
     ) -> Any:
         """Drift of the predictions against the baseline's (None score when target drift is off)."""
-        from airflow_mlops.monitoring.reads import get_target_drift
 
         return get_target_drift(
             self.id,
@@ -877,7 +884,6 @@ class Deployment:
         metric: str | None = None,
     ) -> builtins.list[Any]:
         """Per feature drift with its importance; [] when feature drift tracking is off."""
-        from airflow_mlops.monitoring.reads import list_feature_drift
 
         return list_feature_drift(
             self.id,
@@ -898,7 +904,6 @@ class Deployment:
         end_time: datetime | str | None = None,
     ) -> Any:
         """One feature's (or, by the target's name, the predictions') drift per bucket."""
-        from airflow_mlops.monitoring.reads import get_drift_over_time
 
         return get_drift_over_time(
             self.id,
@@ -917,7 +922,6 @@ class Deployment:
         end_time: datetime | str | None = None,
     ) -> Any:
         """Every ACCURACY_METRIC of the target type over the window, from joined actuals."""
-        from airflow_mlops.monitoring.reads import get_accuracy
 
         return get_accuracy(
             self.id,
@@ -938,7 +942,6 @@ class Deployment:
         end_time: datetime | str | None = None,
     ) -> Any:
         """One accuracy metric per bucket; ``.bucket_values`` maps bucket starts to values."""
-        from airflow_mlops.monitoring.reads import get_accuracy_over_time
 
         return get_accuracy_over_time(
             self.id,
@@ -957,7 +960,6 @@ class Deployment:
         They are joined to predictions by association id on the next monitoring
         pass; the answer counts ids no logged prediction carries yet (kept, joined later).
         """
-        from airflow_mlops.monitoring.actuals import submit_actuals
 
         return submit_actuals(
             self.id,
@@ -1089,7 +1091,6 @@ def audit_log(deployment_id: str, *, store_url: str | None = None) -> builtins.l
 
 def _has_predictions(deployment_id: str, store_url: str) -> bool:
     """Whether the deployment has served predictions (logged, or already folded into buckets)."""
-    from airflow_mlops.prediction_log import list_log_files
 
     if list_log_files(get_settings().prediction_log_dir, deployment_id):
         return True

@@ -29,7 +29,6 @@ from airflow_mlops.monitoring.health import (
     drift_health,
     service_health,
 )
-from airflow_mlops.monitoring.reads import FeatureDrift
 
 __all__ = [
     "EPSILON",
@@ -37,7 +36,6 @@ __all__ = [
     "DriftHealthSettings",
     "DriftMetricFn",
     "FeatureBins",
-    "FeatureDrift",
     "ServiceHealthSettings",
     "accuracy_health",
     "accuracy_metric_names",

@@ -18,8 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airflow_mlops.config import get_settings
+from airflow_mlops.datasets import load_snapshot
 from airflow_mlops.monitoring.accuracy import compute_accuracy
 from airflow_mlops.monitoring.baseline import Baseline, build_baseline
+from airflow_mlops.monitoring.reads import pairs_for_task
+from airflow_mlops.monitoring.warning_boundaries import holdout_boundaries, with_boundaries
+from airflow_mlops.registry import (
+    ModelRef,
+    get_model_version,
+    load_predictor,
+    model_version_info,
+    monitored_values,
+)
 
 #: Training rows kept in the baseline as the report's reference sample.
 SAMPLE_ROWS = 500
@@ -48,9 +59,6 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
 
     With ``holdout``, every accuracy metric of the task is computed on it.
     """
-    from airflow_mlops.config import get_settings
-    from airflow_mlops.registry import ModelRef, load_predictor, model_version_info, monitored_values
-
     settings = get_settings()
     info = model_version_info(model_id)
     importance, classes = _registry_extras(model_id, info.features)
@@ -91,9 +99,6 @@ def _metrics_on(
     info: Any, predictor: Any, frame: pd.DataFrame, positive: str | None
 ) -> dict[str, float | None]:
     """Every accuracy metric of the model's task on labelled rows, computed as monitoring computes them."""
-    from airflow_mlops.monitoring.reads import pairs_for_task
-    from airflow_mlops.registry import monitored_values
-
     predicted = monitored_values(info.task, predictor.predict(frame[info.features]))
     pred_text = [repr(float(v)) if info.task != "multiclass" else str(v) for v in predicted]
     actual_text = [str(v) for v in frame[info.target]]
@@ -108,9 +113,6 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
     baseline, so a champion and a challenger judged on the same rows are
     compared in the numbers a deployment's accuracy health shows.
     """
-    from airflow_mlops.config import get_settings
-    from airflow_mlops.registry import ModelRef, load_predictor, model_version_info
-
     settings = get_settings()
     info = model_version_info(model_id)
     missing = [c for c in [*info.features, info.target] if c not in frame.columns]
@@ -129,9 +131,6 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
 
 def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, float], list[Any] | None]:
     """Permutation importance (normalised so the top feature is 1.0) and classes from the registry."""
-    from airflow_mlops.config import get_settings
-    from airflow_mlops.registry import ModelRef, get_model_version
-
     settings = get_settings()
     ref = ModelRef.parse(model_id)
     version = get_model_version(
@@ -150,20 +149,23 @@ def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, floa
     return normalised, version.classes
 
 
-def baseline_for_snapshot(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The monitoring baseline of a model trained on an ingested snapshot (None without one).
+def baseline_with_boundaries(model_id: str, train: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, Any]:
+    """The baseline a model version is deployed with: training rows binned, holdout metrics, warning boundaries.
 
-    Used wherever a model is put in place (deploy, replace, an approved
-    challenger): its training rows binned, its predictions on them, and for a
-    regression model the default prediction-warning boundaries from its holdout
-    predictions (see ``serving.warnings``).
+    The one definition used wherever a model is put in place (deploy, replace,
+    an approved challenger, a learning model refit through the REST API): its
+    training rows binned, its predictions on them, its metrics on the holdout
+    (accuracy health's reference) and, for a regression model, the default
+    prediction-warning boundaries from its holdout predictions.
     """
+    baseline = build_model_baseline(model_id, train, holdout=holdout).to_dict()
+    with_bounds = with_boundaries(baseline, holdout_boundaries(model_id, holdout))
+    return baseline if with_bounds is None else with_bounds
+
+
+def baseline_for_snapshot(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`baseline_with_boundaries` on an ingested snapshot (``{"dataset", "version"}``); None without one."""
     if not snapshot:
         return None
-    from airflow_mlops.config import get_settings
-    from airflow_mlops.datasets import load_snapshot
-    from airflow_mlops.serving.warnings import holdout_boundaries, with_boundaries
-
     snap = load_snapshot(get_settings().snapshots_dir, snapshot["dataset"], snapshot["version"])
-    baseline = build_model_baseline(model_id, snap.train_frame(), holdout=snap.holdout_frame()).to_dict()
-    return with_boundaries(baseline, holdout_boundaries(model_id, snap.holdout_frame()))
+    return baseline_with_boundaries(model_id, snap.train_frame(), snap.holdout_frame())

@@ -55,11 +55,6 @@ def _log_lineage(snapshot: dict[str, Any], run_id: str) -> None:
     log_snapshot_input(snap, run_id=run_id, tracking_uri=settings.mlflow_tracking_uri)
 
 
-#: The sweep's parent run keeps the columns dropped before the sweep, so a leaderboard
-#: model can be refit later on exactly the same features (``create_from_learning_model``).
-EXCLUDED_COLUMNS_TAG = "airflow_mlops.exclude_columns"
-
-
 def _record_exclusions(run_id: str, exclude: Sequence[str] | str) -> None:
     import json
 
@@ -67,6 +62,8 @@ def _record_exclusions(run_id: str, exclude: Sequence[str] | str) -> None:
 
     columns = [exclude] if isinstance(exclude, str) else list(exclude)
     client = MlflowClient(tracking_uri=get_settings().mlflow_tracking_uri)
+    from airflow_mlops.training import EXCLUDED_COLUMNS_TAG
+
     client.set_tag(run_id, EXCLUDED_COLUMNS_TAG, json.dumps(columns))
 
 
@@ -358,60 +355,39 @@ class RegisterModelOperator(BaseOperator):
         self.seed = seed
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.automl import fit_pipeline
-        from airflow_mlops.automl.importance import permutation_feature_importance
-        from airflow_mlops.registry import register_model
+        from airflow_mlops.training import RefitSpec, refit_and_register
 
         snapshot = _check_snapshot(self.snapshot)
         if not isinstance(self.sweep, dict):
             raise TypeError(f"sweep must be the AutoMLSweepOperator's result (a dict), got {self.sweep!r}")
-        settings = get_settings()
+        sweep = self.sweep
         exclude = (
             [self.exclude_columns] if isinstance(self.exclude_columns, str) else list(self.exclude_columns)
-        )
-        train = _feature_frame(snapshot, exclude)
-        sweep = self.sweep
-        pipeline = fit_pipeline(
-            train, self.target, sweep["best_family"], sweep["best_params"], sweep["task"], int(self.seed)
-        )
-        holdout = _feature_frame(snapshot, exclude, part="holdout")
-        scored = holdout if len(holdout) and holdout[self.target].notna().any() else train
-        features = train.drop(columns=[self.target])
-        importance = permutation_feature_importance(
-            pipeline,
-            scored[features.columns],
-            scored[self.target],
-            metric=sweep["metric"],
-            task=sweep["task"],
-            seed=int(self.seed),
         )
         metrics = {f"cv_{sweep['metric']}": float(sweep["score"])}
         if sweep.get("holdout_score") is not None:
             metrics[f"sweep_holdout_{sweep['metric']}"] = float(sweep["holdout_score"])
-        registered = register_model(
-            pipeline,
-            name=self.registered_model_name,
-            train_df=train,
-            target=self.target,
-            tracking_uri=settings.mlflow_tracking_uri,
-            registry_uri=settings.mlflow_registry_uri,
+        refit = refit_and_register(
+            snapshot,
+            RefitSpec(
+                family=sweep["best_family"],
+                params=sweep["best_params"],
+                task=sweep["task"],
+                metric=sweep["metric"],
+                target=self.target,
+                seed=int(self.seed),
+                exclude_columns=tuple(exclude),
+            ),
+            registered_model_name=self.registered_model_name,
             experiment_name=self.experiment_name,
             tags={
-                "family": sweep["best_family"],
-                "dataset": snapshot["dataset"],
-                "dataset_version": snapshot["version"],
                 "sweep_id": str(sweep.get("study_name", "")),
                 "sweep_parent_run_id": str(sweep["parent_run_id"]),
-                "metric": sweep["metric"],
                 "airflow_run_id": str(context["run_id"]),
             },
             metrics=metrics,
-            feature_importance=importance,
+            # The deploy step builds the baseline from the same snapshot, with the same function.
+            with_baseline=False,
         )
-        _log_lineage(snapshot, str(registered.run_id))
-        model_id = f"{registered.name}/{registered.version}"
-        top = dict(list(importance.items())[:3])
-        self.log.info(
-            "registered %s from run %s; most important features: %s", model_id, registered.run_id, top
-        )
+        model_id = refit.model_id
         return {"model_id": model_id, "family": sweep["best_family"], "cv_score": sweep["score"]}

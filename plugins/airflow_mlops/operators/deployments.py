@@ -7,13 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_mlops.enums import MODEL_REPLACEMENT_REASON, parse_enum
-
-
-def _baseline_for(model_id: str, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
-    from airflow_mlops.monitoring.model_baseline import baseline_for_snapshot
-
-    return baseline_for_snapshot(model_id, snapshot)
+from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
 
 
 def _actor(context: Context) -> str:
@@ -49,25 +43,18 @@ class DeployModelOperator(BaseOperator):
         self.description = description
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.deployments import Deployment
+        from airflow_mlops.services import deploy_model
 
         model_id = self.model["model_id"] if isinstance(self.model, dict) else str(self.model)
-        snapshot = self.snapshot if isinstance(self.snapshot, dict) else None
-        baseline = _baseline_for(model_id, snapshot)
-        if self.deployment_id:
-            reason = parse_enum(MODEL_REPLACEMENT_REASON, self.reason, field="reason")
-            deployment = Deployment.get(self.deployment_id)
-            deployment.replace_model(model_id, reason, baseline=baseline, actor=_actor(context))
-            action = "replaced"
-        else:
-            deployment = Deployment.create_from_registered_model_version(
-                model_id,
-                str(self.deployment_label),
-                description=self.description,
-                baseline=baseline,
-                actor=_actor(context),
-            )
-            action = "created"
+        deployment, action = deploy_model(
+            model_id,
+            label=str(self.deployment_label),
+            snapshot=self.snapshot if isinstance(self.snapshot, dict) else None,
+            deployment_id=self.deployment_id,
+            reason=self.reason,
+            description=self.description,
+            actor=_actor(context),
+        )
         self.log.info(
             "%s deployment %s (%s) with model %s", action, deployment.id, deployment.label, model_id
         )
@@ -105,47 +92,25 @@ class ReplaceModelOperator(BaseOperator):
         self.request_id = request_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.deployments import Deployment
+        from airflow_mlops.services import replace_with_outcome
 
-        reason = parse_enum(MODEL_REPLACEMENT_REASON, self.reason, field="reason")
         model_id = self.model["model_id"] if isinstance(self.model, dict) else str(self.model)
-        deployment = Deployment.get(self.deployment_id)
-        old = deployment.model["id"]
-        status, message, checks = deployment.validate_replacement_model(model_id)
-        self.log.info("validation %s: %s", status, message)
-        if status == "failing":
-            failing = {k: v["message"] for k, v in checks.items() if v["status"] == "failing"}
-            raise ValueError(f"{message}: {failing}")
-        snapshot = self.snapshot if isinstance(self.snapshot, dict) else None
-        details = dict(self.details or {})
-        if self.request_id:
-            details["request_id"] = self.request_id
-        deployment.replace_model(
+        result = replace_with_outcome(
+            self.deployment_id,
             model_id,
-            reason,
-            baseline=_baseline_for(model_id, snapshot),
+            self.reason,
+            snapshot=self.snapshot if isinstance(self.snapshot, dict) else None,
+            details=self.details,
+            request_id=self.request_id,
             actor=_actor(context),
-            details=details,
         )
-        self.log.info("deployment %s: %s -> %s (%s)", deployment.id, old, model_id, reason.value)
-        if self.request_id:
-            from airflow_mlops.retraining import record_outcome
-
-            message = f"replaced: {old} -> {model_id} ({reason.value})"
-            if details.get("judgement"):
-                message += f"; {details['judgement']}"
-            record_outcome(
-                self.request_id,
-                status="replaced",
-                message=message,
-                champion_model_id=old,
-                challenger_model_id=model_id,
-                scores=details.get("scores") or {},
-                details={"snapshot": snapshot},
-            )
-        return {
-            "deployment_id": deployment.id,
-            "old_model_id": old,
-            "new_model_id": model_id,
-            "reason": reason.value,
-        }
+        validation = result.pop("validation")
+        self.log.info("validation %s", validation)
+        self.log.info(
+            "deployment %s: %s -> %s (%s)",
+            result["deployment_id"],
+            result["old_model_id"],
+            result["new_model_id"],
+            result["reason"],
+        )
+        return result

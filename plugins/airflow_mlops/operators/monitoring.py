@@ -58,14 +58,15 @@ class MonitorDeploymentOperator(BaseOperator):
         self.report = report
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.monitoring.monitor import monitor_deployment
+        from airflow_mlops.retraining import mark_dispatched
+        from airflow_mlops.services import monitor_and_request
 
         if self.window_end:
             end = datetime.fromisoformat(str(self.window_end))
             end = end if end.tzinfo else end.replace(tzinfo=UTC)
         else:
             end = context.get("data_interval_end") or datetime.now(UTC)
-        result = monitor_deployment(
+        summary = monitor_and_request(
             self.deployment_id,
             get_settings(),
             window_end=end,
@@ -76,21 +77,17 @@ class MonitorDeploymentOperator(BaseOperator):
         self.log.info(
             "deployment %s: folded %d rows; service %s: %s; drift %s: %s; accuracy %s: %s; report %s",
             self.deployment_id,
-            result.folded_rows,
-            result.service_status,
-            result.service_message,
-            result.drift_status,
-            result.drift_message,
-            result.accuracy_status,
-            result.accuracy_message,
-            result.report_uri,
+            summary["folded_rows"],
+            summary["service_status"],
+            summary["service_message"],
+            summary["drift_status"],
+            summary["drift_message"],
+            summary["accuracy_status"],
+            summary["accuracy_message"],
+            summary["report_uri"],
         )
-        from airflow_mlops.retraining import mark_dispatched
-
-        summary = result.to_xcom()
-        request = self._request_retraining(summary)
+        request = summary.get("retrain_request")
         if request is not None:
-            summary["retrain_request"] = request
             if request["status"] == "requested":
                 context["outlet_events"][RETRAIN_REQUESTS_ALIAS].add(
                     RETRAIN_REQUESTS, extra=retrain_event_extra(request)
@@ -100,14 +97,6 @@ class MonitorDeploymentOperator(BaseOperator):
             else:
                 self.log.info("retrain of %s not requested: %s", self.deployment_id, request["message"])
         return summary
-
-    def _request_retraining(self, summary: dict[str, Any]) -> dict[str, Any] | None:
-        from airflow_mlops.deployments import Deployment
-        from airflow_mlops.retraining import request_from_monitoring, retraining_policy
-
-        policy = retraining_policy(Deployment.get(self.deployment_id))
-        request = request_from_monitoring(self.deployment_id, summary, trigger_reasons=policy.trigger_reasons)
-        return None if request is None else request.to_dict()
 
 
 class SubmitActualsOperator(BaseOperator):

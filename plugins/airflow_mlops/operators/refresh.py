@@ -45,39 +45,12 @@ class RetrainingDispatchOperator(BaseOperator):
         return datetime.fromisoformat(str(fallback)) if isinstance(fallback, str) else fallback
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.deployments import Deployment
-        from airflow_mlops.retraining import (
-            mark_dispatched,
-            request_retraining,
-            retraining_policy,
-            undispatched_requests,
-        )
+        from airflow_mlops.retraining import mark_dispatched, undispatched_requests
+        from airflow_mlops.services import request_due_refreshes
 
         start = self._moment(self.interval_start, context.get("data_interval_start"), "interval_start")
         end = self._moment(self.interval_end, context.get("data_interval_end"), "interval_end")
-        if start >= end:
-            raise ValueError(
-                f"interval_start ({start.isoformat()}) must be before interval_end ({end.isoformat()})"
-            )
-        refreshes: list[dict[str, Any]] = []
-        for deployment in Deployment.list(status="active"):
-            fired = retraining_policy(deployment).refresh_due(start, end)
-            if fired is None:
-                continue
-            request = request_retraining(
-                deployment.id,
-                "SCHEDULED_REFRESH",
-                evidence={
-                    "schedule": deployment.settings["retraining"]["refresh_schedule"],
-                    "fired_at": fired.isoformat(),
-                },
-                origin="schedule",
-                requested_at=fired,
-            )
-            self.log.info("deployment %s: scheduled refresh at %s: %s", deployment.id, fired, request.message)
-            refreshes.append(
-                {"deployment_id": deployment.id, "request_id": request.id, "status": request.status}
-            )
+        refreshes = request_due_refreshes(start, end)
         emitted = []
         for request in undispatched_requests():
             context["outlet_events"][RETRAIN_REQUESTS_ALIAS].add(

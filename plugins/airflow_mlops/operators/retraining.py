@@ -49,7 +49,7 @@ class RetrainingDataOperator(BaseOperator):
         self.source = source
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.retraining import build_training_set
+        from airflow_mlops.services import build_training_set
 
         request = _request(self.request)
         out = get_settings().home / "retraining" / request["id"] / "training.parquet"
@@ -98,7 +98,8 @@ class JudgeChallengerOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.datasets import load_snapshot
-        from airflow_mlops.retraining import judge_challenger, record_outcome
+        from airflow_mlops.retraining import record_outcome
+        from airflow_mlops.services import judge_challenger
 
         request = _request(self.request)
         challenger = (

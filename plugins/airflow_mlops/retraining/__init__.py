@@ -4,15 +4,16 @@
 every request to retrain (from monitoring, the refresh schedule or a person),
 applies the policy's reasons and cool-down, and keeps what came of it: the
 champion's and challenger's scores, and whether the challenger replaced the
-champion, waits for approval, or was not good enough. ``training_data``
-builds a retrain's training set from the policy's window (source rows plus
-logged predictions joined with actuals); ``judge`` scores champion and
-challenger on the same recent labelled rows and decides.
+champion, waits for approval, or was not good enough; ``triggers`` turns a
+monitoring pass's failing health into at most one request. It sits below
+``deployments`` (a deployment records requests through it); the work a request
+starts (a training set from the policy's window, judging champion against
+challenger, approving) composes deployments, models and data, and lives in
+:mod:`airflow_mlops.services`.
 """
 
 from __future__ import annotations
 
-from airflow_mlops.retraining.judge import DECISIONS, Judgement, judge_challenger, judging_metric
 from airflow_mlops.retraining.policy import RetrainingPolicy, retraining_policy
 from airflow_mlops.retraining.requests import (
     ORIGINS,
@@ -20,9 +21,9 @@ from airflow_mlops.retraining.requests import (
     STATUSES,
     RequestStateError,
     RetrainingRequest,
-    approve_request,
     get_request,
     list_requests,
+    mark_approved,
     mark_dispatched,
     mark_running,
     record_outcome,
@@ -32,34 +33,20 @@ from airflow_mlops.retraining.requests import (
     start_retraining_run,
     undispatched_requests,
 )
-from airflow_mlops.retraining.training_data import (
-    MIN_ROWS,
-    TrainingSet,
-    build_training_set,
-    labelled_predictions,
-)
 from airflow_mlops.retraining.triggers import PRIORITY, failing_reasons, request_from_monitoring
 
 __all__ = [
-    "DECISIONS",
-    "MIN_ROWS",
     "ORIGINS",
     "OUTCOMES",
     "PRIORITY",
     "STATUSES",
-    "Judgement",
     "RequestStateError",
     "RetrainingPolicy",
     "RetrainingRequest",
-    "TrainingSet",
-    "approve_request",
-    "build_training_set",
     "failing_reasons",
     "get_request",
-    "judge_challenger",
-    "judging_metric",
-    "labelled_predictions",
     "list_requests",
+    "mark_approved",
     "mark_dispatched",
     "mark_running",
     "record_outcome",

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON, parse_enum
+from airflow_mlops.errors import DeploymentNotFound
 from airflow_mlops.store import DeploymentRow, RetrainingRequestRow, session_scope
 
 __all__ = [
@@ -36,9 +37,9 @@ __all__ = [
     "STATUSES",
     "RequestStateError",
     "RetrainingRequest",
-    "approve_request",
     "get_request",
     "list_requests",
+    "mark_approved",
     "mark_dispatched",
     "mark_running",
     "record_outcome",
@@ -153,7 +154,6 @@ def request_retraining(
     The deployment row is locked while deciding, so two monitors racing on the
     same deployment cannot both get past the cool-down.
     """
-    from airflow_mlops.deployments.deployment import DeploymentNotFound
     from airflow_mlops.retraining.policy import RetrainingPolicy
 
     reason_value = parse_enum(MODEL_REPLACEMENT_REASON, reason, field="reason").value
@@ -390,49 +390,15 @@ def record_outcome(
         return RetrainingRequest._from_row(row)
 
 
-def approve_request(
-    request_id: str, *, actor: str, principal: Any = None, store_url: str | None = None
+def mark_approved(
+    request_id: str, *, actor: str, champion_model_id: str, store_url: str | None = None
 ) -> RetrainingRequest:
-    """Put an approved challenger in place, with the request's reason, evidence and scores.
-
-    ``replace_model`` validates again (the deployment may have changed since the
-    run) and checks ``principal`` may replace; a failure leaves both the
-    deployment and the request as they were.
-    """
-    from airflow_mlops.deployments import Deployment
-    from airflow_mlops.monitoring.model_baseline import baseline_for_snapshot
-
-    url = _url(store_url)
-    request = get_request(request_id, store_url=url)
-    if request.status != "awaiting_approval":
-        raise RequestStateError(
-            f"cannot approve request {request_id}: its status is {request.status!r}; "
-            "approve needs 'awaiting_approval'"
-        )
-    if not request.challenger_model_id:
-        raise RequestStateError(f"request {request_id} has no challenger model to approve")
-    deployment = Deployment.get(request.deployment_id, store_url=url)
-    champion = deployment.model["id"]
-    snapshot = request.details.get("snapshot")
-    deployment.replace_model(
-        request.challenger_model_id,
-        request.reason,
-        baseline=baseline_for_snapshot(request.challenger_model_id, snapshot) if snapshot else None,
-        actor=actor,
-        principal=principal,
-        details={
-            "request_id": request.id,
-            "evidence": request.evidence,
-            "scores": request.scores,
-            "dag_run_id": request.dag_run_id,
-            "approved_by": actor,
-        },
-    )
-    with session_scope(url) as session:
+    """Record that a person approved the challenger, once it is in place (see ``services.approval``)."""
+    with session_scope(_url(store_url)) as session:
         row = _transition(session, request_id, ("awaiting_approval",), "approve")
         row.status = "replaced"
         row.actor = actor
-        row.message = f"approved by {actor}: {champion} -> {request.challenger_model_id} ({request.reason})"
+        row.message = f"approved by {actor}: {champion_model_id} -> {row.challenger_model_id} ({row.reason})"
         row.decided_at = datetime.now(UTC)
         session.flush()
         return RetrainingRequest._from_row(row)

@@ -140,8 +140,8 @@ class ModelCache:
             return row.registered_model_name, row.model_version, row.status, with_defaults(row.settings)
 
     def _load(self, deployment_id: str, ref: ModelRef, status: str, settings: dict[str, Any]) -> LoadedModel:
+        from airflow_mlops.monitoring.warning_boundaries import boundaries_from_baseline
         from airflow_mlops.serving.inputs import signature_types
-        from airflow_mlops.serving.warnings import boundaries_from_baseline
 
         info = model_version_info(ref.id)
         model = self._loader(ref)

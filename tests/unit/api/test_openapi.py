@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from airflow_mlops.api.openapi import REGENERATE, render
+from airflow_mlops.serving.openapi import REGENERATE, render
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -72,10 +72,10 @@ def test_the_served_document_is_the_committed_one(served: dict[str, Any]) -> Non
 
 
 def test_the_regenerate_command_prints_the_committed_document(capsys: pytest.CaptureFixture[str]) -> None:
-    """``python -m airflow_mlops.api.openapi`` (run in-process: the same module, without a 10 s start-up)."""
+    """``python -m airflow_mlops.serving.openapi`` (run in-process: the same module, without a 10 s start-up)."""
     with pytest.raises(SystemExit) as done, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # runpy: the module is already imported
-        runpy.run_module("airflow_mlops.api.openapi", run_name="__main__", alter_sys=False)
+        runpy.run_module("airflow_mlops.serving.openapi", run_name="__main__", alter_sys=False)
     assert done.value.code == 0
     assert capsys.readouterr().out == COMMITTED.read_text(), HOW
 

@@ -24,9 +24,9 @@ from airflow_mlops.deployments import (
 )
 from airflow_mlops.monitoring.drift import drift_metric_names
 from airflow_mlops.monitoring.health import DriftHealthSettings
-from airflow_mlops.monitoring.monitor import drift_health_settings
 from airflow_mlops.prediction_log import PredictionLogWriter, list_log_files
 from airflow_mlops.security import PermissionDenied, Principal, role_of, roles_of
+from airflow_mlops.services import drift_health_settings
 from airflow_mlops.store import BaselineRow, HealthRow, ModelHistoryRow, session_scope
 from airflow_mlops.store.tables import AuditRow, DeploymentRoleRow
 

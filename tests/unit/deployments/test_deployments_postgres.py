@@ -30,8 +30,8 @@ from airflow_mlops.deployments import (
     SettingsError,
     audit_log,
 )
-from airflow_mlops.monitoring.monitor import drift_health_settings
 from airflow_mlops.security import AuthError, Principal, create_token, revoke_token, role_of, verify_token
+from airflow_mlops.services import drift_health_settings
 from airflow_mlops.store import dispose_engines, get_engine, is_migrated, migrate, session_scope
 from airflow_mlops.store.engine import alembic_config
 from airflow_mlops.store.tables import Base

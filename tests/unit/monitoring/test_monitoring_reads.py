@@ -13,13 +13,13 @@ import pytest
 from sklearn import metrics as skm
 
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.deployments import Deployment
-from airflow_mlops.monitoring import FeatureDrift, build_baseline, drift_score
+from airflow_mlops.deployments import Deployment, FeatureDrift
+from airflow_mlops.monitoring import build_baseline, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
-from airflow_mlops.monitoring.monitor import monitor_deployment
 from airflow_mlops.monitoring.reads import bucket_bounds, resolve_window
 from airflow_mlops.monitoring.service import hist_quantile, latency_hist
 from airflow_mlops.prediction_log import PredictionLogWriter
+from airflow_mlops.services import monitor_deployment
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 
 DEP = "dep1"

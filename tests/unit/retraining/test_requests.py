@@ -10,7 +10,6 @@ import pytest
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.retraining import (
     RequestStateError,
-    approve_request,
     get_request,
     list_requests,
     mark_dispatched,
@@ -21,6 +20,7 @@ from airflow_mlops.retraining import (
     undispatched_requests,
 )
 from airflow_mlops.security import PermissionDenied, Principal
+from airflow_mlops.services import approve_request
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

@@ -11,7 +11,8 @@ from airflow_mlops.config import get_settings
 from airflow_mlops.dag_runs import DagRunFailed, run_dag, xcom_result
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
-from airflow_mlops.retraining import approve_request, list_requests
+from airflow_mlops.retraining import list_requests
+from airflow_mlops.services import approve_request
 
 EXCLUDE = ["customer_id", "event_time"]
 SWEEP = {"n_trials": 2, "workers": 1, "timeout_s": 120}

@@ -17,14 +17,14 @@ from serving_helpers import Live, serve
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment, ModelRef
-from airflow_mlops.prediction_log import list_log_files, read_log_files
-from airflow_mlops.registry import load_predictor
-from airflow_mlops.serving.warnings import (
+from airflow_mlops.monitoring.warning_boundaries import (
     BASELINE_KEY,
     default_boundaries,
     holdout_boundaries,
     with_boundaries,
 )
+from airflow_mlops.prediction_log import list_log_files, read_log_files
+from airflow_mlops.registry import load_predictor
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

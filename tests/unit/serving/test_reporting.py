@@ -12,9 +12,9 @@ from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.model_baseline import build_model_baseline
-from airflow_mlops.monitoring.monitor import monitor_deployment
 from airflow_mlops.prediction_log import list_log_files, read_log_files
 from airflow_mlops.registry import register_external_model
+from airflow_mlops.services import monitor_deployment
 from airflow_mlops.serving import report_predictions
 from airflow_mlops.serving.app import PredictionInputError, predict_rows
 from airflow_mlops.serving.model_cache import ModelCache

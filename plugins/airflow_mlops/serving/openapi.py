@@ -1,8 +1,11 @@
 """Print the app's OpenAPI document, as committed in ``docs/openapi.json``.
 
+It lives in ``serving`` because the document is the whole app's (predictions
+and the mounted ``api`` routers); ``api`` never imports ``serving``.
+
 Regenerate the committed copy after changing a route or a schema::
 
-    .venv/bin/python -m airflow_mlops.api.openapi > docs/openapi.json
+    .venv/bin/python -m airflow_mlops.serving.openapi > docs/openapi.json
 
 A test compares the document the app serves with that file, so CI notices an
 API change that was not written down.
@@ -14,13 +17,13 @@ import json
 import sys
 from typing import Any
 
-REGENERATE = ".venv/bin/python -m airflow_mlops.api.openapi > docs/openapi.json"
+from airflow_mlops.serving.app import create_app
+
+REGENERATE = ".venv/bin/python -m airflow_mlops.serving.openapi > docs/openapi.json"
 
 
 def document() -> dict[str, Any]:
     """The OpenAPI document of the app as ``create_app`` builds it (nothing is started)."""
-    from airflow_mlops.serving.app import create_app
-
     return create_app().openapi()
 
 

@@ -31,6 +31,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from airflow_mlops.config import get_settings
+from airflow_mlops.deployments import Deployment
+from airflow_mlops.prediction_log import feature_frame, list_log_files, read_log_files
+from airflow_mlops.registry import ModelRef, get_model_version, model_version_info
+from airflow_mlops.retraining.policy import retraining_policy
+from airflow_mlops.store import ActualRow, session_scope
+
 __all__ = ["MIN_ROWS", "TrainingSet", "build_training_set", "labelled_predictions"]
 
 #: Fewer labelled rows than this cannot be split into a training part and a
@@ -139,8 +146,6 @@ def labelled_predictions(
     back as numbers for regression and as the model's own class labels
     otherwise, so they stack with the source's rows.
     """
-    from airflow_mlops.prediction_log import feature_frame, list_log_files, read_log_files
-    from airflow_mlops.store import ActualRow, session_scope
 
     columns = [*features, target, "timestamp"]
     files = list_log_files(log_root, deployment_id, start=start, end=end - timedelta(microseconds=1))
@@ -204,10 +209,6 @@ def build_training_set(
     the source and the counts when fewer than :data:`MIN_ROWS` rows are found,
     before anything is written.
     """
-    from airflow_mlops.config import get_settings
-    from airflow_mlops.deployments import Deployment, ModelRef, model_version_info
-    from airflow_mlops.registry import get_model_version
-    from airflow_mlops.retraining.policy import retraining_policy
 
     if as_of.tzinfo is None:
         raise ValueError(f"as_of={as_of!r} is naive; pass a timezone-aware (UTC) datetime")

@@ -14,7 +14,7 @@ from airflow_mlops.datasets import make_churn
 from airflow_mlops.datasets.synthetic import FEATURE_COLUMNS
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.prediction_log import PredictionLogWriter
-from airflow_mlops.retraining import MIN_ROWS, build_training_set
+from airflow_mlops.services import MIN_ROWS, build_training_set
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

@@ -28,6 +28,12 @@ from typing import Any
 
 import pandas as pd
 
+from airflow_mlops.deployments import Deployment
+from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
+from airflow_mlops.monitoring.model_baseline import evaluate_model
+from airflow_mlops.registry import model_version_info
+from airflow_mlops.retraining.policy import retraining_policy
+
 __all__ = ["DECISIONS", "Judgement", "judge_challenger", "judging_metric"]
 
 DECISIONS = ("replace", "awaiting_approval", "not_replaced")
@@ -70,7 +76,6 @@ class Judgement:
 
 def judging_metric(deployment: Any, task: str) -> str:
     """The metric a challenger is judged on: policy, then accuracy health, then the task default."""
-    from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
 
     retraining = deployment.settings.get("retraining", {})
     accuracy = deployment.settings.get("health", {}).get("accuracy", {})
@@ -94,10 +99,6 @@ def judge_challenger(
     store_url: str | None = None,
 ) -> Judgement:
     """Score champion and challenger on ``labelled`` and decide under the deployment's policy."""
-    from airflow_mlops.deployments import Deployment, model_version_info
-    from airflow_mlops.monitoring.accuracy import get_accuracy_metric
-    from airflow_mlops.monitoring.model_baseline import evaluate_model
-    from airflow_mlops.retraining.policy import retraining_policy
 
     deployment = Deployment.get(deployment_id, store_url=store_url)
     policy = retraining_policy(deployment)

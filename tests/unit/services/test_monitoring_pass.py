@@ -15,9 +15,9 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring import Baseline, DriftHealthSettings, build_baseline, drift_score
-from airflow_mlops.monitoring.monitor import monitor_deployment
 from airflow_mlops.monitoring.windows import window_counts
 from airflow_mlops.prediction_log import PredictionLogWriter
+from airflow_mlops.services import monitor_deployment
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, session_scope
 
 DEP = "dep1"

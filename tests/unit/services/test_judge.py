@@ -11,7 +11,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments import Deployment, ModelRef
 from airflow_mlops.registry import load_model
-from airflow_mlops.retraining import judge_challenger
+from airflow_mlops.services import judge_challenger
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels

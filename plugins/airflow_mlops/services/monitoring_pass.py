@@ -28,6 +28,7 @@ from airflow_mlops.monitoring.health import (
 )
 from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour
+from airflow_mlops.retraining import request_from_monitoring, retraining_policy
 from airflow_mlops.store import HealthRow, session_scope
 
 
@@ -251,3 +252,36 @@ def service_health_settings(settings: dict[str, Any]) -> ServiceHealthSettings:
     service = dict(settings.get("health", {}).get("service", {}))
     service.pop("batch_count", None)  # how many batches the UI shows, not part of the rule
     return ServiceHealthSettings(**service)
+
+
+def monitor_and_request(
+    deployment_id: str,
+    settings: Settings,
+    *,
+    window_end: datetime,
+    window_hours: int = 24,
+    report: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """One pass, then (if a health kind fails) one retraining request under the deployment's policy.
+
+    Returns the pass summary (:meth:`MonitorResult.to_xcom`), with
+    ``retrain_request`` (the request as a dict, ``requested`` or
+    ``suppressed``) when something failed.
+    """
+    result = monitor_deployment(
+        deployment_id,
+        settings,
+        window_end=window_end,
+        window_hours=window_hours,
+        report=report,
+        progress=progress,
+    )
+    summary = result.to_xcom()
+    policy = retraining_policy(Deployment.get(deployment_id, store_url=settings.store_url))
+    request = request_from_monitoring(
+        deployment_id, summary, trigger_reasons=policy.trigger_reasons, store_url=settings.store_url
+    )
+    if request is not None:
+        summary["retrain_request"] = request.to_dict()
+    return summary

@@ -1,0 +1,66 @@
+"""Monitoring reads in DataRobot's shape: any window, or over time per bucket size, from buckets only.
+
+Windows follow DataRobot: ``start_time``/``end_time`` are tops of hours (UTC; a
+naive time means UTC), the default is the 7 days before the next top of the
+hour, and a window is ``start <= hour < end``. Bucket sizes are ``PT1H``, ``P1D``,
+``P7D`` (whole hours from ``start_time``) and ``P1M`` (calendar months from
+``start_time``'s day and hour; the last bucket is cut at ``end_time``).
+Every read sums stored hourly rows: its cost is hours x features, whatever the
+traffic.
+"""
+
+from __future__ import annotations
+
+from airflow_mlops.monitoring.reads.accuracy import (
+    Accuracy,
+    binary_actuals,
+    get_accuracy,
+    get_accuracy_over_time,
+    pairs_for_task,
+)
+from airflow_mlops.monitoring.reads.drift import (
+    FeatureDriftResult,
+    TargetDrift,
+    get_drift_over_time,
+    get_target_drift,
+    list_feature_drift,
+    load_baseline,
+)
+from airflow_mlops.monitoring.reads.service import (
+    ServiceStats,
+    get_service_stats,
+    get_service_stats_over_time,
+)
+from airflow_mlops.monitoring.reads.window import (
+    BUCKET_SIZES,
+    MAX_BUCKETS,
+    TASK_OF,
+    OverTime,
+    bucket_bounds,
+    model_version_of,
+    resolve_window,
+)
+
+__all__ = [
+    "BUCKET_SIZES",
+    "MAX_BUCKETS",
+    "TASK_OF",
+    "Accuracy",
+    "FeatureDriftResult",
+    "OverTime",
+    "ServiceStats",
+    "TargetDrift",
+    "binary_actuals",
+    "bucket_bounds",
+    "get_accuracy",
+    "get_accuracy_over_time",
+    "get_drift_over_time",
+    "get_service_stats",
+    "get_service_stats_over_time",
+    "get_target_drift",
+    "list_feature_drift",
+    "load_baseline",
+    "model_version_of",
+    "pairs_for_task",
+    "resolve_window",
+]
