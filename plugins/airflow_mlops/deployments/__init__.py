@@ -1,14 +1,18 @@
-"""Deployments: lifecycle, validation and model replacement (DataRobot's shape)."""
+"""Deployments: lifecycle, validation and model replacement (DataRobot's shape).
+
+``Deployment`` is one class for its users; its code is split by concept:
+``deployment`` (create, get, list, update, share, settings), ``replacement``
+(validate and replace), ``monitoring_shortcuts`` (service stats, drift,
+accuracy, actuals, health history), ``listing`` (filters and orders),
+``audit`` (the audit log), ``feature_drift`` (DataRobot's ``FeatureDrift.list``).
+"""
 
 from __future__ import annotations
 
-from airflow_mlops.deployments.deployment import (
-    ORDER_FIELDS,
-    Deployment,
-    DeploymentListFilters,
-    audit_log,
-)
+from airflow_mlops.deployments.audit import audit_log
+from airflow_mlops.deployments.deployment import Deployment
 from airflow_mlops.deployments.feature_drift import FeatureDrift
+from airflow_mlops.deployments.listing import ORDER_FIELDS, DeploymentListFilters
 from airflow_mlops.deployments.settings import SettingsError
 from airflow_mlops.errors import DeploymentNotFound
 from airflow_mlops.registry import ModelRef, ModelVersionInfo, model_version_info
