@@ -105,28 +105,14 @@ def _peak_mib() -> float:
 
 
 def _deploy(store_url: str, baseline: Any) -> None:
-    from airflow_mlops.store import BaselineRow, DeploymentRow, migrate, session_scope
+    """The deployment monitoring reads, straight into a fresh store: no MLflow model to register."""
+    from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
+    from airflow_mlops.store import migrate
 
     migrate(store_url)
-    now = datetime.now(UTC)
-    with session_scope(store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=DEP,
-                label="bench",
-                registered_model_name="bench",
-                model_version="1",
-                target_name="y",
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        session.add(
-            BaselineRow(deployment_id=DEP, model_version="1", baseline=baseline.to_dict(), created_at=now)
-        )
+    insert_deployment_with_baseline(
+        store_url, DEP, baseline, label="bench", registered_model_name="bench", target_name="y"
+    )
 
 
 def ours(work: str, out: Any) -> None:
