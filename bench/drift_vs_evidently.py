@@ -16,7 +16,10 @@ Each measured side runs in its own child process (peak RSS from ``ru_maxrss``):
   frames (loading them is not timed);
 * the fold of 10 000 000 rows (``--fold-rows``), for its peak memory.
 
-Writes ``bench/results/drift_vs_evidently.json``. Run: ``.venv/bin/python bench/drift_vs_evidently.py``.
+Writes ``bench/results/drift_vs_evidently.json`` (format: ``bench/README.md``).
+
+    .venv/bin/python bench/drift_vs_evidently.py             # one run per side
+    .venv/bin/python bench/drift_vs_evidently.py --runs 3    # end-to-end medians of 3
 """
 
 from __future__ import annotations

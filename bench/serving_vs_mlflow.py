@@ -10,7 +10,7 @@ SQLite under a temporary directory, deploys it, then for 1 and 2 workers starts
 and drives each with single-row and 100-row requests from a separate load
 process (``--load``: keep-alive ``http.client`` connections in threads) on
 loopback for a fixed time after a warm-up. Writes throughput and p50/p99 latency
-for both to ``bench/results/serving_vs_mlflow.json`` (format: /work/shared/BENCHMARKS.md).
+for both to ``bench/results/serving_vs_mlflow.json`` (format: ``bench/README.md``).
 
     .venv/bin/python bench/serving_vs_mlflow.py                  # 10 s per case
     .venv/bin/python bench/serving_vs_mlflow.py --seconds 3 --out /tmp/s.json
