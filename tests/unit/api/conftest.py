@@ -8,9 +8,6 @@ store for as long as the module runs, so the Python API and the server agree.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from helpers.live_server import serve_app
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment
@@ -33,12 +30,6 @@ if TYPE_CHECKING:
     from conftest import RegisteredModels
 
 ADMIN = "root-admin"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -108,27 +99,10 @@ def server(
     settings.ensure_dirs()
     migrate(settings.store_url)
     app = create_app(settings)
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, name="api-test-uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert thread.is_alive(), "uvicorn exited during start-up"
-        assert time.monotonic() < deadline, "the app did not answer /health within 20 s"
-        time.sleep(0.05)
-    _info, admin_token = create_token(settings.store_url, user=ADMIN, is_admin=True)
     try:
-        yield LiveServer(url, app, settings, registered_models, admin_token)
+        with serve_app(app) as url:
+            _info, admin_token = create_token(settings.store_url, user=ADMIN, is_admin=True)
+            yield LiveServer(url, app, settings, registered_models, admin_token)
     finally:
-        uv.should_exit = True
-        thread.join(20)
         dispose_engines()
         mp.undo()
-    assert not thread.is_alive(), "uvicorn did not shut down"

@@ -7,9 +7,7 @@ zones, a JSON type and ``ILIKE``; skipped only when no server answers.
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 from alembic.script import ScriptDirectory
+from helpers.live_server import serve_app
 from sqlalchemy import inspect, text
 
 from airflow_mlops.config import get_settings
@@ -202,67 +200,48 @@ def test_concurrent_updates_serialise_on_the_row_lock(pg: str, models: Registere
 # ---- the REST API on PostgreSQL ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_rest_edge_input_on_postgres_is_never_a_5xx(pg: str, models: RegisteredModels) -> None:
     """PostgreSQL refuses NUL characters in text, which SQLite stores: the API must say 4xx, not 500."""
     from airflow_mlops.serving.app import create_app
 
     app = create_app(replace(get_settings(), store_url=pg))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     _info, token = create_token(pg, user="alice")
     _info, admin = create_token(pg, user="root", is_admin=True)
-    try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
-        ) as client:
-            created = client.post(
+    with (
+        serve_app(app) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client,
+    ):
+        created = client.post(
+            "/api/v2/deployments/fromModelPackage/",
+            json={"modelPackageId": models.churn_v1, "label": "pg"},
+        )
+        assert created.status_code == 201, created.text
+        did = created.json()["id"]
+        base = f"/api/v2/deployments/{did}"
+        attempts = [
+            client.post(
                 "/api/v2/deployments/fromModelPackage/",
-                json={"modelPackageId": models.churn_v1, "label": "pg"},
+                json={"modelPackageId": models.churn_v1, "label": "nul\x00label"},
+            ),
+            client.patch(f"{base}/", json={"label": "nul\x00label"}),
+            client.patch(f"{base}/", json={"description": "nul\x00"}),
+            client.patch(f"{base}/sharedRoles/", json={"roles": [{"username": "bob\x00", "role": "USER"}]}),
+            client.patch(f"{base}/settings/", json={"associationId": {"columnNames": ["c\x00"]}}),
+            client.patch(f"{base}/healthSettings/", json={"accuracy": {"metric": "AUC\x00"}}),
+            client.get("/api/v2/deployments/", params={"search": "a\x00b"}),
+            client.post("/predApi/v1.0/deployments/abc%00def/predictions", content="[]"),
+            httpx.post(
+                f"{url}/predApi/v1.0/deployments/abc%00def/predictions",
+                content="[]",
+                headers={"Authorization": f"Bearer {admin}"},
+            ),
+            client.post(f"{base}/model/validation/", json={"modelId": "churn\x00/1"}),
+        ]
+        for response in attempts:
+            assert 400 <= response.status_code < 500, (
+                response.request.url,
+                response.status_code,
+                response.text,
             )
-            assert created.status_code == 201, created.text
-            did = created.json()["id"]
-            base = f"/api/v2/deployments/{did}"
-            attempts = [
-                client.post(
-                    "/api/v2/deployments/fromModelPackage/",
-                    json={"modelPackageId": models.churn_v1, "label": "nul\x00label"},
-                ),
-                client.patch(f"{base}/", json={"label": "nul\x00label"}),
-                client.patch(f"{base}/", json={"description": "nul\x00"}),
-                client.patch(
-                    f"{base}/sharedRoles/", json={"roles": [{"username": "bob\x00", "role": "USER"}]}
-                ),
-                client.patch(f"{base}/settings/", json={"associationId": {"columnNames": ["c\x00"]}}),
-                client.patch(f"{base}/healthSettings/", json={"accuracy": {"metric": "AUC\x00"}}),
-                client.get("/api/v2/deployments/", params={"search": "a\x00b"}),
-                client.post("/predApi/v1.0/deployments/abc%00def/predictions", content="[]"),
-                httpx.post(
-                    f"http://127.0.0.1:{port}/predApi/v1.0/deployments/abc%00def/predictions",
-                    content="[]",
-                    headers={"Authorization": f"Bearer {admin}"},
-                ),
-                client.post(f"{base}/model/validation/", json={"modelId": "churn\x00/1"}),
-            ]
-            for response in attempts:
-                assert 400 <= response.status_code < 500, (
-                    response.request.url,
-                    response.status_code,
-                    response.text,
-                )
-            assert client.get(f"{base}/").json()["label"] == "pg"
-            assert client.get(f"{base}/settings/").json()["associationId"]["columnNames"] == []
-    finally:
-        server.should_exit = True
-        thread.join(20)
+        assert client.get(f"{base}/").json()["label"] == "pg"
+        assert client.get(f"{base}/settings/").json()["associationId"]["columnNames"] == []

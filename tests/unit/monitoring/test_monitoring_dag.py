@@ -15,8 +15,9 @@ import pytest
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring import build_baseline
+from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
-from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
+from airflow_mlops.store import DeploymentRow, session_scope
 
 H0 = datetime(2024, 5, 1, 0, tzinfo=UTC)
 
@@ -34,26 +35,10 @@ def _deploy() -> str:
     baseline.task, baseline.positive_class = "binary", "1"
     baseline.holdout_metrics = {"LogLoss": 0.6}
     baseline.sample = train.head(300).to_dict(orient="records")
-    now = datetime.now(UTC)
     dep = "a" * 24
-    with session_scope(settings.store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=dep,
-                label="dag",
-                registered_model_name="churn",
-                model_version="1",
-                target_name="churned",
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        session.add(
-            BaselineRow(deployment_id=dep, model_version="1", baseline=baseline.to_dict(), created_at=now)
-        )
+    insert_deployment_with_baseline(
+        settings.store_url, dep, baseline, label="dag", registered_model_name="churn", target_name="churned"
+    )
     return dep
 
 

@@ -17,10 +17,9 @@ from sqlalchemy import select
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.monitoring import Baseline, build_baseline
 from airflow_mlops.monitoring.fold import FoldSummary, fold_new_predictions
+from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import (
-    BaselineRow,
-    DeploymentRow,
     DriftBucketRow,
     FoldedFileRow,
     ServiceBucketRow,
@@ -56,31 +55,15 @@ def _deploy(
     settings: Settings, deployment_id: str = DEP, *, baseline_versions: tuple[str, ...] = ("1",)
 ) -> Baseline:
     baseline = _training_baseline()
-    now = datetime.now(UTC)
-    with session_scope(settings.store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=deployment_id,
-                label=f"churn {deployment_id}",
-                registered_model_name="churn",
-                model_version="1",
-                target_name=TARGET,
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        for version in baseline_versions:
-            session.add(
-                BaselineRow(
-                    deployment_id=deployment_id,
-                    model_version=version,
-                    baseline=baseline.to_dict(),
-                    created_at=now,
-                )
-            )
+    insert_deployment_with_baseline(
+        settings.store_url,
+        deployment_id,
+        baseline,
+        baseline_versions=baseline_versions,
+        label=f"churn {deployment_id}",
+        registered_model_name="churn",
+        target_name=TARGET,
+    )
     return baseline
 
 

@@ -18,9 +18,9 @@ from airflow_mlops.monitoring import build_baseline, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
 from airflow_mlops.monitoring.reads import bucket_bounds, resolve_window
 from airflow_mlops.monitoring.service import hist_quantile, latency_hist
+from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.services import monitor_deployment
-from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 
 DEP = "dep1"
 TARGET = "churned"
@@ -51,25 +51,9 @@ def _deploy(settings: Settings, *, holdout_logloss: float | None = 0.5) -> None:
     )
     baseline.task, baseline.positive_class = "binary", "yes"
     baseline.holdout_metrics = {"LogLoss": holdout_logloss}
-    now = datetime.now(UTC)
-    with session_scope(settings.store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=DEP,
-                label="churn",
-                registered_model_name="churn",
-                model_version="1",
-                target_name=TARGET,
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        session.add(
-            BaselineRow(deployment_id=DEP, model_version="1", baseline=baseline.to_dict(), created_at=now)
-        )
+    insert_deployment_with_baseline(
+        settings.store_url, DEP, baseline, label="churn", registered_model_name="churn", target_name=TARGET
+    )
 
 
 def _rows(n: int, hour: datetime, *, seed: int, shift: float = 0.0, ids: bool = True) -> list[dict[str, Any]]:

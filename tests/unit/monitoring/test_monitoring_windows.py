@@ -18,9 +18,10 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions
+from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour, window_counts
 from airflow_mlops.prediction_log import PredictionLogWriter
-from airflow_mlops.store import BaselineRow, DeploymentRow, DriftBucketRow, session_scope
+from airflow_mlops.store import DriftBucketRow, session_scope
 
 DEP = "dep1"
 TARGET = "churned"
@@ -48,28 +49,15 @@ def baseline(settings: Settings) -> Baseline:
         }
     )
     fixed = build_baseline(frame, prediction=pd.Series(rng.beta(2.0, 5.0, n)), prediction_name=TARGET)
-    now = datetime.now(UTC)
-    with session_scope(settings.store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=DEP,
-                label="churn",
-                registered_model_name="churn",
-                model_version="1",
-                target_name=TARGET,
-                target_type="Binary",
-                settings={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        for version in ("1", "2"):
-            session.add(
-                BaselineRow(
-                    deployment_id=DEP, model_version=version, baseline=fixed.to_dict(), created_at=now
-                )
-            )
+    insert_deployment_with_baseline(
+        settings.store_url,
+        DEP,
+        fixed,
+        baseline_versions=("1", "2"),
+        label="churn",
+        registered_model_name="churn",
+        target_name=TARGET,
+    )
     return fixed
 
 

@@ -15,10 +15,11 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring import Baseline, DriftHealthSettings, build_baseline, drift_score
+from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.monitoring.windows import window_counts
 from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.services import monitor_deployment
-from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, session_scope
+from airflow_mlops.store import HealthRow, session_scope
 
 DEP = "dep1"
 TARGET = "churned"
@@ -48,28 +49,17 @@ def _deploy(
         }
     )
     baseline = build_baseline(frame, prediction=pd.Series(rng.beta(2.0, 5.0, n)), prediction_name=TARGET)
-    now = datetime.now(UTC)
-    with session_scope(settings.store_url) as session:
-        session.add(
-            DeploymentRow(
-                id=DEP,
-                label="churn",
-                registered_model_name="churn",
-                model_version=model_version,
-                target_name=TARGET,
-                target_type="Binary",
-                settings=deployment_settings if deployment_settings is not None else {},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        for version in baseline_versions:
-            session.add(
-                BaselineRow(
-                    deployment_id=DEP, model_version=version, baseline=baseline.to_dict(), created_at=now
-                )
-            )
+    insert_deployment_with_baseline(
+        settings.store_url,
+        DEP,
+        baseline,
+        model_version=model_version,
+        baseline_versions=baseline_versions,
+        label="churn",
+        registered_model_name="churn",
+        target_name=TARGET,
+        settings=deployment_settings,
+    )
 
 
 def _log(

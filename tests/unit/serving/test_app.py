@@ -12,9 +12,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
+from helpers.live_server import serve_app
 from serving_helpers import Live, serve
-from serving_helpers import free_port as _free_port
 from sqlalchemy import update
 
 from airflow_mlops.config import get_settings
@@ -327,24 +326,15 @@ def test_predictions_are_flushed_when_the_server_stops(models: RegisteredModels)
     settings = get_settings()
     deployment = Deployment.create_from_registered_model_version(models.churn_v1, "shutdown")
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     frame = _rows(7).drop(columns=["event_time"])
     _info, token = create_token(settings.store_url, user="tester", is_admin=True)
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment.id}/predictions",
-        content=frame.to_csv(index=False),
-        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200
-    server.should_exit = True
-    thread.join(20)
+    with serve_app(app) as url:
+        response = httpx.post(
+            f"{url}/predApi/v1.0/deployments/{deployment.id}/predictions",
+            content=frame.to_csv(index=False),
+            headers={"Content-Type": "text/csv", "Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
     logged = read_log_files(list_log_files(settings.prediction_log_dir, deployment.id))
     assert len(logged) == 7
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from serving_helpers import serve
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
@@ -16,8 +17,6 @@ from airflow_mlops.prediction_log import list_log_files, read_log_files
 from airflow_mlops.registry import register_external_model
 from airflow_mlops.services import monitor_deployment
 from airflow_mlops.serving import report_predictions
-from airflow_mlops.serving.app import PredictionInputError, predict_rows
-from airflow_mlops.serving.model_cache import ModelCache
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 FEATURES = {
@@ -53,15 +52,13 @@ def _reported(period: str, seed: int) -> object:
 
 
 def test_external_deployment_cannot_be_asked_for_predictions(external: Deployment) -> None:
-    from airflow_mlops.serving.app import _load_predictor
-
-    cache = ModelCache(get_settings().store_url, _load_predictor(get_settings()))
-    loaded = cache.get(external.id)
-    assert loaded.info.kind == "external"
+    """The prediction route answers 422 naming report_predictions, and logs nothing."""
     frame = make_churn(3, seed=5)
-    with pytest.raises(PredictionInputError, match="report_predictions"):
-        predict_rows(loaded, frame)
-    cache.stop()
+    with serve(external) as live:
+        response = live.predict(str(frame.to_json(orient="records", date_format="iso")))
+    assert response.status_code == 422, response.text
+    assert "report_predictions" in response.json()["detail"]
+    assert list_log_files(get_settings().prediction_log_dir, external.id) == []
 
 
 def test_reported_predictions_are_logged_and_monitored(external: Deployment) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from serving_helpers import free_port
+from helpers.live_server import free_port, serve_process
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
@@ -29,25 +28,8 @@ ROWS_PER_REQUEST = 5
 SENDERS = 4
 
 
-def _start(port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_mlops.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not answer /health within 60 s")
+def _server_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "airflow_mlops.cli", "serve", "--port", str(port)]
 
 
 def _load_then_signal(models: RegisteredModels, sig: signal.Signals) -> tuple[int, int, list[float]]:
@@ -59,50 +41,50 @@ def _load_then_signal(models: RegisteredModels, sig: signal.Signals) -> tuple[in
         make_churn(ROWS_PER_REQUEST, seed=2).drop(columns=["churned", "event_time"]).to_json(orient="records")
     )
     port = free_port()
-    proc = _start(port)
-    warm = httpx.post(  # the first request loads the model; load starts after it
-        f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment.id}/predictions",
-        content=body,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    assert warm.status_code == 200, warm.text
-    answered: list[float] = [time.monotonic()]
-    stop = threading.Event()
-    lock = threading.Lock()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    with serve_process(_server_command(port), ready_url=f"http://127.0.0.1:{port}/health", env=env) as proc:
+        warm = httpx.post(  # the first request loads the model; load starts after it
+            f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment.id}/predictions",
+            content=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert warm.status_code == 200, warm.text
+        answered: list[float] = [time.monotonic()]
+        stop = threading.Event()
+        lock = threading.Lock()
 
-    def send() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            while not stop.is_set():
-                try:
-                    r = client.post(
-                        f"/predApi/v1.0/deployments/{deployment.id}/predictions",
-                        content=body,
-                        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-                    )
-                except httpx.HTTPError:
-                    time.sleep(0.01)  # the server is going away: refused, not answered
-                    continue
-                if r.status_code == 200:
-                    assert len(r.json()["data"]) == ROWS_PER_REQUEST
-                    with lock:
-                        answered.append(time.monotonic())
+        def send() -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                while not stop.is_set():
+                    try:
+                        r = client.post(
+                            f"/predApi/v1.0/deployments/{deployment.id}/predictions",
+                            content=body,
+                            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                        )
+                    except httpx.HTTPError:
+                        time.sleep(0.01)  # the server is going away: refused, not answered
+                        continue
+                    if r.status_code == 200:
+                        assert len(r.json()["data"]) == ROWS_PER_REQUEST
+                        with lock:
+                            answered.append(time.monotonic())
 
-    senders = [threading.Thread(target=send) for _ in range(SENDERS)]
-    for t in senders:
-        t.start()
-    try:
-        time.sleep(2.5)
-        proc.send_signal(sig)
-        signalled_at = time.monotonic()
-        proc.wait(30)
-        time.sleep(0.3)
-    finally:
-        stop.set()
+        senders = [threading.Thread(target=send) for _ in range(SENDERS)]
         for t in senders:
-            t.join(30)
-        if proc.poll() is None:
-            proc.kill()
+            t.start()
+        try:
+            time.sleep(2.5)
+            proc.send_signal(sig)
+            signalled_at = time.monotonic()
+            proc.wait(30)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in senders:
+                t.join(30)
     logged = len(read_log_files(list_log_files(settings.prediction_log_dir, deployment.id)))
     assert len(answered) > 20, "too little traffic to judge"
     assert all(t <= signalled_at + 30 for t in answered)

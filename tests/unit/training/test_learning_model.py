@@ -27,8 +27,8 @@ from airflow_mlops.datasets import ingest, log_snapshot_input
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.warning_boundaries import BASELINE_KEY
 from airflow_mlops.security import create_token
-from airflow_mlops.serving.app import create_app
 from airflow_mlops.services import monitor_deployment
+from airflow_mlops.serving.app import create_app
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
@@ -149,7 +149,9 @@ def test_a_regression_learning_model_has_holdout_metrics_accuracy_health_and_war
     status = _accuracy_after(client, deployment, settings, fresh, lambda p: p, T0)
     assert status.startswith("passing"), status
     # Actuals far from every prediction: failing.
-    status = _accuracy_after(client, deployment, settings, fresh, lambda p: p + 500.0, T0 + timedelta(hours=2))
+    status = _accuracy_after(
+        client, deployment, settings, fresh, lambda p: p + 500.0, T0 + timedelta(hours=2)
+    )
     assert status.startswith("failing"), status
 
     # x1 far beyond anything trained on: the prediction leaves the default boundaries.
