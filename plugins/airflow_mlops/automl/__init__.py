@@ -23,6 +23,7 @@ from airflow_mlops.automl.leaderboard import (
     load_leaderboard,
 )
 from airflow_mlops.automl.modes import AUTOPILOT_MODES, DEFAULT_MODE, AutopilotMode, get_mode
+from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
 from airflow_mlops.automl.preprocess import (
     FeatureType,
     as_category_strings,
@@ -35,9 +36,7 @@ from airflow_mlops.automl.sweep import (
     SweepHandle,
     SweepResult,
     WorkerReport,
-    build_pipeline,
     finish_sweep,
-    fit_pipeline,
     prepare_sweep,
     run_sweep,
     run_worker,

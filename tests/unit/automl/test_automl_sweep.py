@@ -18,7 +18,6 @@ from airflow_mlops.automl import (
     LEADERBOARD_COLUMNS,
     SweepConfig,
     TrialLike,
-    fit_pipeline,
     get_family,
     get_leaderboard,
     load_leaderboard,
@@ -296,38 +295,6 @@ def test_sweep_with_no_successful_trial_fails(tracking_uri: str, broken_family: 
     assert [run.info.status for run in parents] == ["FAILED"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"n_trials": 0}, "n_trials=0"),
-        ({"cv_folds": 1}, "cv_folds=1"),
-        ({"timeout_s": -5}, "timeout_s=-5"),
-        ({"seed": -1}, "seed=-1"),
-        ({"metric": "Gini"}, "metric='Gini'"),
-        ({"task": "ranking"}, "task='ranking'"),
-        ({"task": "binary", "metric": "RMSE"}, "'RMSE' does not apply to task 'binary'"),
-        ({"families": ["catboost"]}, "'catboost'"),
-        ({"mode": "turbo"}, "mode='turbo'.*'quick', 'auto', 'comprehensive'"),
-        ({"pruner": "median"}, "pruner='median'.*'successive_halving'"),
-        ({"holdout_fraction": 0.7}, "holdout_fraction=0.7"),
-        ({"n_jobs": 0}, "n_jobs=0"),
-        ({"experiment_name": ""}, "experiment_name=''"),
-        ({"exclude": ["label"]}, "contains the target"),
-    ],
-)
-def test_config_is_validated_on_construction(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        _config("sqlite:///unused.db", **overrides)
-
-
-def test_mode_sets_budgets_unless_overridden() -> None:
-    quick = SweepConfig(target="y", mode="quick")
-    assert (quick.trial_budget, quick.time_budget_s, quick.pruner_kind) == (16, 120.0, "successive_halving")
-    assert SweepConfig(target="y", mode="comprehensive").pruner_kind == "hyperband"
-    custom = SweepConfig(target="y", mode="quick", n_trials=3, timeout_s=9, pruner="none")
-    assert (custom.trial_budget, custom.time_budget_s, custom.pruner_kind) == (3, 9.0, "none")
-
-
 def test_data_problems_are_reported_before_any_trial(tracking_uri: str, broken_family: str) -> None:
     df = _classification()
     with pytest.raises(ValueError, match="target 'nope' is not a column"):
@@ -338,16 +305,3 @@ def test_data_problems_are_reported_before_any_trial(tracking_uri: str, broken_f
         run_sweep(rare, _config(tracking_uri))
     with pytest.raises(ValueError, match=r"\['broken'\] do not support task 'regression'"):
         run_sweep(_regression(), _config(tracking_uri, families=[broken_family]))
-
-
-def test_fit_pipeline_refits_on_all_labelled_rows() -> None:
-    df = _classification()
-    df.loc[:9, "label"] = None
-    params = get_family("random_forest").default_params("binary")
-    pipe = fit_pipeline(df, "label", "random_forest", params, "binary", seed=0)
-    assert pipe.named_steps["model"].n_estimators == 100
-    assert sorted(pipe.classes_) == ["no", "yes"]
-    assert list(pipe.feature_names_in_) == [c for c in df.columns if c != "label"]
-    again = fit_pipeline(df, "label", "random_forest", params, "binary", seed=0)
-    X = df.drop(columns="label")
-    assert np.array_equal(pipe.predict_proba(X), again.predict_proba(X))

@@ -18,9 +18,7 @@ from mlflow import MlflowClient
 from mlflow.pyfunc import PythonModel
 
 from airflow_mlops.registry import (
-    MODEL_KINDS,
     ExternalModelError,
-    PredictionOutput,
     Predictor,
     get_or_create_experiment,
     load_model,
@@ -31,7 +29,6 @@ from airflow_mlops.registry import (
     register_external_model,
     set_alias,
 )
-from airflow_mlops.registry.packages import PyfuncPredictor
 
 FEATURES = ["tenure_months", "support_calls", "contract"]
 #: Keeps pyfunc logging from inferring requirements in a subprocess (seconds per model).
@@ -402,16 +399,6 @@ def test_external_regression_model_and_its_validation(logged: Logged, tmp_path: 
     assert "external-bad" not in _registered_names(logged.uri)
 
 
-def test_model_kind() -> None:
-    assert MODEL_KINDS == ("automl", "custom", "external")
-    assert model_kind({}) == "automl"  # versions from register_model carry no kind tag
-    assert model_kind({"target": "churned", "family": "linear"}) == "automl"
-    assert model_kind({"kind": "custom"}) == "custom"
-    assert model_kind({"kind": "external"}) == "external"
-    with pytest.raises(ValueError, match="unknown model kind 'onnx'"):
-        model_kind({"kind": "onnx"})
-
-
 # ---- automl models through the same interface ----------------------------------------------
 
 
@@ -453,95 +440,6 @@ def test_load_predictor_refuses_what_it_cannot_serve(registered_models: Any) -> 
         load_predictor("churn@nobody", tracking_uri=uri)
     with pytest.raises(ValueError, match="is not a registered model version"):
         load_predictor("runs:/0123456789abcdef/model", tracking_uri=uri)
-
-
-# ---- the pyfunc output convention and the monitored value ----------------------------------
-
-
-class _Fixed:
-    """A pyfunc stand-in that returns a given output (the convention is about outputs alone)."""
-
-    def __init__(self, output: Any) -> None:
-        self.output = output
-
-    def predict(self, x: pd.DataFrame) -> Any:
-        return self.output
-
-
-def _pyfunc(output: Any, task: str = "binary", classes: list[Any] | None = None) -> PyfuncPredictor:
-    return PyfuncPredictor(
-        model_id="m/1",
-        task=task,
-        target="y",
-        features=["a"],
-        classes=classes if classes is not None or task == "regression" else ["no", "yes"],
-        model=_Fixed(output),
-    )
-
-
-def test_pyfunc_output_convention() -> None:
-    x = pd.DataFrame({"a": [1.0, 2.0]})
-    # A one-column frame, a Series and an (n, 1) array are labels.
-    for labels in (
-        pd.DataFrame({"pred": ["yes", "no"]}),
-        pd.Series(["yes", "no"]),
-        np.array([["yes"], ["no"]]),
-    ):
-        assert _pyfunc(labels).predict(x).labels.tolist() == ["yes", "no"]
-    values = _pyfunc([1.5, 2], task="regression").predict(x)
-    assert values.labels.dtype == float and values.labels.tolist() == [1.5, 2.0]
-    multiclass = _pyfunc(
-        pd.DataFrame({"b": [0.1, 0.7], "a": [0.8, 0.2], "c": [0.1, 0.1]}), "multiclass", ["a", "b", "c"]
-    )
-    output = multiclass.predict(x)
-    assert output.labels.tolist() == ["a", "b"]
-    assert monitored_values("multiclass", output).tolist() == ["a", "b"]
-
-    failures = [
-        (
-            _pyfunc(pd.DataFrame({"p": [0.1, 0.2], "q": [0.9, 0.8]})),
-            "returned a DataFrame with columns ['p', 'q']",
-        ),
-        (_pyfunc(np.zeros((2, 3))), "returned an array of shape (2, 3)"),
-        (_pyfunc(["yes"]), "returned 1 predictions for 2 rows"),
-        (_pyfunc(["yes", "maybe"]), "labels ['maybe'] that are not among its classes"),
-        (_pyfunc(pd.DataFrame({"no": [0.5, 0.5], "yes": [0.6, 0.5]})), "do not sum to 1"),
-        (_pyfunc(pd.DataFrame({"no": [1.5, 0.5], "yes": [-0.5, 0.5]})), "outside [0, 1]"),
-        (_pyfunc(["high", "low"], task="regression"), "returned non-numeric values"),
-    ]
-    for predictor, message in failures:
-        with pytest.raises(ValueError) as caught:
-            predictor.predict(x)
-        assert message in str(caught.value), str(caught.value)
-
-
-def test_monitored_values_per_task() -> None:
-    proba = np.array([[0.8, 0.2], [0.3, 0.7]])
-    binary = PredictionOutput(
-        labels=np.array(["no", "yes"], dtype=object), probabilities=proba, classes=["no", "yes"]
-    )
-    np.testing.assert_allclose(monitored_values("binary", binary), [0.2, 0.7])
-
-    labels_only = PredictionOutput(labels=np.array([1, 0, 1]), classes=[0, 1])
-    assert monitored_values("binary", labels_only).tolist() == [1.0, 0.0, 1.0]
-    reversed_classes = PredictionOutput(labels=np.array(["churn", "stay"]), classes=["stay", "churn"])
-    assert monitored_values("binary", reversed_classes).tolist() == [1.0, 0.0]
-
-    multiclass = PredictionOutput(
-        labels=np.array(["b", "c", "a"]), probabilities=np.full((3, 3), 1 / 3), classes=["a", "b", "c"]
-    )
-    assert monitored_values("multiclass", multiclass).tolist() == ["b", "c", "a"]
-
-    regression = PredictionOutput(labels=np.array([1, 2.5]))
-    values = monitored_values("regression", regression)
-    assert values.dtype == float and values.tolist() == [1.0, 2.5]
-
-    with pytest.raises(ValueError, match="needs its two classes"):
-        monitored_values("binary", PredictionOutput(labels=np.array([0, 1])))
-    with pytest.raises(ValueError, match=r"has labels \['2'\] that are not among its classes"):
-        monitored_values("binary", PredictionOutput(labels=np.array([0, 2]), classes=[0, 1]))
-    with pytest.raises(ValueError, match="is not one of"):
-        monitored_values("ranking", regression)
 
 
 # ---- deployments read the tags of every kind -----------------------------------------------

@@ -1,0 +1,103 @@
+"""The preprocessor + estimator pipeline: what the sweep scores and what the winner is refitted as.
+
+Kept apart from the sweep because the refit (and anyone reproducing a
+leaderboard row) needs only this: a family, its parameters and the feature
+types give the same unfitted pipeline the sweep cross-validated.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from airflow_mlops.automl.families import ModelFamily, get_family
+from airflow_mlops.automl.preprocess import FeatureType, build_preprocessor, infer_feature_types
+from airflow_mlops.automl.task import TaskType, validate_task
+
+__all__ = ["build_pipeline", "fit_pipeline"]
+
+
+def build_pipeline(
+    family: str | ModelFamily,
+    params: Mapping[str, Any],
+    task: TaskType,
+    seed: int,
+    feature_types: Mapping[str, FeatureType],
+    n_jobs: int | None = None,
+) -> Pipeline:
+    """An unfitted preprocessor + estimator pipeline; what the sweep scores and the refit fits.
+
+    ``n_jobs`` goes to the estimator of a family that declares ``parallel =
+    True`` (forests, neighbours, LightGBM), so families need not know how
+    parallel a worker is.
+    """
+    fam = get_family(family) if isinstance(family, str) else family
+    if task not in fam.tasks:
+        raise ValueError(f"family {fam.name!r} does not support task {task!r}")
+    model = fam.build(dict(params), task, seed)
+    if n_jobs is not None and getattr(fam, "parallel", False) and "n_jobs" in model.get_params():
+        model.set_params(n_jobs=n_jobs)
+    return Pipeline(
+        [
+            ("preprocess", build_preprocessor(feature_types, scale=fam.needs_scaling)),
+            ("model", model),
+        ]
+    )
+
+
+def split_xy(
+    df: pd.DataFrame, target: str, feature_types: Mapping[str, FeatureType]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target, without rows whose target is unknown (nothing to learn from them)."""
+    if target not in df.columns:
+        raise ValueError(f"target {target!r} is not a column; columns are {list(df.columns)}")
+    missing = [name for name in feature_types if name not in df.columns]
+    if missing:
+        raise ValueError(f"feature columns {missing} are not in the frame")
+    labelled = df[df[target].notna()]
+    return labelled[list(feature_types)], labelled[target]
+
+
+def parallelism(n_jobs: int) -> Any:
+    """Cap native threads (OpenMP in histogram boosting, BLAS) at ``n_jobs``; silence fit warnings.
+
+    joblib is left alone: a global ``n_jobs`` would also parallelise the
+    column transformer, whose process start-up costs more than its work.
+    """
+    stack = ExitStack()
+    stack.enter_context(threadpool_limits(n_jobs))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.simplefilter("ignore", UserWarning)
+    return stack
+
+
+def fit_pipeline(
+    df: pd.DataFrame,
+    target: str,
+    family: str | ModelFamily,
+    params: Mapping[str, Any],
+    task: TaskType,
+    seed: int,
+    feature_types: Mapping[str, FeatureType] | None = None,
+    n_jobs: int | None = None,
+) -> Pipeline:
+    """Refit a candidate on all given rows: the sweep's winner becomes a deployable model this way."""
+    validate_task(task)
+    types = dict(feature_types) if feature_types is not None else infer_feature_types(df, target)
+    X, y = split_xy(df, target, types)
+    if len(y) == 0:
+        raise ValueError(f"no rows with a known {target!r} to fit on")
+    jobs = n_jobs or os.cpu_count() or 1
+    pipeline = build_pipeline(family, params, task, seed, types, jobs)
+    with parallelism(jobs):
+        pipeline.fit(X, y)
+    return pipeline

@@ -1,0 +1,126 @@
+"""Scoring one candidate: cross-validated stage by stage, stopped as soon as it is out of the race.
+
+Each stage (:mod:`~airflow_mlops.automl.fidelity`) fits every fold on a
+sample of its training rows; the holdout is scored alongside but never
+reported to Optuna, so the search cannot optimise on it. A candidate stops
+when the next fit would overrun the deadline, when it is already worse than
+every other candidate at this stage after some folds, or when the pruner
+says so after a stage.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from mlflow.entities import Metric
+from optuna.study import StudyDirection
+from sklearn.metrics import get_scorer
+from sklearn.pipeline import Pipeline
+
+from airflow_mlops.automl.families import ModelFamily
+from airflow_mlops.automl.fidelity import MIN_TRIALS_PER_STAGE, is_hopeless, stage_values, subsample
+from airflow_mlops.automl.pipeline import build_pipeline
+from airflow_mlops.automl.sweep.budget import Clock
+from airflow_mlops.automl.sweep.config import SweepConfig
+from airflow_mlops.automl.sweep.data import SweepData
+from airflow_mlops.automl.sweep.tracking import metric_key
+from airflow_mlops.automl.task import MetricSpec, TaskType
+
+
+class Hopeless(Exception):
+    """Worse than every other candidate at this stage after some folds."""
+
+
+def _score(spec: MetricSpec, task: TaskType, model: Pipeline, X: pd.DataFrame, y: pd.Series) -> float:
+    return spec.sign * float(get_scorer(spec.scorer(task))(model, X, y))
+
+
+def evaluate(
+    trial: optuna.Trial,
+    family: ModelFamily,
+    params: dict[str, Any],
+    data: SweepData,
+    config: SweepConfig,
+    clock: Clock,
+    log_metrics: Callable[[list[Metric]], None],
+    n_jobs: int,
+) -> float:
+    """Cross-validate one candidate stage by stage; raise ``TrialPruned`` when it should stop."""
+    key = metric_key(data.metric)
+    direction = StudyDirection.MAXIMIZE if data.spec.greater_is_better else StudyDirection.MINIMIZE
+    stratify = data.task != "regression"
+    total_fit = 0.0
+    own_rate: float | None = None
+    mean = math.nan
+    for index, stage in enumerate(data.stages):
+        others = stage_values(trial.study, stage.step, exclude=trial.number)
+        fold_scores: list[float] = []
+        holdout_scores: list[float] = []
+        predict_rows = 0
+        predict_time = 0.0
+        pipeline: Pipeline | None = None
+        for k, (train_idx, valid_idx) in enumerate(data.folds):
+            rows = subsample(data.y, train_idx, stage.fraction, config.seed + k, stratify)
+            clock.check(family.name, len(rows), None if own_rate is None else own_rate * 1.2)
+            pipeline = build_pipeline(family, params, data.task, config.seed, data.feature_types, n_jobs)
+            began = time.perf_counter()
+            pipeline.fit(data.X.iloc[rows], data.y.iloc[rows])
+            fitted = time.perf_counter()
+            fold_scores.append(
+                _score(data.spec, data.task, pipeline, data.X.iloc[valid_idx], data.y.iloc[valid_idx])
+            )
+            predict_time += time.perf_counter() - fitted
+            predict_rows += len(valid_idx)
+            if data.X_holdout is not None and data.y_holdout is not None:
+                holdout_scores.append(_score(data.spec, data.task, pipeline, data.X_holdout, data.y_holdout))
+            elapsed = time.perf_counter() - began
+            total_fit += fitted - began
+            own_rate = clock.record(family.name, len(rows), elapsed)
+            if (
+                config.pruner_kind != "none"
+                and k < len(data.folds) - 1
+                and is_hopeless(fold_scores, others, direction, MIN_TRIALS_PER_STAGE)
+            ):
+                trial.set_user_attr("pruned_by", f"hopeless after fold {k} at {stage.fraction:.0%}")
+                raise Hopeless
+        assert pipeline is not None
+        mean = float(np.mean(fold_scores))
+        if not math.isfinite(mean):
+            raise ValueError(f"{data.metric} is {mean} for folds {fold_scores}")
+        holdout = float(np.mean(holdout_scores)) if holdout_scores else math.nan
+        sample_pct = round(100 * stage.fraction)
+        attrs = {
+            "sample_pct": sample_pct,
+            "cv_score": mean,
+            "holdout_score": holdout,
+            "fit_time_s": total_fit,
+            "predict_rows_per_s": predict_rows / max(predict_time, 1e-9),
+            "model_size_bytes": len(pickle.dumps(pipeline)),
+        }
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{key}_fold_{k}", v, now, stage.step) for k, v in enumerate(fold_scores)]
+        metrics += [
+            Metric(f"{key}_cv", mean, now, stage.step),
+            Metric("sample_pct", sample_pct, now, stage.step),
+        ]
+        metrics += [
+            Metric(name, float(attrs[name]), now, stage.step)
+            for name in ("fit_time_s", "predict_rows_per_s", "model_size_bytes")
+        ]
+        if math.isfinite(holdout):
+            metrics.append(Metric(f"holdout_{key}", holdout, now, stage.step))
+        log_metrics(metrics)
+        trial.report(mean, stage.step)
+        if index < len(data.stages) - 1 and trial.should_prune():
+            trial.set_user_attr("pruned_by", f"{config.pruner_kind} at {stage.fraction:.0%}")
+            raise optuna.TrialPruned
+    return mean
