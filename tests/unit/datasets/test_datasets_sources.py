@@ -111,9 +111,9 @@ def test_every_file_format_gives_the_same_rows(tmp_path: Path, reference: pd.Dat
 def test_a_large_json_array_streams_across_read_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_mlops.datasets import sources
+    from airflow_mlops.datasets.sources import json_readers
 
-    monkeypatch.setattr(sources, "_READ_BLOCK", 257)  # records straddle block boundaries
+    monkeypatch.setattr(json_readers, "READ_BLOCK", 257)  # records straddle block boundaries
     frame = _frame(300)
     frame.to_json(tmp_path / "big.json", orient="records", date_format="iso", date_unit="s")
     snap = _ingest(tmp_path / "big.json", tmp_path / "s", chunk_rows=64)
