@@ -42,15 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from airflow_mlops.datasets.checks import (
-    ColumnPlan,
-    Enforcer,
-    KeyIndex,
-    Role,
-    Violation,
-    duplicate_keys,
-    row_violations,
-)
+from airflow_mlops.datasets.checks import ColumnPlan, Role, Violation, row_violations
 from airflow_mlops.datasets.contract import (
     CONTRACT_FILE,
     POLICIES,
@@ -63,6 +55,8 @@ from airflow_mlops.datasets.contract import (
 )
 from airflow_mlops.datasets.errors import DataValidationError, SourceError
 from airflow_mlops.datasets.hashing import ContentDigest, hash_rows
+from airflow_mlops.datasets.keys import KeyIndex, duplicate_keys
+from airflow_mlops.datasets.policies import Enforcer
 from airflow_mlops.datasets.profile import Profiler
 from airflow_mlops.datasets.schema import MAJORITY, ColumnType, coerce, infer
 from airflow_mlops.datasets.snapshot import (

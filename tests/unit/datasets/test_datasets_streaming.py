@@ -8,7 +8,7 @@ The fixed-size buffers (the quantile sample, the Parquet row-group buffer, the
 CSV block) are scaled down with the data, so that a source four times larger
 must leave the peak almost unchanged, whereas loading it whole would add at
 least its own size. The duplicate-key index, which grows by 16 bytes a key by
-design, is measured in ``test_datasets_checks.py``; the 5-million-row run with
+design, is measured in ``test_datasets_keys.py``; the 5-million-row run with
 resident-set peaks is ``bench/ingest.py``.
 """
 
