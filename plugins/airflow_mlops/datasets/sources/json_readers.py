@@ -154,7 +154,8 @@ class JsonLinesSource(_RecordSource):
                 try:
                     yield number, json.loads(line)
                 except json.JSONDecodeError as exc:
-                    yield number, Rejected(number, line.rstrip("\n"), f"is not valid JSON ({exc.msg})")
+                    reason = f"is not valid JSON ({exc.msg}); expected one JSON object per line"
+                    yield number, Rejected(number, line.rstrip("\n"), reason)
 
 
 def _skip_space(text: str, position: int) -> int:
