@@ -30,7 +30,7 @@ import pyarrow as pa
 from airflow_mlops.datasets import ingest, profile, snapshot
 
 profile.SAMPLE_SIZE = 2_000
-snapshot._ROW_GROUP_ROWS = 8_192
+snapshot.ROW_GROUP_ROWS = 8_192
 source, snapshots = sys.argv[1:3]
 tracemalloc.start()
 snap = ingest(source, dataset="big", target="label", snapshots_dir=snapshots, options={"block_size": 1 << 18})
