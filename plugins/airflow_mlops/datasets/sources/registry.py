@@ -3,7 +3,8 @@
 A reader joins with :func:`register_format` (a class decorator); its ``format``
 name and file extensions then select it. :func:`open_source` turns a local
 path, a ``file://`` URL, any fsspec URL or an ``ObjectStoragePath`` into the
-reader for it, refusing local paths outside the allowed roots (:mod:`..roots`).
+reader for it, refusing local paths outside the allowed roots
+(:mod:`airflow_mlops.datasets.roots`).
 """
 
 from __future__ import annotations
