@@ -214,6 +214,11 @@ class Profiler:
         for name in self._numeric:
             self._sample[name] = self._sample[name][keep]
 
+    @property
+    def sample_rows(self) -> int:
+        """Rows held for the quantiles now: at most twice :data:`SAMPLE_SIZE` plus the last chunk's."""
+        return len(self._priority)
+
     def non_null_count(self, column: str) -> int:
         return self.n_rows - self._missing[column]
 

@@ -56,8 +56,10 @@ STAGING_DIR = ".staging"
 SOURCES_DIR = ".sources"
 VERSION_LENGTH = 16
 
+#: Rows a snapshot part buffers before writing a Parquet row group (fewer, larger groups read faster).
+ROW_GROUP_ROWS = 128 * 1024
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ROW_GROUP_ROWS = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ class PartWriter:
         self._buffer.append(table)
         self._buffered += table.num_rows
         self.rows += table.num_rows
-        if self._buffered >= _ROW_GROUP_ROWS:
+        if self._buffered >= ROW_GROUP_ROWS:
             self._flush()
 
     def _flush(self) -> None:

@@ -1,5 +1,11 @@
 """The bad-input corpus: every broken source gets an error naming the source, row, column and expectation.
 
+Each case states the exact error it must raise: its class, ``check``,
+``column`` and ``rows`` attributes, how the message names the source (the
+file's path, or the query or table), the rows in the source's own words
+("data rows 7, 9", "line 3"), the column, and what was expected (or the
+valid values, e.g. the columns found).
+
 Each case runs twice: against a dataset that already has a good snapshot (the
 contract inferred from it is in force; the snapshot directory, ``LATEST`` and
 the contract must be exactly as before, byte for byte and inode for inode),
@@ -21,7 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
-from airflow_mlops.datasets import DataValidationError, ingest, load_snapshot
+from airflow_mlops.datasets import DataValidationError, SourceError, ingest, load_snapshot
+from airflow_mlops.datasets.sources import rows_text
 
 HEADER = "id,amount,plan,note,signup,churned"
 PLANS = ("basic", "pro", "max")
@@ -70,16 +77,27 @@ def set_column(column: str, value: str) -> Callable[[list[str]], list[str]]:
 
 @dataclass
 class Case:
-    """A broken source: how to make it, how to ingest it, what the error must say."""
+    """A broken source: how to make it, how to ingest it, and the exact error it must raise.
+
+    ``error``, ``check``, ``column`` and ``rows`` are the error's class and
+    attributes, compared exactly (``None`` and ``()`` mean the error must not
+    name a check, column or rows). ``expected`` is the part of the message
+    saying what was expected or listing the valid values; ``fragments`` are
+    further facts it must state (the bad value, the hint). The message must
+    start with the source's path, or contain ``where`` for a database source.
+    """
 
     make: Callable[[Path], Any]
-    fragments: list[str]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    target: str = "churned"
-    check: str | None = None
+    error: type[DataValidationError]
+    check: str | None
+    expected: str
+    fragments: list[str] = field(default_factory=list)
     column: str | None = None
     rows: tuple[int, ...] = ()
-    names_source: bool = True
+    row_word: str = "data row"
+    where: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    target: str = "churned"
 
 
 def write(name: str, content: str | bytes) -> Callable[[Path], Path]:
@@ -178,154 +196,244 @@ def _gzip_header_only(directory: Path) -> Path:
     return path
 
 
+V = DataValidationError
+S = SourceError
 CASES: dict[str, Case] = {
     "empty file": Case(
-        write("bad.csv", b""), ["file is empty (0 bytes)", "expected a header row"], check="empty"
+        write("bad.csv", b""),
+        S,
+        "empty",
+        "expected a header row and at least one data row",
+        ["file is empty (0 bytes)"],
     ),
     "whitespace only": Case(
-        write("bad.csv", "\n  \n\n"), ["file is empty", "whitespace only"], check="empty"
+        write("bad.csv", "\n  \n\n"),
+        S,
+        "empty",
+        "expected a header row and at least one data row",
+        ["file is empty (5 bytes, whitespace only)"],
     ),
     "header only": Case(
-        write("bad.csv", HEADER + "\n"), ["header (6 columns) but no data rows"], check="empty"
+        write("bad.csv", HEADER + "\n"),
+        V,
+        "empty",
+        "expected at least one data row",
+        ["has a header (6 columns) but no data rows"],
     ),
-    "header only, gzip": Case(_gzip_header_only, ["header (6 columns) but no data rows"], check="empty"),
+    "header only, gzip": Case(
+        _gzip_header_only,
+        V,
+        "empty",
+        "expected at least one data row",
+        ["has a header (6 columns) but no data rows"],
+    ),
     "wrong delimiter": Case(
         _semicolons,
-        ["with delimiter ','", "single column", "looks ';'-delimited (6 columns", "expected delimiter ';'"],
+        S,
+        "delimiter",
+        "expected delimiter ';'",
+        [
+            "with delimiter ','",
+            "single column 'id;amount;plan;note;signup;churned'",
+            "looks ';'-delimited (6 columns",
+            "options={'delimiter': ';'}",
+        ],
         kwargs={"options": {"delimiter": ","}},
-        check="delimiter",
     ),
     "ragged row, too few fields": Case(
         edited(replace_row(3, "C003,14.50,basic,,2024-01-04")),
-        ["data row 3 has 5 field(s); expected 6 like the header", "C003,14.50"],
-        check="malformed_row",
+        V,
+        "malformed_row",
+        "expected 6 like the header",
+        ["data row 3 has 5 field(s)", "'C003,14.50,basic,,2024-01-04'"],
         rows=(3,),
     ),
     "ragged row, too many fields": Case(
         edited(replace_row(12, "C012,28.00,basic,,2024-01-13,0,extra")),
-        ["data row 12 has 7 field(s); expected 6"],
-        check="malformed_row",
+        V,
+        "malformed_row",
+        "expected 6 like the header",
+        ["data row 12 has 7 field(s)", "'C012,28.00,basic,,2024-01-13,0,extra'"],
         rows=(12,),
     ),
     "non-UTF-8 bytes": Case(
         _latin1,
-        ["line 4, column 'plan'", "not valid UTF-8", "expected UTF-8", "'encoding'"],
-        check="encoding",
+        S,
+        "encoding",
+        "expected UTF-8 text",
+        ["line 4, column 'plan'", "bytes b'\\xe9' are not valid UTF-8", "options={'encoding': 'latin-1'}"],
+        column="plan",
     ),
     "all-null column": Case(
         edited(set_column("note", "")),
-        ["column 'note' is empty in all 40 rows", "expected at least one value"],
-        check="all_null",
+        V,
+        "all_null",
+        "expected at least one value",
+        ["column 'note' is empty in all 40 rows"],
         column="note",
     ),
     "constant target": Case(
         edited(set_column("amount", "7.25")),
-        ["target column 'amount' has the single value 7.25 in all 40 rows", "expected at least two distinct"],
+        V,
+        "target",
+        "expected at least two distinct values",
+        ["target column 'amount' has the single value 7.25 in all 40 rows"],
         target="amount",
-        check="target",
         column="amount",
     ),
     "target missing": Case(
         edited(lambda lines: [line.rsplit(",", 1)[0] for line in lines]),
-        ["target column 'churned' not found", "columns found: ['id', 'amount', 'plan', 'note', 'signup']"],
-        check="target",
+        V,
+        "target",
+        "columns found: ['id', 'amount', 'plan', 'note', 'signup']",
+        ["target column 'churned' not found"],
         column="churned",
     ),
     "single class": Case(
         edited(set_column("churned", "1")),
-        ["target column 'churned' has a single class '1' in all 40 rows", "at least two classes"],
-        check="target",
+        V,
+        "target",
+        "expected at least two classes to learn from",
+        ["target column 'churned' has a single class '1' in all 40 rows"],
         column="churned",
     ),
     "duplicate column names": Case(
         edited(lambda lines: [lines[0].replace("note", "amount"), *lines[1:]]),
-        ["duplicate column names in header", "'amount' at positions [2, 4]", "expected unique names"],
+        S,
+        "header",
+        "expected unique names",
+        ["duplicate column names in header", "'amount' at positions [2, 4]"],
         column="amount",
     ),
     "unnamed column": Case(
         edited(lambda lines: [lines[0].replace("note", ""), *lines[1:]]),
+        S,
+        "header",
+        "expected every column to have a name",
         ["unnamed column(s) at position(s) [4]", "index=False"],
     ),
     "mixed types in a column": Case(
         edited(set_field("amount", "twelve", (7,)), set_field("amount", "n/a?", (9,))),
-        [
-            "column 'amount'",
-            "cannot be read as numeric (float)",
-            "data rows 7, 9",
-            "'twelve'",
-            "expected a number",
-            "na_values",
-        ],
-        check="invalid_value",
+        V,
+        "invalid_value",
+        "expected a number",
+        ["column 'amount'", "cannot be read as numeric (float)", "'twelve', 'n/a?'", "na_values"],
         column="amount",
         rows=(7, 9),
     ),
     "unparseable dates": Case(
         edited(set_field("signup", "31/02/2024", (4,)), set_field("signup", "yesterday", (30,))),
-        ["column 'signup'", "cannot be read as datetime", "data rows 4, 30", "'31/02/2024'", "ISO 8601"],
-        kwargs={"time_column": "signup"},
-        check="invalid_value",
+        V,
+        "invalid_value",
+        "expected an ISO 8601 timestamp",
+        ["column 'signup'", "cannot be read as datetime", "'31/02/2024', 'yesterday'"],
         column="signup",
         rows=(4, 30),
+        kwargs={"time_column": "signup"},
     ),
     "missing target values": Case(
         edited(set_field("churned", "", (2, 4))),
-        ["column 'churned' is empty in data rows 2, 4", "expected a label in every row (it is the target)"],
-        check="null",
+        V,
+        "null",
+        "expected a label in every row (it is the target)",
+        ["column 'churned' is empty in data rows 2, 4"],
         column="churned",
         rows=(2, 4),
     ),
     "duplicate keys": Case(
         edited(set_field("id", "C002", (6, 9))),
-        ["column 'id' repeats a key (id) already seen in data rows 6, 9", "first seen in data row 2"],
-        kwargs={"key": "id"},
-        check="duplicate_key",
+        V,
+        "duplicate_key",
+        "expected each key once (first seen in data row 2)",
+        ["column 'id' repeats a key (id) already seen in data rows 6, 9", "'C002'"],
         column="id",
         rows=(6, 9),
+        kwargs={"key": "id"},
     ),
     "time column missing": Case(
-        edited(), ["time column 'signed_up' not found", "columns found"], kwargs={"time_column": "signed_up"}
+        edited(),
+        V,
+        "time_column",
+        "columns found: ['id', 'amount', 'plan', 'note', 'signup', 'churned']",
+        ["time column 'signed_up' not found"],
+        column="signed_up",
+        kwargs={"time_column": "signed_up"},
     ),
     "path outside the allowed roots": Case(
-        _outside_roots, ["is outside the allowed roots", "MLOPS_ALLOWED_ROOTS"], check="allowed_roots"
+        _outside_roots,
+        S,
+        "allowed_roots",
+        "expected a file under one of them",
+        ["-outside/data.csv' is outside the allowed roots", "MLOPS_ALLOWED_ROOTS"],
     ),
     "symlink out of the allowed roots": Case(
-        _symlink_out, ["-outside/data.csv' is outside the allowed roots"], check="allowed_roots"
+        _symlink_out,
+        S,
+        "allowed_roots",
+        "expected a file under one of them",
+        ["-outside/data.csv' is outside the allowed roots"],
     ),
-    "missing file": Case(
-        lambda d: d / "nope.csv", ["file does not exist", "expected a CSV file"], names_source=False
+    "missing file": Case(lambda d: d / "nope.csv", S, None, "expected a CSV file", ["file does not exist"]),
+    "unknown extension": Case(
+        write("data.dat", "a,b\n1,2\n"),
+        S,
+        None,
+        "expected one of ['.csv', '.json', '.jsonl', '.ndjson', '.parquet', '.pq', '.tsv', '.txt', '.xlsm', "
+        "'.xlsx'] or an explicit format (one of ['csv', 'json', 'jsonl', 'parquet', 'xlsx'])",
+        ["cannot tell the format from the extension '.dat'"],
     ),
-    "unknown extension": Case(write("data.dat", "a,b\n1,2\n"), ["cannot tell the format", "'.dat'"]),
     "query that fails": Case(
         _failing_query,
-        ["query 'SELECT id, amount, churned FROM customerz'", "query failed: no such table: customerz"],
-        check="query",
-        names_source=False,
+        S,
+        "query",
+        "expected a query that runs and returns rows",
+        ["query failed: no such table: customerz"],
+        where="query 'SELECT id, amount, churned FROM customerz'",
     ),
     "table that does not exist": Case(
         _missing_table,
-        ["table 'customerz'", "no such table; tables found: ['customers']"],
-        names_source=False,
+        S,
+        None,
+        "tables found: ['customers']",
+        ["no such table"],
+        where="table 'customerz'",
     ),
     "invalid JSON line": Case(
         write(
             "bad.jsonl",
             "\n".join([_json_record(1, "0"), _json_record(2, "1"), _json_record(3, "0")[:-2] + "\n"]),
         ),
-        ["line 3 is not valid JSON", '"churned": '],
-        check="malformed_row",
+        V,
+        "malformed_row",
+        "expected one JSON object per line",
+        ["line 3 is not valid JSON (Expecting value)", '"churned": '],
         rows=(3,),
+        row_word="line",
     ),
     "JSON that is not an array": Case(
-        write("bad.json", '{"id": "C1", "amount": 1, "churned": 0}'), ["expected a JSON array of objects"]
+        write("bad.json", '{"id": "C1", "amount": 1, "churned": 0}'),
+        V,
+        None,
+        "expected a JSON array of objects",
+        ['starts with \'{"id": "C1", "amount\'', "JSON Lines, .jsonl"],
     ),
-    "corrupt Parquet": Case(_corrupt_parquet, ["is not a readable Parquet file"]),
+    "corrupt Parquet": Case(
+        _corrupt_parquet, V, None, "expected a Parquet file", ["is not a readable Parquet file"]
+    ),
     "Excel duplicate header": Case(
-        _excel_duplicates, ["duplicate column names in header (sheet row 1): ['amount']"], column="amount"
+        _excel_duplicates,
+        V,
+        "header",
+        "expected unique names",
+        ["duplicate column names in header (sheet row 1): ['amount']"],
+        column="amount",
     ),
     "too few rows for a holdout": Case(
         write("tiny.csv", csv_text(set_field("note", "vip", (1,))(good_lines(3)))),
-        ["3 rows gave", "holdout rows", "expected at least one row on each side"],
+        V,
+        None,
+        "expected at least one row on each side",
+        ["3 rows gave 3 training and 0 holdout rows with holdout_fraction 0.2"],
     ),
 }
 
@@ -352,20 +460,21 @@ def _ingest_case(
 
 def _check_message(case: Case, source: Any, error: DataValidationError) -> None:
     message = str(error)
-    if case.names_source:
-        assert str(source) in message, message
+    assert type(error) is case.error, (type(error).__name__, message)
+    if case.where is None:
+        assert message.startswith(f"{source}: "), message
+        assert error.source == str(source), (error.source, message)
+    else:
+        assert case.where in message, message
+        assert error.source is not None and case.where in error.source, (error.source, message)
+    assert (error.check, error.column, error.rows) == (case.check, case.column, case.rows), message
+    if case.column is not None:
+        assert repr(case.column) in message, message
+    if case.rows:
+        assert rows_text(case.row_word, case.rows) in message, message
+    assert case.expected in message, f"{case.expected!r} not in {message!r}"
     for fragment in case.fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
-    if case.check is not None:
-        assert error.check == case.check, (error.check, message)
-    if case.column is not None:
-        assert error.column == case.column, (error.column, message)
-    if case.rows:
-        assert error.rows[: len(case.rows)] == case.rows, (error.rows, message)
-
-
-def test_the_corpus_is_at_least_fifteen_inputs() -> None:
-    assert len(CASES) >= 15
 
 
 @pytest.mark.parametrize("name", list(CASES))

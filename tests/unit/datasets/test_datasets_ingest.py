@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import time
@@ -20,12 +19,12 @@ from airflow_mlops.datasets import (
     SnapshotNotFoundError,
     ingest,
     ingest_csv,
+    ingestion,
     list_snapshot_versions,
     load_snapshot,
     make_churn,
 )
-
-ingest_module = importlib.import_module("airflow_mlops.datasets.ingest")
+from airflow_mlops.datasets.sources import CsvSource
 
 
 def _ingest(source: Path, snapshots_dir: Path, **kwargs: Any) -> Snapshot:
@@ -291,7 +290,7 @@ def test_failed_write_leaves_no_partial_snapshot(
 
     # The one fault a test cannot cause for real: the disk filling up after the Parquet files exist.
     with monkeypatch.context() as patch:
-        patch.setattr(ingest_module, "write_json", explode)
+        patch.setattr(ingestion, "write_json", explode)
         with pytest.raises(OSError, match="disk full"):
             _ingest(other, snapshots)
     assert snapshot_tree(snapshots) == before
@@ -364,7 +363,7 @@ def test_identical_reingest_is_fast_and_skips_parsing(
     def no_parsing(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an identical re-ingest must not parse the source")
 
-    monkeypatch.setattr(ingest_module._Ingestion, "execute", no_parsing)
+    monkeypatch.setattr(CsvSource, "chunks", no_parsing)
     assert _ingest(churn_csv, snapshots) == first
     shutil.rmtree(snapshots / "churn" / ".sources")  # without the index it parses again
     with pytest.raises(AssertionError, match="must not parse"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-from airflow_mlops.datasets import DataValidationError, Snapshot, ingest, open_source
+from airflow_mlops.datasets import DataValidationError, Snapshot, SourceError, ingest, open_source
 from airflow_mlops.datasets.sources import CsvSource
 
 
@@ -46,6 +46,24 @@ def reference(tmp_path: Path) -> pd.DataFrame:
     _frame().to_csv(path, index=False)
     snap = _ingest(path, tmp_path / "reference")
     return snap.train_frame()
+
+
+# --- every format --------------------------------------------------------------------------------
+
+
+def test_every_file_format_gives_the_same_rows(tmp_path: Path, reference: pd.DataFrame) -> None:
+    frame = _frame()
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    frame.to_json(tmp_path / "d.json", orient="records", date_format="iso", date_unit="s", indent=1)
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True, date_format="iso", date_unit="s")
+    frame.to_excel(tmp_path / "d.xlsx", index=False, sheet_name="Data")
+    for name in ("d.parquet", "d.json", "d.jsonl", "d.xlsx"):
+        snap = _ingest(tmp_path / name, tmp_path / name.replace(".", "_"))
+        pd.testing.assert_frame_equal(snap.train_frame(), reference, obj=name)
+        assert snap.meta()["source_info"]["format"] == name.split(".")[1]
+
+
+# --- CSV (csv_reader) ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -96,28 +114,76 @@ def test_compressed_csv(tmp_path: Path, reference: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(_ingest(path, tmp_path / "s").train_frame(), reference)
 
 
-def test_every_file_format_gives_the_same_rows(tmp_path: Path, reference: pd.DataFrame) -> None:
-    frame = _frame()
-    frame.to_parquet(tmp_path / "d.parquet", index=False)
-    frame.to_json(tmp_path / "d.json", orient="records", date_format="iso", date_unit="s", indent=1)
-    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True, date_format="iso", date_unit="s")
-    frame.to_excel(tmp_path / "d.xlsx", index=False, sheet_name="Data")
-    for name in ("d.parquet", "d.json", "d.jsonl", "d.xlsx"):
-        snap = _ingest(tmp_path / name, tmp_path / name.replace(".", "_"))
-        pd.testing.assert_frame_equal(snap.train_frame(), reference, obj=name)
-        assert snap.meta()["source_info"]["format"] == name.split(".")[1]
+def test_ragged_rows_are_quarantined_and_later_rows_keep_their_numbers(tmp_path: Path) -> None:
+    """Across many small blocks, every row keeps its true number once ragged rows are skipped."""
+    lines = ["id,value,label"]
+    ragged, invalid = set(), set()
+    for row in range(1, 3001):
+        if row % 97 == 0:
+            lines.append(f"{row},{row}")
+            ragged.add(row)
+        elif row % 101 == 0:
+            lines.append(f"{row},bad{row},{row % 2}")
+            invalid.add(row)
+        else:
+            lines.append(f"{row},{row * 0.5},{row % 2}")
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    snap = _ingest(path, tmp_path / "s", policy="quarantine", options={"block_size": 4096})
+    quarantined = snap.quarantine_frame()
+    by_check = quarantined.groupby("_check")["_row"].apply(set).to_dict()
+    assert by_check == {"malformed_row": ragged, "invalid_value": invalid}
+    bad = quarantined[quarantined["_check"] == "invalid_value"].set_index("_row")
+    assert bad.loc[101, "value"] == "bad101"
+    assert "column 'value'" in bad.loc[101, "_reason"] and "expected a number" in bad.loc[101, "_reason"]
+    assert quarantined.set_index("_row").loc[97, "_raw"] == "97,97"
+    kept = pd.concat([snap.train_frame(), snap.holdout_frame()])
+    assert len(kept) == 3000 - len(ragged) - len(invalid)
+    assert (kept["value"] == kept["id"] * 0.5).all()  # no row was shifted onto another's number
+
+
+def test_progress_is_logged_for_long_sources(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "long.csv"
+    _frame(3000).to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="airflow_mlops.datasets"):
+        _ingest(path, tmp_path / "s", options={"block_size": 8192})
+    progress = [r.getMessage() for r in caplog.records if "rows read" in r.getMessage()]
+    assert progress, "no progress line for a source read in many chunks"
+    assert "%" in progress[0] and "rows/s" in progress[0]
+
+
+# --- JSON and JSON Lines (json_readers) ----------------------------------------------------------
 
 
 def test_a_large_json_array_streams_across_read_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_mlops.datasets import sources
+    from airflow_mlops.datasets.sources import json_readers
 
-    monkeypatch.setattr(sources, "_READ_BLOCK", 257)  # records straddle block boundaries
+    monkeypatch.setattr(json_readers, "READ_BLOCK", 257)  # records straddle block boundaries
     frame = _frame(300)
     frame.to_json(tmp_path / "big.json", orient="records", date_format="iso", date_unit="s")
     snap = _ingest(tmp_path / "big.json", tmp_path / "s", chunk_rows=64)
     assert snap.n_train + snap.n_holdout == 300
+
+
+def test_json_records_with_new_keys_or_not_objects_are_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    lines = [f'{{"id": {i}, "x": {i * 1.5}, "label": {i % 2}}}' for i in range(1, 31)]
+    lines[19] = '{"id": 20, "x": 1.0, "label": 0, "surprise": true}'
+    lines[24] = "[1, 2, 3]"
+    path.write_text("\n".join(lines) + "\n")
+    # The columns are the keys of the first chunk's records (10 here); line 20 comes later.
+    with pytest.raises(DataValidationError, match=r"line 20 has key\(s\) \['surprise'\]"):
+        _ingest(path, tmp_path / "a", chunk_rows=10)
+    snap = _ingest(path, tmp_path / "b", checks={"malformed_row": "quarantine"}, chunk_rows=10)
+    quarantined = snap.quarantine_frame().set_index("_row")
+    assert sorted(quarantined.index) == [20, 25]
+    assert "is not an object" in quarantined.loc[25, "_reason"]
+    assert snap.n_train + snap.n_holdout == 28
+
+
+# --- Excel (excel_reader) ------------------------------------------------------------------------
 
 
 def test_excel_sheet_by_name_and_a_missing_sheet(tmp_path: Path, reference: pd.DataFrame) -> None:
@@ -149,13 +215,20 @@ def test_excel_blank_rows_are_skipped_and_row_numbers_are_sheet_rows(tmp_path: P
         _ingest(path, tmp_path / "s")
 
 
-@pytest.fixture
-def memory_fs() -> Iterator[fsspec.AbstractFileSystem]:
-    fs = fsspec.filesystem("memory")
-    root = f"/bucket-{uuid.uuid4().hex}"
-    yield fs
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
+def test_naive_excel_datetimes_are_utc(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["when", "x", "label"])
+    for i in range(10):
+        sheet.append([datetime(2024, 5, 1, i), float(i), i % 2])
+    path = tmp_path / "times.xlsx"
+    book.save(path)
+    snap = _ingest(path, tmp_path / "s", time_column="when")
+    assert str(snap.holdout_frame()["when"].dt.tz) == "UTC"
+    assert snap.holdout_frame()["when"].min() == pd.Timestamp("2024-05-01 08:00", tz="UTC")
+
+
+# --- opening a source: the registry and filesystems (registry, files) ----------------------------
 
 
 def test_object_store_urls_through_fsspec(tmp_path: Path, reference: pd.DataFrame) -> None:
@@ -194,70 +267,27 @@ def test_airflow_object_storage_path(tmp_path: Path, reference: pd.DataFrame) ->
     try:
         snap = _ingest(ObjectStoragePath(f"memory://{bucket}/data.jsonl"), tmp_path / "s")
         pd.testing.assert_frame_equal(snap.train_frame(), reference)
-        local = ObjectStoragePath((tmp_path / "plain.csv").as_uri())
-        _ingest(local, tmp_path / "t")
+        assert snap.meta()["source"] == f"memory://{bucket}/data.jsonl"
     finally:
         fs.rm(f"/{bucket}", recursive=True)
+    # A local ObjectStoragePath is read like a local path: under the allowed roots only.
+    local = ObjectStoragePath((tmp_path / "plain.csv").as_uri())
+    snap = _ingest(local, tmp_path / "t")
+    pd.testing.assert_frame_equal(snap.train_frame(), reference)
+    assert snap.meta()["source"] == str(local)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    _frame().to_csv(outside / "plain.csv", index=False)
+    with pytest.raises(
+        SourceError, match=re.escape(f"'{outside / 'plain.csv'}' is outside the allowed roots")
+    ):
+        _ingest(ObjectStoragePath((outside / "plain.csv").as_uri()), tmp_path / "u")
 
 
 def test_format_can_be_named_for_a_file_without_extension(tmp_path: Path, reference: pd.DataFrame) -> None:
     path = tmp_path / "export"
     _frame().to_csv(path, index=False)
     pd.testing.assert_frame_equal(_ingest(path, tmp_path / "s", format="csv").train_frame(), reference)
-
-
-def test_ragged_rows_are_quarantined_and_later_rows_keep_their_numbers(tmp_path: Path) -> None:
-    """Across many small blocks, every row keeps its true number once ragged rows are skipped."""
-    lines = ["id,value,label"]
-    ragged, invalid = set(), set()
-    for row in range(1, 3001):
-        if row % 97 == 0:
-            lines.append(f"{row},{row}")
-            ragged.add(row)
-        elif row % 101 == 0:
-            lines.append(f"{row},bad{row},{row % 2}")
-            invalid.add(row)
-        else:
-            lines.append(f"{row},{row * 0.5},{row % 2}")
-    path = tmp_path / "ragged.csv"
-    path.write_text("\n".join(lines) + "\n")
-    snap = _ingest(path, tmp_path / "s", policy="quarantine", options={"block_size": 4096})
-    quarantined = snap.quarantine_frame()
-    by_check = quarantined.groupby("_check")["_row"].apply(set).to_dict()
-    assert by_check == {"malformed_row": ragged, "invalid_value": invalid}
-    bad = quarantined[quarantined["_check"] == "invalid_value"].set_index("_row")
-    assert bad.loc[101, "value"] == "bad101"
-    assert "column 'value'" in bad.loc[101, "_reason"] and "expected a number" in bad.loc[101, "_reason"]
-    assert quarantined.set_index("_row").loc[97, "_raw"] == "97,97"
-    kept = pd.concat([snap.train_frame(), snap.holdout_frame()])
-    assert len(kept) == 3000 - len(ragged) - len(invalid)
-    assert (kept["value"] == kept["id"] * 0.5).all()  # no row was shifted onto another's number
-
-
-def test_json_records_with_new_keys_or_not_objects_are_malformed(tmp_path: Path) -> None:
-    path = tmp_path / "records.jsonl"
-    lines = [f'{{"id": {i}, "x": {i * 1.5}, "label": {i % 2}}}' for i in range(1, 31)]
-    lines[19] = '{"id": 20, "x": 1.0, "label": 0, "surprise": true}'
-    lines[24] = "[1, 2, 3]"
-    path.write_text("\n".join(lines) + "\n")
-    # The columns are the keys of the first chunk's records (10 here); line 20 comes later.
-    with pytest.raises(DataValidationError, match=r"line 20 has key\(s\) \['surprise'\]"):
-        _ingest(path, tmp_path / "a", chunk_rows=10)
-    snap = _ingest(path, tmp_path / "b", checks={"malformed_row": "quarantine"}, chunk_rows=10)
-    quarantined = snap.quarantine_frame().set_index("_row")
-    assert sorted(quarantined.index) == [20, 25]
-    assert "is not an object" in quarantined.loc[25, "_reason"]
-    assert snap.n_train + snap.n_holdout == 28
-
-
-def test_progress_is_logged_for_long_sources(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "long.csv"
-    _frame(3000).to_csv(path, index=False)
-    with caplog.at_level(logging.INFO, logger="airflow_mlops.datasets"):
-        _ingest(path, tmp_path / "s", options={"block_size": 8192})
-    progress = [r.getMessage() for r in caplog.records if "rows read" in r.getMessage()]
-    assert progress, "no progress line for a source read in many chunks"
-    assert "%" in progress[0] and "rows/s" in progress[0]
 
 
 def test_reader_options_are_validated_per_format(tmp_path: Path) -> None:
@@ -273,16 +303,3 @@ def test_reader_options_are_validated_per_format(tmp_path: Path) -> None:
         ValueError, match=r"format must be one of \['csv', 'json', 'jsonl', 'parquet', 'xlsx'\]"
     ):
         open_source(path, format="feather")
-
-
-def test_naive_excel_datetimes_are_utc(tmp_path: Path) -> None:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(["when", "x", "label"])
-    for i in range(10):
-        sheet.append([datetime(2024, 5, 1, i), float(i), i % 2])
-    path = tmp_path / "times.xlsx"
-    book.save(path)
-    snap = _ingest(path, tmp_path / "s", time_column="when")
-    assert str(snap.holdout_frame()["when"].dt.tz) == "UTC"
-    assert snap.holdout_frame()["when"].min() == pd.Timestamp("2024-05-01 08:00", tz="UTC")

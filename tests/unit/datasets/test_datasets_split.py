@@ -34,14 +34,16 @@ def test_chunking_does_not_change_the_split() -> None:
 
 
 def test_the_seed_picks_other_rows_inside_the_same_blocks() -> None:
-    codes = np.zeros(1000, dtype=np.int64)
+    # The first row trains; the other 1000 make 200 whole blocks of five, one holdout row each.
+    codes = np.zeros(1001, dtype=np.int64)
     a = StratifiedSplit(0.2, seed=1).assign(codes)
     b = StratifiedSplit(0.2, seed=2).assign(codes)
-    assert a.sum() == b.sum() == 199 // 5 or abs(int(a.sum()) - 200) <= 1
+    for holdout in (a, b):
+        assert int(holdout.sum()) == 200
+        assert not holdout[0]
+        per_block = np.bincount((np.flatnonzero(holdout) - 1) // 5, minlength=200)
+        assert per_block.tolist() == [1] * 200
     assert not np.array_equal(a, b)
-    # One holdout row per block of five (after the first row): never two neighbours in one block.
-    positions = np.flatnonzero(a) - 1
-    assert len(set(positions // 5)) == len(positions)
 
 
 def test_rows_without_a_class_share_a_stratum() -> None:

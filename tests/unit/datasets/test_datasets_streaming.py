@@ -8,7 +8,7 @@ The fixed-size buffers (the quantile sample, the Parquet row-group buffer, the
 CSV block) are scaled down with the data, so that a source four times larger
 must leave the peak almost unchanged, whereas loading it whole would add at
 least its own size. The duplicate-key index, which grows by 16 bytes a key by
-design, is measured in ``test_datasets_checks.py``; the 5-million-row run with
+design, is measured in ``test_datasets_keys.py``; the 5-million-row run with
 resident-set peaks is ``bench/ingest.py``.
 """
 
@@ -30,7 +30,7 @@ import pyarrow as pa
 from airflow_mlops.datasets import ingest, profile, snapshot
 
 profile.SAMPLE_SIZE = 2_000
-snapshot._ROW_GROUP_ROWS = 8_192
+snapshot.ROW_GROUP_ROWS = 8_192
 source, snapshots = sys.argv[1:3]
 tracemalloc.start()
 snap = ingest(source, dataset="big", target="label", snapshots_dir=snapshots, options={"block_size": 1 << 18})

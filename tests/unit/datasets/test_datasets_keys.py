@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from airflow_mlops.datasets.checks import KeyIndex, duplicate_keys
 from airflow_mlops.datasets.hashing import splitmix64
+from airflow_mlops.datasets.keys import KeyIndex, duplicate_keys
 
 
 def test_key_index_finds_earlier_rows_across_many_merged_runs() -> None:
@@ -13,7 +13,7 @@ def test_key_index_finds_earlier_rows_across_many_merged_runs() -> None:
     keys = splitmix64(np.arange(20_000))
     for start in range(0, 20_000, 1000):
         index.add(keys[start : start + 1000], np.arange(start, start + 1000) + 1)
-    assert len(index._runs) <= 6  # merged geometrically, not one run per chunk
+    assert index.runs <= 6  # merged geometrically, not one run per chunk
     assert index.nbytes == 16 * 20_000 and index.size == 20_000
     probe = np.array([keys[5], keys[19_999], splitmix64(np.array([10**9]))[0]], dtype=np.uint64)
     assert index.first_rows(probe).tolist() == [6, 20_000, -1]
