@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from airflow_mlops.serving.batch import BatchScoreError, batch_score
 from airflow_mlops.serving.prediction_log import list_log_files, read_log_files
 
 if TYPE_CHECKING:
-    from conftest import RegisteredModels
+    from conftest import EngineWatch, RegisteredModels
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -118,6 +119,32 @@ def test_a_table_is_scored_with_every_column_passed_through(
     assert len(scored) == 900 and scored["churned_PREDICTION"].isin([0, 1]).all()
     with pytest.raises(ValueError, match="outside the allowed roots"):
         batch_score(deployment.id, source="/etc/passwd.csv")
+
+
+def test_a_table_through_a_connection_leaves_no_engine_open_whether_scoring_succeeds_or_fails(
+    models: RegisteredModels,
+    mlops_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    watch_engines: Callable[[Path], EngineWatch],
+) -> None:
+    deployment = Deployment.create_from_registered_model_version(models.churn_v1, "batch-conn")
+    db = mlops_home / "crm.db"
+    frame = make_churn(300, seed=4).drop(columns=["churned", "event_time"])
+    frame.to_sql("customers", f"sqlite:///{db}", index=False)
+    frame.drop(columns=["monthly_charges"]).to_sql("partial", f"sqlite:///{db}", index=False)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM", f'{{"conn_type": "sqlite", "host": "{db}"}}')
+    watch = watch_engines(db)
+
+    def score(table: str) -> dict[str, object]:
+        return BatchScoreOperator(
+            task_id="score", deployment_id=deployment.id, conn_id="crm", table=table, chunk_rows=100
+        ).execute({})  # type: ignore[arg-type]
+
+    assert score("customers")["rows"] == 300
+    assert len(watch.engines) == 1 and watch.left_open() == []
+    with pytest.raises(BatchScoreError, match="monthly_charges"):
+        score("partial")
+    assert len(watch.engines) == 2 and watch.left_open() == []
 
 
 def test_an_external_deployment_reports_predictions_made_elsewhere(
