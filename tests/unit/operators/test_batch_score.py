@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
@@ -98,12 +97,13 @@ def test_a_bad_row_names_its_source_row_and_leaves_no_output(
 
 
 def test_a_table_is_scored_with_every_column_passed_through(
-    models: RegisteredModels, mlops_home: Path
+    models: RegisteredModels, mlops_home: Path, watch_engines: Callable[[Path], EngineWatch]
 ) -> None:
     deployment = Deployment.create_from_registered_model_version(models.churn_v1, "batch-sql")
     frame = make_churn(900, seed=4).drop(columns=["churned", "event_time"])
     url = f"sqlite:///{mlops_home / 'crm.db'}"
-    frame.to_sql("customers", sa.create_engine(url), index=False)
+    frame.to_sql("customers", url, index=False)
+    watch = watch_engines(mlops_home / "crm.db")
     out = mlops_home / "from_table.csv"
     summary = batch_score(
         deployment.id,
@@ -117,6 +117,7 @@ def test_a_table_is_scored_with_every_column_passed_through(
     scored = pd.read_csv(out)
     assert list(scored.columns[: len(frame.columns)]) == list(frame.columns)
     assert len(scored) == 900 and scored["churned_PREDICTION"].isin([0, 1]).all()
+    assert len(watch.engines) == 1 and watch.left_open() == [], "the engine made from the URL is disposed"
     with pytest.raises(ValueError, match="outside the allowed roots"):
         batch_score(deployment.id, source="/etc/passwd.csv")
 
