@@ -10,7 +10,8 @@ with ``reason`` (default OTHER) and ``note``.
 2. ``training_set``: the policy's window of recent labelled data (the policy's
    source, plus logged predictions joined with actuals);
 3. ``ingest`` → ``prepare_sweep`` → ``sweep_worker`` (mapped) → ``sweep`` →
-   ``register``: the same operators as ``mlops_train``; the challenger is registered;
+   ``register``: the same training chain as ``mlops_train`` (``training_chain``);
+   the challenger is registered;
 4. ``judge``: champion and challenger scored on the snapshot's holdout (the
    most recent labelled rows); better by the policy's margin and validated, or
    the run ends here with the reason written to the request;
@@ -29,15 +30,14 @@ from airflow.sdk import DAG, Param, get_current_context, task
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
 from airflow_mlops.operators import (
     RETRAIN_REQUESTS,
-    AutoMLSweepOperator,
     IngestOperator,
     JudgeChallengerOperator,
-    PrepareSweepOperator,
-    RegisterModelOperator,
     ReplaceModelOperator,
     RetrainingDataOperator,
-    SweepWorkerOperator,
+    param_templates,
     record_retrain_failure,
+    sweep_params,
+    training_chain,
 )
 
 
@@ -78,6 +78,7 @@ def should_replace(judgement: dict[str, Any]) -> bool:
 REQUEST = "ti.xcom_pull(task_ids='resolve_request')"
 JUDGEMENT = "ti.xcom_pull(task_ids='judge')"
 TRAINING_SET = "ti.xcom_pull(task_ids='training_set')"
+SWEEP_PARAMS = sweep_params()
 
 with DAG(
     dag_id="mlops_retrain",
@@ -119,28 +120,7 @@ with DAG(
             type=["null", "string"],
             description="Labelled data to train on for this run; empty: the policy's source.",
         ),
-        "mode": Param(
-            "quick", enum=["quick", "auto", "comprehensive"], description="Autopilot mode of the sweep."
-        ),
-        "n_trials": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="Optuna trials in total; empty: the mode's.",
-        ),
-        "timeout_s": Param(
-            None,
-            type=["null", "integer"],
-            minimum=10,
-            description="Hard wall-clock budget of the search in seconds; empty: the mode's.",
-        ),
-        "workers": Param(
-            2,
-            type="integer",
-            minimum=1,
-            maximum=32,
-            description="Sweep workers (mapped tasks) sharing the study.",
-        ),
+        **SWEEP_PARAMS,
     },
 ) as dag:
     request = resolve_request()
@@ -157,39 +137,21 @@ with DAG(
         policy="warn",
     )
     training_set >> ingest
-    sweep_settings = {
-        "snapshot": ingest.output,
-        "target": f"{{{{ {REQUEST}['target'] }}}}",
-        "exclude_columns": f"{{{{ {TRAINING_SET}['exclude_columns'] }}}}",
-        "experiment_name": "mlops-retrain",
-    }
-    prepare = PrepareSweepOperator(
-        task_id="prepare_sweep",
-        **sweep_settings,
-        mode="{{ params.mode }}",
-        n_trials="{{ params.n_trials }}",
-        timeout_s="{{ params.timeout_s }}",
-        workers="{{ params.workers }}",
-    )
-    workers = SweepWorkerOperator.partial(task_id="sweep_worker").expand(job=prepare.output)
-    sweep = AutoMLSweepOperator(task_id="sweep", **sweep_settings, prepared=prepare.output)
-    workers >> sweep
-    register = RegisterModelOperator(
-        task_id="register",
+    chain = training_chain(
         snapshot=ingest.output,
-        sweep=sweep.output,
-        registered_model_name=f"{{{{ {REQUEST}['registered_model_name'] }}}}",
         target=f"{{{{ {REQUEST}['target'] }}}}",
         exclude_columns=f"{{{{ {TRAINING_SET}['exclude_columns'] }}}}",
         experiment_name="mlops-retrain",
+        registered_model_name=f"{{{{ {REQUEST}['registered_model_name'] }}}}",
+        **param_templates(SWEEP_PARAMS),
     )
     judge = JudgeChallengerOperator(
-        task_id="judge", request=request, challenger=register.output, snapshot=ingest.output
+        task_id="judge", request=request, challenger=chain.register.output, snapshot=ingest.output
     )
     replace = ReplaceModelOperator(
         task_id="replace_model",
         deployment_id=f"{{{{ {REQUEST}['deployment_id'] }}}}",
-        model=register.output,
+        model=chain.register.output,
         reason=f"{{{{ {REQUEST}['reason'] }}}}",
         snapshot=ingest.output,
         request_id=f"{{{{ {REQUEST}['id'] }}}}",

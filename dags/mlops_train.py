@@ -4,9 +4,10 @@ Trigger it from the UI form or ``airflow dags trigger mlops_train --conf '{...}'
 With ``deployment_id`` set, the new model replaces that deployment's model
 instead of creating a new deployment.
 
-The sweep is ``prepare_sweep`` → ``sweep_worker`` (mapped, ``workers`` copies
-sharing one Optuna study; each logs every trial and the best so far) →
-``sweep`` (the leaderboard). Clearing the run's sweep tasks resumes the same
+The training chain (the ``training`` task group, shared with ``mlops_retrain``)
+is ``prepare_sweep`` → ``sweep_worker`` (mapped, ``workers`` copies sharing one
+Optuna study; each logs every trial and the best so far) → ``sweep`` (the
+leaderboard) → ``register``. Clearing the run's sweep tasks resumes the same
 study: finished trials are kept, interrupted ones run again.
 """
 
@@ -17,20 +18,14 @@ from datetime import datetime
 from airflow.sdk import DAG, Param
 
 from airflow_mlops.operators import (
-    AutoMLSweepOperator,
     DeployModelOperator,
     IngestOperator,
-    PrepareSweepOperator,
-    RegisterModelOperator,
-    SweepWorkerOperator,
+    param_templates,
+    sweep_params,
+    training_chain,
 )
 
-#: Autopilot modes and metric names, spelt out so parsing the DAG imports no ML library.
-MODES = ["quick", "auto", "comprehensive"]
-METRICS_HELP = (
-    "AUC, LogLoss, Accuracy, Balanced Accuracy, MCC (classes); RMSE, MAE, MAPE, RMSLE, "
-    "Poisson Deviance, Gamma Deviance, R Squared (regression)"
-)
+SWEEP_PARAMS = sweep_params(with_metric=True)
 
 with DAG(
     dag_id="mlops_train",
@@ -59,35 +54,7 @@ with DAG(
             type=["null", "string"],
             description="Replace this deployment's model instead of creating one.",
         ),
-        "mode": Param(
-            "quick",
-            enum=MODES,
-            description="Autopilot mode: quick (16 trials, 2 min), auto (64, 15 min), comprehensive (400, 1 h).",
-        ),
-        "metric": Param(
-            None,
-            type=["null", "string"],
-            description=f"Metric to optimise; empty: AUC (binary), LogLoss (multiclass), RMSE. One of {METRICS_HELP}.",
-        ),
-        "n_trials": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="Optuna trials in total; empty: the mode's.",
-        ),
-        "timeout_s": Param(
-            None,
-            type=["null", "integer"],
-            minimum=10,
-            description="Hard wall-clock budget of the search in seconds; empty: the mode's.",
-        ),
-        "workers": Param(
-            2,
-            type="integer",
-            minimum=1,
-            maximum=32,
-            description="Sweep workers (mapped tasks) sharing the study.",
-        ),
+        **SWEEP_PARAMS,
         "experiment_name": Param("mlops-train", type="string", description="MLflow experiment of the sweep."),
     },
 ) as dag:
@@ -97,36 +64,17 @@ with DAG(
         dataset="{{ params.dataset }}",
         target="{{ params.target }}",
     )
-    sweep_settings = {
-        "snapshot": ingest.output,
-        "target": "{{ params.target }}",
-        "exclude_columns": "{{ params.exclude_columns }}",
-        "experiment_name": "{{ params.experiment_name }}",
-    }
-    prepare = PrepareSweepOperator(
-        task_id="prepare_sweep",
-        **sweep_settings,
-        mode="{{ params.mode }}",
-        metric="{{ params.metric }}",
-        n_trials="{{ params.n_trials }}",
-        timeout_s="{{ params.timeout_s }}",
-        workers="{{ params.workers }}",
-    )
-    workers = SweepWorkerOperator.partial(task_id="sweep_worker").expand(job=prepare.output)
-    sweep = AutoMLSweepOperator(task_id="sweep", **sweep_settings, prepared=prepare.output)
-    workers >> sweep
-    register = RegisterModelOperator(
-        task_id="register",
+    chain = training_chain(
         snapshot=ingest.output,
-        sweep=sweep.output,
-        registered_model_name="{{ params.registered_model_name }}",
         target="{{ params.target }}",
         exclude_columns="{{ params.exclude_columns }}",
         experiment_name="{{ params.experiment_name }}",
+        registered_model_name="{{ params.registered_model_name }}",
+        **param_templates(SWEEP_PARAMS),
     )
     DeployModelOperator(
         task_id="deploy",
-        model=register.output,
+        model=chain.register.output,
         snapshot=ingest.output,
         label="{{ params.label }}",
         deployment_id="{{ params.deployment_id }}",

@@ -4,7 +4,7 @@ A table larger than memory must be snapshotted without loading it, so the
 query runs with ``stream_results`` (a server-side cursor on PostgreSQL; SQLite
 steps its cursor anyway) and rows are fetched ``chunk_rows`` at a time. The
 source takes a SQLAlchemy URL or ``Engine`` and never imports Airflow:
-``IngestOperator`` turns an Airflow connection id into an engine.
+``airflow_mlops.hooks.SqlSourceHook`` turns an Airflow connection id into an engine.
 
 Messages name the database by its URL with the password masked, and the query
 or table, since that is what a person has to go and fix.

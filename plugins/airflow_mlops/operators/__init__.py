@@ -25,6 +25,12 @@ from airflow_mlops.operators.retraining import (
     RetrainingDataOperator,
     record_retrain_failure,
 )
+from airflow_mlops.operators.training_chain import (
+    TrainingChain,
+    param_templates,
+    sweep_params,
+    training_chain,
+)
 
 __all__ = [
     "DATASETS_ALIAS",
@@ -42,6 +48,10 @@ __all__ = [
     "RetrainingDispatchOperator",
     "SubmitActualsOperator",
     "SweepWorkerOperator",
+    "TrainingChain",
     "dataset_asset",
+    "param_templates",
     "record_retrain_failure",
+    "sweep_params",
+    "training_chain",
 ]

@@ -1,13 +1,13 @@
 """IngestOperator: a file, URL or SQL query becomes a versioned, validated snapshot, and an Asset event.
 
 All the work is :func:`airflow_mlops.datasets.ingest`; this operator only
-resolves what Airflow knows: a connection id becomes a SQLAlchemy engine (via
-the connection's common-sql hook when its provider is installed, else a URL
-built from the connection's fields), a storage connection id becomes an
-``ObjectStoragePath``, the dataset's hand-written contract is looked up under
-``include/contracts/``, and each snapshot is announced as an event on the
-Asset ``mlops://datasets/<dataset>`` (through an ``AssetAlias``, because a
-static outlet cannot name a templated dataset). Schedule a DAG on new data
+resolves what Airflow knows: a connection id becomes a SQLAlchemy engine
+(:class:`~airflow_mlops.hooks.SqlSourceHook`, disposed when the task ends), a
+storage connection id becomes an ``ObjectStoragePath``, the dataset's
+hand-written contract is looked up under ``include/contracts/``, and each
+snapshot is announced as an event on the Asset ``mlops://datasets/<dataset>``
+(through an ``AssetAlias``, because a static outlet cannot name a templated
+dataset). Schedule a DAG on new data
 with ``schedule=[dataset_asset("churn")]``.
 """
 
@@ -15,26 +15,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.hooks import SqlSourceHook
 
 #: Snapshots are emitted through this alias as events on :func:`dataset_asset`.
 DATASETS_ALIAS = AssetAlias("mlops-datasets")
 CONTRACTS_DIR_ENV = "MLOPS_CONTRACTS_DIR"
-
-#: Airflow connection types and the SQLAlchemy driver used when no hook provides an engine.
-SQLALCHEMY_DRIVERS: dict[str, str] = {
-    "postgres": "postgresql+psycopg2",
-    "postgresql": "postgresql+psycopg2",
-    "sqlite": "sqlite",
-    "mysql": "mysql+mysqldb",
-    "mssql": "mssql+pymssql",
-    "oracle": "oracle+oracledb",
-}
 
 
 def dataset_asset(dataset: str) -> Asset:
@@ -118,7 +110,6 @@ class IngestOperator(BaseOperator):
         conn_id = _optional(self.conn_id)
         table = _optional(self.table)
         source: Any = _optional(self.source)
-        connection = sqlalchemy_engine(conn_id) if conn_id else None
         storage_conn_id = _optional(self.storage_conn_id)
         if storage_conn_id and source:
             from airflow.sdk import ObjectStoragePath
@@ -128,7 +119,7 @@ class IngestOperator(BaseOperator):
         contract = _optional(self.contract) or find_contract(dataset, contract_dirs())
         if contract:
             self.log.info("dataset %s: checking against contract %s", dataset, contract)
-        try:
+        with SqlSourceHook(conn_id).scoped_engine() if conn_id else nullcontext() as connection:
             snapshot = ingest(
                 source,
                 dataset=dataset,
@@ -146,9 +137,6 @@ class IngestOperator(BaseOperator):
                 policy=_optional(self.policy),
                 checks=_optional(self.checks) or None,
             )
-        finally:
-            if connection is not None:
-                connection.dispose()
         meta = snapshot.meta()
         result = {
             "dataset": snapshot.dataset,
@@ -185,54 +173,6 @@ def contract_dirs() -> list[Path]:
     if dags_folder:
         dirs.append(Path(dags_folder).parent / "include" / "contracts")
     return dirs
-
-
-def sqlalchemy_engine(conn_id: str) -> Any:
-    """A SQLAlchemy engine for an Airflow connection.
-
-    Prefers the connection's own hook (``DbApiHook.get_sqlalchemy_engine``), so
-    provider-specific settings apply; when the provider for the connection
-    type is not installed, builds the URL from the connection's fields
-    (``extra`` may give ``sqlalchemy_url`` outright).
-    """
-    from airflow.sdk import BaseHook
-
-    connection = BaseHook.get_connection(conn_id)
-    try:
-        hook = connection.get_hook()
-    except Exception:  # the provider of this connection type is not installed
-        hook = None
-    if hook is not None and hasattr(hook, "get_sqlalchemy_engine"):
-        return hook.get_sqlalchemy_engine()
-    import sqlalchemy as sa
-
-    return sa.create_engine(connection_url(connection, conn_id))
-
-
-def connection_url(connection: Any, conn_id: str) -> Any:
-    """The SQLAlchemy URL of an Airflow connection's fields."""
-    import sqlalchemy as sa
-
-    extra = connection.extra_dejson or {}
-    if extra.get("sqlalchemy_url"):
-        return sa.engine.make_url(str(extra["sqlalchemy_url"]))
-    conn_type = (connection.conn_type or "").lower()
-    driver = extra.get("sqlalchemy_driver") or SQLALCHEMY_DRIVERS.get(conn_type)
-    if driver is None:
-        raise ValueError(
-            f"connection {conn_id!r} has type {conn_type!r}, which has no SQLAlchemy driver here; expected one "
-            f"of {sorted(SQLALCHEMY_DRIVERS)}, or a 'sqlalchemy_url' in the connection's extra"
-        )
-    if driver == "sqlite":
-        return sa.engine.URL.create("sqlite", database=connection.host or connection.schema or None)
-    return sa.engine.URL.create(
-        driver,
-        username=connection.login or None,
-        password=connection.password or None,
-        host=connection.host or None,
-        port=connection.port or None,
-        database=connection.schema or None,
-    )
 
 
 def _optional(value: Any) -> Any:

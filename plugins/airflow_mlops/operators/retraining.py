@@ -1,12 +1,12 @@
 """Operators of the closed loop: build a retrain's training set, judge its challenger.
 
-``mlops_retrain`` chains them around the same sweep operators as
+``mlops_retrain`` chains them around the same training chain as
 ``mlops_train``::
 
     data = RetrainingDataOperator(task_id="training_set", request=...)
     ingest = IngestOperator(task_id="ingest", source=data.output["path"], ...)
-    ... PrepareSweepOperator → SweepWorkerOperator (mapped) → AutoMLSweepOperator → RegisterModelOperator
-    judge = JudgeChallengerOperator(task_id="judge", request=..., challenger=register.output, snapshot=ingest.output)
+    chain = training_chain(snapshot=ingest.output, ...)  # prepare → workers (mapped) → sweep → register
+    judge = JudgeChallengerOperator(task_id="judge", request=..., challenger=chain.register.output, ...)
     ... ReplaceModelOperator(request_id=...) when the judgement is "replace"
 
 All the work is in :mod:`airflow_mlops.retraining`; these only pass Airflow's

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+
+from airflow_mlops.hooks import SqlSourceHook
 
 
 class BatchScoreOperator(BaseOperator):
@@ -60,20 +63,19 @@ class BatchScoreOperator(BaseOperator):
         self.chunk_rows = chunk_rows
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.operators.ingest import sqlalchemy_engine
         from airflow_mlops.serving.batch import batch_score
 
-        connection = sqlalchemy_engine(self.conn_id) if self.conn_id else None
-        return batch_score(
-            self.deployment_id,
-            source=self.source or None,
-            sql=self.sql or None,
-            table=self.table or None,
-            connection=connection,
-            output=self.output_path or None,
-            passthrough_columns=list(self.passthrough_columns or []) or None,
-            passthrough_all=self.passthrough_all,
-            timestamp_column=self.timestamp_column or None,
-            prediction_column=self.prediction_column or None,
-            chunk_rows=int(self.chunk_rows),
-        )
+        with SqlSourceHook(self.conn_id).scoped_engine() if self.conn_id else nullcontext() as connection:
+            return batch_score(
+                self.deployment_id,
+                source=self.source or None,
+                sql=self.sql or None,
+                table=self.table or None,
+                connection=connection,
+                output=self.output_path or None,
+                passthrough_columns=list(self.passthrough_columns or []) or None,
+                passthrough_all=self.passthrough_all,
+                timestamp_column=self.timestamp_column or None,
+                prediction_column=self.prediction_column or None,
+                chunk_rows=int(self.chunk_rows),
+            )

@@ -100,13 +100,18 @@ def _sql_chunks(
 
     if connection is None:
         raise ValueError("scoring a SQL query or table needs a connection (an Airflow connection id or URL)")
-    engine = sa.create_engine(connection) if isinstance(connection, str) else connection
-    if sql is not None:
-        query = sa.text(sql)
-    else:  # a table name is quoted as an identifier, never pasted into SQL as text
-        query = sa.text(f"SELECT * FROM {engine.dialect.identifier_preparer.quote(str(table))}")
-    with engine.connect().execution_options(stream_results=True) as conn:
-        yield from pd.read_sql(query, conn, chunksize=chunk_rows)
+    owned = isinstance(connection, str)  # an engine made here from a URL is disposed here; a given one is not
+    engine = sa.create_engine(connection) if owned else connection
+    try:
+        if sql is not None:
+            query = sa.text(sql)
+        else:  # a table name is quoted as an identifier, never pasted into SQL as text
+            query = sa.text(f"SELECT * FROM {engine.dialect.identifier_preparer.quote(str(table))}")
+        with engine.connect().execution_options(stream_results=True) as conn:
+            yield from pd.read_sql(query, conn, chunksize=chunk_rows)
+    finally:
+        if owned:
+            engine.dispose()
 
 
 def _output_frame(

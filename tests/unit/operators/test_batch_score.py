@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
@@ -20,7 +20,7 @@ from airflow_mlops.registry import load_model
 from airflow_mlops.serving.batch import BatchScoreError, batch_score
 
 if TYPE_CHECKING:
-    from conftest import RegisteredModels
+    from conftest import EngineWatch, RegisteredModels
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -97,12 +97,13 @@ def test_a_bad_row_names_its_source_row_and_leaves_no_output(
 
 
 def test_a_table_is_scored_with_every_column_passed_through(
-    models: RegisteredModels, mlops_home: Path
+    models: RegisteredModels, mlops_home: Path, watch_engines: Callable[[Path], EngineWatch]
 ) -> None:
     deployment = Deployment.create_from_registered_model_version(models.churn_v1, "batch-sql")
     frame = make_churn(900, seed=4).drop(columns=["churned", "event_time"])
     url = f"sqlite:///{mlops_home / 'crm.db'}"
-    frame.to_sql("customers", sa.create_engine(url), index=False)
+    frame.to_sql("customers", url, index=False)
+    watch = watch_engines(mlops_home / "crm.db")
     out = mlops_home / "from_table.csv"
     summary = batch_score(
         deployment.id,
@@ -116,8 +117,35 @@ def test_a_table_is_scored_with_every_column_passed_through(
     scored = pd.read_csv(out)
     assert list(scored.columns[: len(frame.columns)]) == list(frame.columns)
     assert len(scored) == 900 and scored["churned_PREDICTION"].isin([0, 1]).all()
+    assert len(watch.engines) == 1 and watch.left_open() == [], "the engine made from the URL is disposed"
     with pytest.raises(ValueError, match="outside the allowed roots"):
         batch_score(deployment.id, source="/etc/passwd.csv")
+
+
+def test_a_table_through_a_connection_leaves_no_engine_open_whether_scoring_succeeds_or_fails(
+    models: RegisteredModels,
+    mlops_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    watch_engines: Callable[[Path], EngineWatch],
+) -> None:
+    deployment = Deployment.create_from_registered_model_version(models.churn_v1, "batch-conn")
+    db = mlops_home / "crm.db"
+    frame = make_churn(300, seed=4).drop(columns=["churned", "event_time"])
+    frame.to_sql("customers", f"sqlite:///{db}", index=False)
+    frame.drop(columns=["monthly_charges"]).to_sql("partial", f"sqlite:///{db}", index=False)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM", f'{{"conn_type": "sqlite", "host": "{db}"}}')
+    watch = watch_engines(db)
+
+    def score(table: str) -> dict[str, object]:
+        return BatchScoreOperator(
+            task_id="score", deployment_id=deployment.id, conn_id="crm", table=table, chunk_rows=100
+        ).execute({})  # type: ignore[arg-type]
+
+    assert score("customers")["rows"] == 300
+    assert len(watch.engines) == 1 and watch.left_open() == []
+    with pytest.raises(BatchScoreError, match="monthly_charges"):
+        score("partial")
+    assert len(watch.engines) == 2 and watch.left_open() == []
 
 
 def test_an_external_deployment_reports_predictions_made_elsewhere(

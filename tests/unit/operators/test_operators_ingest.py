@@ -1,66 +1,70 @@
-"""IngestOperator: Airflow connections become engines, snapshots become Asset events, the DAG runs."""
+"""IngestOperator: a connection's engine is disposed when the task ends, snapshots become Asset events, the DAG runs."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_mlops.datasets import load_snapshot, make_churn
 from airflow_mlops.operators import DATASETS_ALIAS, IngestOperator, dataset_asset
-from airflow_mlops.operators.ingest import connection_url, contract_dirs, sqlalchemy_engine
+from airflow_mlops.operators.ingest import contract_dirs
+
+if TYPE_CHECKING:
+    from conftest import EngineWatch
 
 
-def _connection(**fields: object) -> object:
-    from airflow.sdk import Connection
+class _Announced:
+    """Stands in for one outlet's events in the task context: records what the operator announces."""
 
-    return Connection(conn_id="c", **fields)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        self.added: list[tuple[object, dict[str, object]]] = []
 
-
-@pytest.mark.parametrize(
-    ("fields", "url"),
-    [
-        (
-            {
-                "conn_type": "postgres",
-                "host": "db",
-                "login": "u",
-                "password": "p@ss",
-                "port": 5433,
-                "schema": "w",
-            },
-            "postgresql+psycopg2://u:p%40ss@db:5433/w",
-        ),
-        ({"conn_type": "sqlite", "host": "/data/w.db"}, "sqlite:////data/w.db"),
-        ({"conn_type": "sqlite", "schema": "/data/w.db"}, "sqlite:////data/w.db"),
-        ({"conn_type": "generic", "extra": '{"sqlalchemy_url": "duckdb:///x.db"}'}, "duckdb:///x.db"),
-    ],
-)
-def test_connection_fields_become_a_sqlalchemy_url(fields: dict[str, object], url: str) -> None:
-    assert connection_url(_connection(**fields), "c").render_as_string(hide_password=False) == url
+    def add(self, asset: object, extra: dict[str, object]) -> None:
+        self.added.append((asset, extra))
 
 
-def test_unknown_connection_type_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"connection 'c' has type 'http'.*expected one of \['mssql'"):
-        connection_url(_connection(conn_type="http", host="x"), "c")
-
-
-def test_connection_id_from_the_environment_reads_sqlite(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = tmp_path / "w.db"
-    with sqlite3.connect(db) as connection:
-        connection.execute("CREATE TABLE t (x INTEGER)")
-        connection.execute("INSERT INTO t VALUES (41)")
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite warehouse with a customers table, as the Airflow connection ``warehouse``."""
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "mlops"))
+    monkeypatch.setenv("MLOPS_CONTRACTS_DIR", str(tmp_path / "no-contracts"))
+    db = tmp_path / "warehouse.db"
+    make_churn(300, seed=2).drop(columns=["event_time"]).to_sql("customers", f"sqlite:///{db}", index=False)
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f'{{"conn_type": "sqlite", "host": "{db}"}}')
-    engine = sqlalchemy_engine("warehouse")
-    try:
-        with engine.connect() as connection:
-            assert connection.exec_driver_sql("SELECT x + 1 FROM t").scalar() == 42
-    finally:
-        engine.dispose()
+    return db
+
+
+def test_the_engine_of_a_connection_is_disposed_when_the_task_ends(
+    warehouse: Path, watch_engines: Callable[[Path], EngineWatch]
+) -> None:
+    watch = watch_engines(warehouse)
+    events: defaultdict[object, _Announced] = defaultdict(_Announced)
+    task = IngestOperator(
+        task_id="ingest", conn_id="warehouse", table="customers", dataset="w", target="churned"
+    )
+    result = task.execute({"outlet_events": events})  # type: ignore[arg-type]
+    assert result["n_train"] + result["n_holdout"] == 300
+    assert [asset for asset, _ in events[DATASETS_ALIAS].added] == [dataset_asset("w")]
+    assert watch.engines, "the operator read the table through an engine"
+    assert watch.left_open() == []
+
+
+def test_the_engine_of_a_connection_is_disposed_when_the_task_fails(
+    warehouse: Path, watch_engines: Callable[[Path], EngineWatch]
+) -> None:
+    watch = watch_engines(warehouse)
+    task = IngestOperator(
+        task_id="ingest", conn_id="warehouse", table="customers", dataset="w", target="absent"
+    )
+    with pytest.raises(ValueError, match="absent"):
+        task.execute({"outlet_events": defaultdict(_Announced)})  # type: ignore[arg-type]
+    assert watch.engines, "the operator read the table through an engine before failing"
+    assert watch.left_open() == []
 
 
 def test_operator_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

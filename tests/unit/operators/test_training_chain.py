@@ -1,0 +1,83 @@
+"""The training chain both training DAGs use: one group, the task ids readers know, the shared Params."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_mlops.automl.modes import AUTOPILOT_MODES
+from airflow_mlops.automl.task import METRICS
+from airflow_mlops.operators import (
+    IngestOperator,
+    RegisterModelOperator,
+    TrainingChain,
+    param_templates,
+    sweep_params,
+    training_chain,
+)
+from airflow_mlops.operators.training_chain import METRICS_HELP
+
+
+def _dag_with_chain(*, with_metric: bool) -> tuple[DAG, TrainingChain]:
+    params = sweep_params(with_metric=with_metric)
+    with DAG("chain", schedule=None, start_date=datetime(2024, 1, 1), params=params) as dag:
+        ingest = IngestOperator(task_id="ingest", source="s.csv", dataset="d", target="y")
+        chain = training_chain(
+            snapshot=ingest.output,
+            target="y",
+            exclude_columns=["id"],
+            experiment_name="e",
+            registered_model_name="m",
+            **param_templates(params),
+        )
+    return dag, chain
+
+
+def test_the_chain_keeps_the_task_ids_readers_know_in_one_group() -> None:
+    dag, chain = _dag_with_chain(with_metric=True)
+    chain_ids = {"prepare_sweep", "sweep_worker", "sweep", "register"}
+    assert set(dag.task_ids) == {"ingest", *chain_ids}
+    assert chain.group.group_id == "training"
+    assert {task.task_id for task in chain.group.iter_tasks()} == chain_ids
+    upstream = {task_id: dag.get_task(task_id).upstream_task_ids for task_id in chain_ids}
+    assert upstream == {
+        "prepare_sweep": {"ingest"},
+        "sweep_worker": {"prepare_sweep"},
+        "sweep": {"ingest", "prepare_sweep", "sweep_worker"},
+        "register": {"ingest", "sweep"},
+    }
+    assert isinstance(chain.register, RegisterModelOperator) and chain.register.registered_model_name == "m"
+
+
+def test_the_sweep_reads_the_shared_params_and_a_dag_without_metric_leaves_it_unset() -> None:
+    _, chain = _dag_with_chain(with_metric=True)
+    prepare = chain.prepare
+    assert (prepare.mode, prepare.metric, prepare.n_trials, prepare.timeout_s, prepare.workers) == (
+        "{{ params.mode }}",
+        "{{ params.metric }}",
+        "{{ params.n_trials }}",
+        "{{ params.timeout_s }}",
+        "{{ params.workers }}",
+    )
+    assert (prepare.exclude_columns, chain.sweep.experiment_name) == (["id"], "e")
+    _, without = _dag_with_chain(with_metric=False)
+    assert without.prepare.metric is None and without.prepare.mode == "{{ params.mode }}"
+
+
+def test_sweep_params_are_new_objects_in_the_form_order() -> None:
+    assert list(sweep_params()) == ["mode", "n_trials", "timeout_s", "workers"]
+    assert list(sweep_params(with_metric=True)) == ["mode", "metric", "n_trials", "timeout_s", "workers"]
+    assert sweep_params()["workers"] is not sweep_params()["workers"]
+    assert sweep_params()["workers"].value == 2
+
+
+def test_the_spelt_out_modes_and_metrics_match_automl() -> None:
+    mode = sweep_params()["mode"]
+    assert mode.schema["enum"] == list(AUTOPILOT_MODES)
+    for name, spec in AUTOPILOT_MODES.items():
+        budget = f"{spec.timeout_s / 3600:g} h" if spec.timeout_s >= 3600 else f"{spec.timeout_s / 60:g} min"
+        assert re.search(rf"{name} \({spec.n_trials}( trials)?, {budget}\)", mode.description or ""), name
+    named = {m.strip() for m in re.split(r"[,;]", re.sub(r"\([^)]*\)", "", METRICS_HELP))}
+    assert named == set(METRICS)
