@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 from sklearn import metrics as skm
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from airflow_mlops.automl.task import METRICS, validate_task
 from airflow_mlops.monitoring.accuracy import accuracy_metric_names, compute_accuracy, get_accuracy_metric
 
 CLASSIFICATION = [
@@ -219,6 +221,74 @@ def test_degenerate_windows_raise_no_warning() -> None:
         warnings.simplefilter("error")
         results = [compute_accuracy(task, p, y) for task, p, y in windows]
     assert [len(r) for r in results] == [len(accuracy_metric_names(task)) for task, _p, _y in windows]
+
+
+class _FixedClassifier(ClassifierMixin, BaseEstimator):
+    """A 'model' whose outputs are given, so an AutoML scorer can score known predictions."""
+
+    def __init__(self, proba: np.ndarray, classes: np.ndarray) -> None:
+        self.proba = proba
+        self.classes = classes
+
+    def fit(self, X: Any, y: Any) -> _FixedClassifier:
+        self.classes_ = self.classes
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.proba, axis=1)]
+
+
+class _FixedRegressor(RegressorMixin, BaseEstimator):
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def fit(self, X: Any, y: Any) -> _FixedRegressor:
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.values
+
+
+def _fixed_model(task: str) -> tuple[np.ndarray, np.ndarray, _FixedClassifier | _FixedRegressor, np.ndarray]:
+    """(predictions, actuals) as monitoring reads them, and a model giving them with AutoML's y."""
+    if task == "binary":
+        p, y = binary_data(5)
+        return p, y, _FixedClassifier(np.column_stack([1 - p, p]), np.array([0, 1])), y.astype(int)
+    if task == "multiclass":
+        p, y = multiclass_data(5)
+        classes = np.unique(np.concatenate([p, y]).astype(str))
+        one_hot = np.eye(len(classes))[np.searchsorted(classes, p.astype(str))]
+        return p, y, _FixedClassifier(one_hot, classes), y.astype(str)
+    p, y = regression_data(5)
+    return p, y, _FixedRegressor(p), y
+
+
+#: AutoML reports MAPE as scikit-learn's fraction, monitoring as DataRobot's percentage.
+UNITS = {"MAPE": 100.0}
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")  # AutoML's scorer warns
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [
+        (name, task)
+        for name, spec in METRICS.items()
+        for task in spec.tasks
+        if name in accuracy_metric_names(task)
+    ],
+)
+def test_monitoring_and_automl_score_a_shared_name_alike(name: str, task: str) -> None:
+    """One definition per name: AutoML's scorer and the monitoring metric agree on the same predictions."""
+    spec = METRICS[name]
+    p, y, model, truth = _fixed_model(task)
+    X = np.zeros((len(p), 1))
+    scorer = skm.get_scorer(spec.scorer(validate_task(task)))
+    automl = spec.sign * scorer(model.fit(X, truth), X, truth)
+    monitored = compute_accuracy(task, p, y, [name])[name]
+    assert monitored == pytest.approx(UNITS.get(name, 1.0) * automl, rel=1e-9)
 
 
 def test_unknown_metric_names_the_valid_ones() -> None:
