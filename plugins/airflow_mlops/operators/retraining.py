@@ -9,8 +9,8 @@
     judge = JudgeChallengerOperator(task_id="judge", request=..., challenger=chain.register.output, ...)
     ... ReplaceModelOperator(request_id=...) when the judgement is "replace"
 
-All the work is in :mod:`airflow_mlops.retraining`; these only pass Airflow's
-values through and keep the XComs small.
+All the work is in :mod:`airflow_mlops.services` and :mod:`airflow_mlops.retraining`;
+these only pass Airflow's values through and keep the XComs small.
 """
 
 from __future__ import annotations
@@ -97,42 +97,16 @@ class JudgeChallengerOperator(BaseOperator):
         self.snapshot = snapshot
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_mlops.datasets import load_snapshot
-        from airflow_mlops.retraining import record_outcome
-        from airflow_mlops.services import judge_challenger
+        from airflow_mlops.services import judge_request
 
-        request = _request(self.request)
         challenger = (
             self.challenger["model_id"] if isinstance(self.challenger, dict) else str(self.challenger)
         )
         if not isinstance(self.snapshot, dict):
             raise TypeError(f"snapshot must be the IngestOperator's result (a dict), got {self.snapshot!r}")
-        snap = load_snapshot(get_settings().snapshots_dir, self.snapshot["dataset"], self.snapshot["version"])
-        holdout = snap.holdout_frame()
-        if holdout.empty:
-            raise ValueError(
-                f"snapshot {self.snapshot['dataset']}/{self.snapshot['version']} has no holdout rows "
-                "to judge the challenger on"
-            )
-        judgement = judge_challenger(request["deployment_id"], challenger, holdout)
-        self.log.info("%s", judgement.message)
-        if judgement.decision != "replace":
-            record_outcome(
-                request["id"],
-                status=judgement.decision,
-                message=judgement.message,
-                champion_model_id=judgement.champion_model_id,
-                challenger_model_id=challenger,
-                scores=judgement.scores(),
-                details={"snapshot": self.snapshot, "validation": judgement.validation},
-            )
-        return {
-            "decision": judgement.decision,
-            "message": judgement.message,
-            "scores": judgement.scores(),
-            "champion_model_id": judgement.champion_model_id,
-            "challenger_model_id": challenger,
-        }
+        result = judge_request(_request(self.request), challenger, self.snapshot)
+        self.log.info("%s", result["message"])
+        return result
 
 
 def record_retrain_failure(context: Context) -> None:

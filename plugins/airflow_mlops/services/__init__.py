@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow_mlops.services.approval import approve_request
 from airflow_mlops.services.dispatch import request_due_refreshes
-from airflow_mlops.services.judge import DECISIONS, Judgement, judge_challenger, judging_metric
+from airflow_mlops.services.judge import DECISIONS, Judgement, judge_challenger, judge_request, judging_metric
 from airflow_mlops.services.monitoring_pass import (
     MonitorResult,
     drift_health_settings,
@@ -37,6 +37,7 @@ __all__ = [
     "deploy_model",
     "drift_health_settings",
     "judge_challenger",
+    "judge_request",
     "judging_metric",
     "labelled_predictions",
     "monitor_and_request",

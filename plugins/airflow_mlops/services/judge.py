@@ -28,10 +28,13 @@ from typing import Any
 
 import pandas as pd
 
+from airflow_mlops.config import get_settings
+from airflow_mlops.datasets import load_snapshot
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
 from airflow_mlops.monitoring.model_baseline import evaluate_model
 from airflow_mlops.registry import model_version_info
+from airflow_mlops.retraining import record_outcome
 from airflow_mlops.retraining.policy import retraining_policy
 
 __all__ = ["DECISIONS", "Judgement", "judge_challenger", "judging_metric"]
@@ -163,3 +166,43 @@ def judge_challenger(
         decision = "replace"
         message = f"replace: {versus}; better by {improvement:+.4f} (margin {policy.margin:g})"
     return Judgement(decision=decision, message=message, improvement=improvement, **scored, **base)
+
+
+def judge_request(
+    request: dict[str, Any], challenger_model_id: str, snapshot: dict[str, Any]
+) -> dict[str, Any]:
+    """Judge a retrain's challenger on its snapshot's holdout; record a decision that ends the run.
+
+    ``not_replaced`` and ``awaiting_approval`` are written to the request at once
+    with both scores; ``replace`` is written once the swap is done
+    (:func:`~airflow_mlops.services.replace_with_outcome`). Returns
+    ``{"decision", "message", "scores", "champion_model_id", "challenger_model_id"}``.
+    """
+    if not isinstance(snapshot, dict) or not {"dataset", "version"} <= set(snapshot):
+        raise TypeError(
+            f"snapshot must be an ingestion result with 'dataset' and 'version', got {snapshot!r}"
+        )
+    snap = load_snapshot(get_settings().snapshots_dir, snapshot["dataset"], snapshot["version"])
+    holdout = snap.holdout_frame()
+    if holdout.empty:
+        raise ValueError(
+            f"snapshot {snapshot['dataset']}/{snapshot['version']} has no holdout rows to judge the challenger on"
+        )
+    judgement = judge_challenger(request["deployment_id"], challenger_model_id, holdout)
+    if judgement.decision != "replace":
+        record_outcome(
+            request["id"],
+            status=judgement.decision,
+            message=judgement.message,
+            champion_model_id=judgement.champion_model_id,
+            challenger_model_id=challenger_model_id,
+            scores=judgement.scores(),
+            details={"snapshot": snapshot, "validation": judgement.validation},
+        )
+    return {
+        "decision": judgement.decision,
+        "message": judgement.message,
+        "scores": judgement.scores(),
+        "champion_model_id": judgement.champion_model_id,
+        "challenger_model_id": challenger_model_id,
+    }
