@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api import schemas
@@ -20,7 +21,6 @@ from airflow_mlops.api.auth import Caller, NotFoundOrHidden
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
-from airflow_mlops.deployments.settings import to_camel
 from airflow_mlops.security import PermissionDenied, Principal
 
 DeploymentId = Annotated[

@@ -1,13 +1,31 @@
-"""Request bodies (unknown fields are refused) and the camelCase shapes of responses."""
+"""Request bodies (unknown fields are refused) and the camelCase shapes of responses.
+
+The settings bodies are not written here: they are built from the settings
+section models (:mod:`airflow_mlops.deployments.settings`, ``monitoring.health_settings``,
+``retraining.policy``) by :func:`patch_model`, so a field, its camelCase name
+and its rule exist once.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from airflow_mlops.deployments import Deployment
-from airflow_mlops.deployments.settings import camelize
+from airflow_mlops.deployments.settings import (
+    AssociationIdSettings,
+    Enabled,
+    PredictionWarningSettings,
+    parse_settings,
+)
+from airflow_mlops.monitoring.health_settings import (
+    AccuracyHealthSettings,
+    DriftHealthSettings,
+    ServiceHealthSettings,
+)
+from airflow_mlops.retraining.policy import RetrainingPolicy
+from airflow_mlops.settings_model import SettingsModel, refuse_nul
 
 ID_PATTERN = r"^[0-9a-f]{24}$"
 MODEL_ID_PATTERN = r"^(models:/)?.+/[0-9]+$"
@@ -20,9 +38,7 @@ class Body(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         """PostgreSQL cannot store NUL in text: refuse it here, naming the field, rather than fail later."""
-        if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
-            raise ValueError("must not contain NUL (\\x00) characters")
-        return value
+        return refuse_nul(value)
 
 
 class DeploymentCreate(Body):
@@ -67,112 +83,66 @@ class ModelReplacement(Body):
     reason: Literal["ACCURACY", "DATA_DRIFT", "ERRORS", "SCHEDULED_REFRESH", "SCORING_SPEED", "OTHER"]
 
 
-class Enabled(Body):
-    enabled: bool
+class PatchBody(SettingsModel):
+    """A settings PATCH body: camelCase names only (as before), strict types, unknown fields refused."""
+
+    model_config = ConfigDict(validate_by_name=False)
 
 
-class AssociationId(Body):
-    column_names: list[str] | None = Field(default=None, alias="columnNames", max_length=1)
-    required_in_prediction_requests: bool | None = Field(default=None, alias="requiredInPredictionRequests")
+def patch_model(model: type[SettingsModel], name: str, description: str | None = None) -> type[PatchBody]:
+    """``model`` as a PATCH body: every field optional (absent: unchanged) with its type and rule.
+
+    Rules across fields (warning below failing…) are left out: they hold for the
+    merged result, which the settings layer validates with ``model`` itself.
+    Pydantic has no "partial" model, hence this.
+    """
+    fields: dict[str, Any] = {}
+    for field_name, field in model.model_fields.items():
+        kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        fields[field_name] = (kind | None, Field(default=None, description=field.description))
+    return create_model(name, __base__=PatchBody, __doc__=description, **fields)
 
 
-class Boundaries(Body):
-    lower: float
-    upper: float
+EnabledPatch = patch_model(Enabled, "Enabled")
+AssociationIdPatch = patch_model(AssociationIdSettings, "AssociationId")
+PredictionWarningPatch = patch_model(PredictionWarningSettings, "PredictionWarning")
+RetrainingPatch = patch_model(
+    RetrainingPolicy,
+    "Retraining",
+    "The retraining policy (see ``airflow_mlops.retraining.policy``); fields left out keep their value.",
+)
+ServiceHealthPatch = patch_model(ServiceHealthSettings, "ServiceHealthSettings")
+DriftHealthPatch = patch_model(DriftHealthSettings, "DataDriftHealthSettings")
+AccuracyHealthPatch = patch_model(AccuracyHealthSettings, "AccuracyHealthSettings")
 
 
-class PredictionWarning(Body):
-    enabled: bool | None = None
-    custom_boundaries: Boundaries | None = Field(default=None, alias="customBoundaries")
+class SettingsPatch(PatchBody):
+    """DataRobot's ``settings/`` body: drift tracking flattened into targetDrift/featureDrift."""
 
-
-class Retraining(Body):
-    """The retraining policy (see ``airflow_mlops.retraining.policy``); checked again by the settings layer."""
-
-    source: str | None = None
-    trigger_reasons: (
-        list[Literal["ACCURACY", "DATA_DRIFT", "ERRORS", "SCHEDULED_REFRESH", "SCORING_SPEED", "OTHER"]]
-        | None
-    ) = Field(default=None, alias="triggerReasons")
-    data_window: str | None = Field(default=None, alias="dataWindow")
-    timestamp_column: str | None = Field(default=None, alias="timestampColumn")
-    cool_down: str | None = Field(default=None, alias="coolDown")
-    replacement: Literal["automatic", "approval"] | None = None
-    margin: float | None = Field(default=None, ge=0)
-    metric: str | None = None
-    refresh_schedule: str | None = Field(default=None, alias="refreshSchedule")
-
-
-class SettingsPatch(Body):
-    target_drift: Enabled | None = Field(default=None, alias="targetDrift")
-    feature_drift: Enabled | None = Field(default=None, alias="featureDrift")
-    association_id: AssociationId | None = Field(default=None, alias="associationId")
-    predictions_data_collection: Enabled | None = Field(default=None, alias="predictionsDataCollection")
-    prediction_warning: PredictionWarning | None = Field(default=None, alias="predictionWarning")
-    retraining: Retraining | None = None
-
-    def to_patch(self) -> dict[str, Any]:
-        """The snake_case settings sections this body changes."""
-        patch: dict[str, Any] = {}
-        drift: dict[str, Any] = {}
-        if self.target_drift is not None:
-            drift["target_drift"] = {"enabled": self.target_drift.enabled}
-        if self.feature_drift is not None:
-            drift["feature_drift"] = {"enabled": self.feature_drift.enabled}
-        if drift:
-            patch["drift_tracking"] = drift
-        for name in ("association_id", "predictions_data_collection", "prediction_warning", "retraining"):
-            value = getattr(self, name)
-            if value is not None:
-                patch[name] = value.model_dump(exclude_unset=True)
-        return patch
-
-
-class ServiceHealthSettings(Body):
-    batch_count: int | None = Field(default=None, alias="batchCount", ge=1)
-    server_error_warning: float | None = Field(default=None, alias="serverErrorWarning", ge=0, le=1)
-    server_error_failing: float | None = Field(default=None, alias="serverErrorFailing", ge=0, le=1)
-    user_error_warning: float | None = Field(default=None, alias="userErrorWarning", ge=0, le=1)
-    user_error_failing: float | None = Field(default=None, alias="userErrorFailing", ge=0, le=1)
-    slow_warning: float | None = Field(default=None, alias="slowWarning", ge=0, le=1)
-    slow_failing: float | None = Field(default=None, alias="slowFailing", ge=0, le=1)
-    response_time_warning_ms: float | None = Field(default=None, alias="responseTimeWarningMs", ge=0)
-    response_time_failing_ms: float | None = Field(default=None, alias="responseTimeFailingMs", ge=0)
-    min_requests: int | None = Field(default=None, alias="minRequests", ge=1)
-
-
-class DataDriftHealthSettings(Body):
-    time_interval: str | None = Field(default=None, alias="timeInterval")
-    drift_threshold: float | None = Field(default=None, alias="driftThreshold", ge=0)
-    importance_threshold: float | None = Field(default=None, alias="importanceThreshold", ge=0)
-    low_importance_warning_count: int | None = Field(default=None, alias="lowImportanceWarningCount", ge=0)
-    low_importance_failing_count: int | None = Field(default=None, alias="lowImportanceFailingCount", ge=0)
-    high_importance_warning_count: int | None = Field(default=None, alias="highImportanceWarningCount", ge=0)
-    high_importance_failing_count: int | None = Field(default=None, alias="highImportanceFailingCount", ge=0)
-    excluded_features: list[str] | None = Field(default=None, alias="excludedFeatures")
-    starred_features: list[str] | None = Field(default=None, alias="starredFeatures")
-    metric: Literal["psi", "kl_divergence", "dissimilarity", "hellinger", "js_divergence"] | None = None
-
-
-class AccuracyHealthSettings(Body):
-    metric: str | None = None
-    measurement: Literal["percent", "value"] | None = None
-    warning_threshold: float | None = Field(default=None, alias="warningThreshold", ge=0)
-    failing_threshold: float | None = Field(default=None, alias="failingThreshold", ge=0)
-
-
-class HealthSettingsPatch(Body):
-    service: ServiceHealthSettings | None = None
-    data_drift: DataDriftHealthSettings | None = Field(default=None, alias="dataDrift")
-    accuracy: AccuracyHealthSettings | None = None
+    target_drift: EnabledPatch | None = None  # type: ignore[valid-type]
+    feature_drift: EnabledPatch | None = None  # type: ignore[valid-type]
+    association_id: AssociationIdPatch | None = None  # type: ignore[valid-type]
+    predictions_data_collection: EnabledPatch | None = None  # type: ignore[valid-type]
+    prediction_warning: PredictionWarningPatch | None = None  # type: ignore[valid-type]
+    retraining: RetrainingPatch | None = None  # type: ignore[valid-type]
 
     def to_patch(self) -> dict[str, Any]:
-        patch: dict[str, Any] = {}
-        for name in ("service", "data_drift", "accuracy"):
-            value = getattr(self, name)
-            if value is not None:
-                patch[name] = value.model_dump(exclude_unset=True)
-        return patch
+        """The snake_case settings sections this body changes (a null section changes nothing)."""
+        body = self.model_dump(mode="json", exclude_unset=True)
+        body = {key: value for key, value in body.items() if value is not None}
+        drift = {key: body.pop(key) for key in ("target_drift", "feature_drift") if key in body}
+        return {**({"drift_tracking": drift} if drift else {}), **body}
+
+
+class HealthSettingsPatch(PatchBody):
+    service: ServiceHealthPatch | None = None  # type: ignore[valid-type]
+    data_drift: DriftHealthPatch | None = None  # type: ignore[valid-type]
+    accuracy: AccuracyHealthPatch | None = None  # type: ignore[valid-type]
+
+    def to_patch(self) -> dict[str, Any]:
+        """The snake_case health sections this body changes (a null section changes nothing)."""
+        body = self.model_dump(mode="json", exclude_unset=True)
+        return {key: value for key, value in body.items() if value is not None}
 
 
 class RetrainingRequestCreate(Body):
@@ -234,15 +204,11 @@ def deployment_json(d: Deployment) -> dict[str, Any]:
 
 def settings_json(settings: dict[str, Any]) -> dict[str, Any]:
     """DataRobot's ``settings/`` shape: drift tracking flattened into targetDrift/featureDrift."""
-    return {
-        "targetDrift": settings["drift_tracking"]["target_drift"],
-        "featureDrift": settings["drift_tracking"]["feature_drift"],
-        "associationId": camelize(settings["association_id"]),
-        "predictionsDataCollection": settings["predictions_data_collection"],
-        "predictionWarning": camelize(settings["prediction_warning"]),
-        "retraining": camelize(settings["retraining"]),
-    }
+    document = parse_settings(settings).model_dump(mode="json", by_alias=True)
+    drift = document.pop("driftTracking")
+    document.pop("health")
+    return {"targetDrift": drift["targetDrift"], "featureDrift": drift["featureDrift"], **document}
 
 
 def health_settings_json(settings: dict[str, Any]) -> dict[str, Any]:
-    return camelize(settings["health"])
+    return dict(parse_settings(settings).health.model_dump(mode="json", by_alias=True))

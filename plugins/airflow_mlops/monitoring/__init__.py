@@ -22,20 +22,22 @@ from airflow_mlops.monitoring.drift import (
     register_drift_metric,
     smoothed_proportions,
 )
-from airflow_mlops.monitoring.health import (
+from airflow_mlops.monitoring.health import accuracy_health, drift_health, service_health
+from airflow_mlops.monitoring.health_settings import (
+    AccuracyHealthSettings,
     DriftHealthSettings,
+    HealthSettings,
     ServiceHealthSettings,
-    accuracy_health,
-    drift_health,
-    service_health,
 )
 
 __all__ = [
     "EPSILON",
+    "AccuracyHealthSettings",
     "Baseline",
     "DriftHealthSettings",
     "DriftMetricFn",
     "FeatureBins",
+    "HealthSettings",
     "ServiceHealthSettings",
     "accuracy_health",
     "accuracy_metric_names",

@@ -14,16 +14,16 @@ group drifted. The defaults are DataRobot's:
 * one drifted high-importance feature is failing (the warning count is also 1,
   but failing wins when both rules match).
 
-Health only judges scores; it never computes them (see :mod:`.drift`).
+Health only judges scores; it never computes them (see :mod:`.drift`). The
+thresholds are the deployment's ``health`` settings (:mod:`.health_settings`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from airflow_mlops.enums import HEALTH_STATUS
-from airflow_mlops.monitoring.drift import get_drift_metric
+from airflow_mlops.monitoring.health_settings import DriftHealthSettings, ServiceHealthSettings
 
 __all__ = [
     "DriftHealthSettings",
@@ -36,59 +36,6 @@ __all__ = [
 
 #: How many drifted features a message names per group before "and N more".
 _MAX_LISTED = 5
-
-
-def _check_count(value: object, field_name: str, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        allowed = "an integer >= 1" + (" or None" if optional else "")
-        raise ValueError(f"{field_name}={value!r} is not valid; expected {allowed}")
-
-
-def _check_number(value: object, field_name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{field_name}={value!r} is not valid; expected a finite number >= 0")
-
-
-@dataclass
-class DriftHealthSettings:
-    """Thresholds turning drift scores into a status; defaults follow DataRobot."""
-
-    #: A feature is drifted when its score is >= this (on ``metric``'s scale).
-    drift_threshold: float = 0.15
-    #: Features with importance >= this are high importance. Without any known
-    #: importance every feature is treated as high importance (we cannot tell an
-    #: unimportant feature from an unmeasured one, so err on the side of alerting).
-    importance_threshold: float = 0.5
-    #: Drifted low-importance features needed for a warning.
-    low_importance_warning_count: int = 1
-    #: Drifted low-importance features needed to fail; None: they never fail.
-    low_importance_failing_count: int | None = None
-    #: Drifted high-importance features needed for a warning.
-    high_importance_warning_count: int = 1
-    #: Drifted high-importance features needed to fail.
-    high_importance_failing_count: int = 1
-    #: Features never judged (IDs, timestamps, features known to drift by design).
-    excluded_features: list[str] = field(default_factory=list)
-    #: Registered drift metric the scores were computed with (named in messages).
-    metric: str = "psi"
-
-    def __post_init__(self) -> None:
-        _check_number(self.drift_threshold, "drift_threshold")
-        _check_number(self.importance_threshold, "importance_threshold")
-        _check_count(self.low_importance_warning_count, "low_importance_warning_count")
-        _check_count(self.low_importance_failing_count, "low_importance_failing_count", optional=True)
-        _check_count(self.high_importance_warning_count, "high_importance_warning_count")
-        _check_count(self.high_importance_failing_count, "high_importance_failing_count")
-        if isinstance(self.excluded_features, str) or not all(
-            isinstance(f, str) for f in self.excluded_features
-        ):
-            raise ValueError(
-                f"excluded_features={self.excluded_features!r} is not valid; expected a list of names"
-            )
-        get_drift_metric(self.metric)  # unknown metric -> ValueError listing the registered ones
-        self.metric = str(self.metric)
 
 
 def _describe(group: str, drifted: list[tuple[str, float]], metric: str) -> str:
@@ -159,56 +106,6 @@ def drift_health(
 
 
 # ---- service health ----------------------------------------------------------------------------------
-
-
-def _check_rate(value: object, field_name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{field_name}={value!r} is not valid; expected a rate in [0, 1]")
-
-
-@dataclass
-class ServiceHealthSettings:
-    """Service health thresholds on rates of requests in the window (configurable defaults).
-
-    DataRobot publishes no numbers for these, so the project chooses: server
-    errors (5xx, our fault) alert early - 1% warns, 5% fails; user errors (4xx,
-    usually a client sending bad rows) warn at 5% and fail at 20%; slow requests
-    (> 1000 ms) warn at 5% and fail at 20%. ``min_requests`` (default 1) is the
-    traffic below which the window is ``unknown``: no requests, no verdict. The
-    mean response time thresholds (``response_time_*_ms``) are off by default:
-    what is slow depends on the model, so a team sets them when it knows.
-
-    Two failing checks also name a retraining reason (:func:`service_failures`):
-    server errors are ``ERRORS`` and slow or late answers are ``SCORING_SPEED``.
-    User errors name none: a client sending bad rows is not the model's fault.
-    """
-
-    server_error_warning: float = 0.01
-    server_error_failing: float = 0.05
-    user_error_warning: float = 0.05
-    user_error_failing: float = 0.20
-    slow_warning: float = 0.05
-    slow_failing: float = 0.20
-    response_time_warning_ms: float | None = None
-    response_time_failing_ms: float | None = None
-    min_requests: int = 1
-
-    def __post_init__(self) -> None:
-        for kind in ("server_error", "user_error", "slow"):
-            warn, fail = getattr(self, f"{kind}_warning"), getattr(self, f"{kind}_failing")
-            _check_rate(warn, f"{kind}_warning")
-            _check_rate(fail, f"{kind}_failing")
-            if warn > fail:
-                raise ValueError(f"{kind}_warning={warn!r} must not exceed {kind}_failing={fail!r}")
-        _check_count(self.min_requests, "min_requests")
-        for name in ("response_time_warning_ms", "response_time_failing_ms"):
-            if getattr(self, name) is not None:
-                _check_number(getattr(self, name), name)
-        warn_ms, fail_ms = self.response_time_warning_ms, self.response_time_failing_ms
-        if warn_ms is not None and fail_ms is not None and warn_ms > fail_ms:
-            raise ValueError(
-                f"response_time_warning_ms={warn_ms!r} must not exceed response_time_failing_ms={fail_ms!r}"
-            )
 
 
 def _service_checks(

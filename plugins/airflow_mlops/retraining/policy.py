@@ -26,44 +26,79 @@ the challenger. Fields and why they exist:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from airflow_mlops.deployments.settings import parse_duration, with_defaults
+from pydantic import AfterValidator, ConfigDict, Field, Strict, WithJsonSchema, model_validator
+
+from airflow_mlops.durations import Duration
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
+from airflow_mlops.settings_model import SettingsModel, rule_error
 
 __all__ = ["RetrainingPolicy", "retraining_policy"]
 
 
-@dataclass(frozen=True)
-class RetrainingPolicy:
-    source: str | None
-    trigger_reasons: tuple[str, ...]
-    data_window: timedelta | None
-    timestamp_column: str | None
-    cool_down: timedelta
-    replacement: str
-    margin: float
-    metric: str | None
-    refresh_schedule: str | None
+#: A name or a path: null, or text that is not empty.
+Text = Annotated[str, Field(min_length=1)]
+
+
+def _reason(value: str) -> str:
+    """A MODEL_REPLACEMENT_REASON value (kept as text: it is compared with text and written in messages)."""
+    valid = [r.value for r in MODEL_REPLACEMENT_REASON]
+    if value not in valid:
+        raise rule_error(f"Input should be {', '.join(map(repr, valid[:-1]))} or {valid[-1]!r}")
+    return str(value)
+
+
+def _in_enum_order(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """Each reason once, in the enum's order, whatever order they were given in."""
+    return tuple(r.value for r in MODEL_REPLACEMENT_REASON if r.value in reasons)
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise rule_error("Input should be a cron expression such as '0 3 * * 1', or null")
+    return value
+
+
+class RetrainingPolicy(SettingsModel):
+    """The deployment's ``retraining`` settings section; every field has its default here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Text | None = None
+    trigger_reasons: Annotated[
+        tuple[
+            Annotated[
+                str,
+                AfterValidator(_reason),
+                WithJsonSchema({"type": "string", "enum": [r.value for r in MODEL_REPLACEMENT_REASON]}),
+            ],
+            ...,
+        ],
+        Strict(False),  # a list is fine: JSON, the store and people write lists
+        AfterValidator(_in_enum_order),
+    ] = tuple(r.value for r in MODEL_REPLACEMENT_REASON)
+    data_window: Duration | None = None
+    timestamp_column: Text | None = None
+    cool_down: Duration = timedelta(hours=24)
+    replacement: Literal["automatic", "approval"] = "automatic"
+    margin: Annotated[float, Field(ge=0)] = 0.0
+    metric: Text | None = None
+    refresh_schedule: Annotated[str, AfterValidator(_cron)] | None = None
+
+    @model_validator(mode="after")
+    def _window_needs_a_time(self) -> RetrainingPolicy:
+        if self.data_window is not None and self.timestamp_column is None:
+            raise rule_error("data_window needs timestamp_column (the source column giving each row's time)")
+        return self
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> RetrainingPolicy:
-        """From a deployment's whole settings document (defaults filled in)."""
-        section = with_defaults(settings)["retraining"]
-        window = section["data_window"]
-        return cls(
-            source=section["source"],
-            trigger_reasons=tuple(section["trigger_reasons"]),
-            data_window=None if window is None else parse_duration(window, "retraining.data_window"),
-            timestamp_column=section["timestamp_column"],
-            cool_down=parse_duration(section["cool_down"], "retraining.cool_down"),
-            replacement=section["replacement"],
-            margin=float(section["margin"]),
-            metric=section["metric"],
-            refresh_schedule=section["refresh_schedule"],
-        )
+        """From a deployment's whole settings document; fields it lacks take their defaults."""
+        return cls.model_validate(settings.get("retraining") or {}, by_name=True, by_alias=False)
 
     def triggers_on(self, reason: str | MODEL_REPLACEMENT_REASON) -> bool:
         return str(MODEL_REPLACEMENT_REASON(reason).value) in self.trigger_reasons

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.durations import iso_duration
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON, parse_enum
 from airflow_mlops.errors import DeploymentNotFound
 from airflow_mlops.store import DeploymentRow, RetrainingRequestRow, session_scope
@@ -189,7 +190,7 @@ def request_retraining(
             if previous is not None:
                 status = "suppressed"
                 message = (
-                    f"suppressed: within the cool-down ({_duration(policy.cool_down)}) of request "
+                    f"suppressed: within the cool-down ({iso_duration(policy.cool_down)}) of request "
                     f"{previous.id} ({previous.reason}, {previous.requested_at.isoformat()}, {previous.status})"
                 )
         row = RetrainingRequestRow(
@@ -210,11 +211,6 @@ def request_retraining(
         session.add(row)
         session.flush()
         return RetrainingRequest._from_row(row)
-
-
-def _duration(value: Any) -> str:
-    hours = int(value.total_seconds() // 3600)
-    return f"P{hours // 24}D" if hours % 24 == 0 else f"PT{hours}H"
 
 
 def get_request(request_id: str, *, store_url: str | None = None) -> RetrainingRequest:

@@ -493,13 +493,13 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
                 "ACCURACY",
                 "DATA_DRIFT",
                 "ERRORS",
-                "SCORING_SPEED",
                 "SCHEDULED_REFRESH",
+                "SCORING_SPEED",
                 "OTHER",
             ],
             "dataWindow": None,
             "timestampColumn": None,
-            "coolDown": "PT24H",
+            "coolDown": "P1D",
             "replacement": "automatic",
             "margin": 0.0,
             "metric": None,
@@ -532,7 +532,7 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
     # Reasons are kept in the enum's order, whatever order they were sent in.
     assert after["retraining"]["triggerReasons"] == ["ACCURACY", "DATA_DRIFT"]
     assert (after["retraining"]["dataWindow"], after["retraining"]["replacement"]) == ("P14D", "approval")
-    assert after["retraining"]["coolDown"] == "PT24H"
+    assert after["retraining"]["coolDown"] == "P1D"
     assert stored_retraining(server, d.id)["refresh_schedule"] == "0 3 * * 1"
     stored = Deployment.get(d.id, store_url=server.settings.store_url).settings
     assert stored["drift_tracking"]["feature_drift"]["enabled"] is False
@@ -563,6 +563,10 @@ def stored_retraining(server: LiveServer, deployment_id: str) -> dict[str, Any]:
         ({"retraining": {"replacement": "sometimes"}}, ("body", "retraining", "replacement")),
         ({"retraining": {"triggerReasons": ["BOREDOM"]}}, ("body", "retraining", "triggerReasons", "0")),
         ({"retraining": {"margin": -0.1}}, ("body", "retraining", "margin")),
+        ({"retraining": {"coolDown": "a day"}}, ("body", "retraining", "coolDown")),
+        ({"retraining": {"dataWindow": "P1M"}}, ("body", "retraining", "dataWindow")),
+        ({"retraining": {"cool_down": "PT1H"}}, ("body", "retraining", "cool_down")),  # camelCase only
+        ({"targetDrift": {"enabled": "true"}}, ("body", "targetDrift", "enabled")),
     ],
 )
 def test_settings_patch_refuses_bad_values_naming_the_field(
@@ -573,6 +577,40 @@ def test_settings_patch_refuses_bad_values_naming_the_field(
     before = client.get(f"{D}/{d.id}/settings/").json()
     _field_error(client.patch(f"{D}/{d.id}/settings/", json=body), *loc)
     assert client.get(f"{D}/{d.id}/settings/").json() == before
+
+
+def test_durations_take_any_iso_form_and_read_back_in_one(
+    server: LiveServer, owner: tuple[str, httpx.Client]
+) -> None:
+    name, client = owner
+    d = server.deploy(owner=name)
+    url = f"{D}/{d.id}/settings/"
+    body = {"retraining": {"coolDown": "PT90M", "dataWindow": "PT36H", "timestampColumn": "event_time"}}
+    response = client.patch(url, json=body)
+    assert response.status_code == 200, response.text
+    assert (response.json()["retraining"]["coolDown"], response.json()["retraining"]["dataWindow"]) == (
+        "PT1H30M",
+        "P1DT12H",
+    )
+    assert stored_retraining(server, d.id)["cool_down"] == "PT1H30M"
+    refused = _field_error(
+        client.patch(url, json={"retraining": {"coolDown": "1 day"}}), "body", "retraining", "coolDown"
+    )
+    assert refused["input"] == "1 day" and "P7D" in refused["msg"]
+
+
+def test_a_null_section_changes_nothing(server: LiveServer, owner: tuple[str, httpx.Client]) -> None:
+    name, client = owner
+    d = server.deploy(owner=name)
+    before = client.get(f"{D}/{d.id}/settings/").json()
+    response = client.patch(f"{D}/{d.id}/settings/", json={"associationId": None, "targetDrift": None})
+    assert response.status_code == 200, response.text
+    assert response.json() == before
+    health = client.patch(
+        f"{D}/{d.id}/healthSettings/", json={"service": None, "accuracy": {"metric": "AUC"}}
+    )
+    assert health.status_code == 200, health.text
+    assert health.json()["accuracy"]["metric"] == "AUC"
 
 
 def test_settings_rules_beyond_the_schema(server: LiveServer, owner: tuple[str, httpx.Client]) -> None:
@@ -594,9 +632,8 @@ def test_settings_rules_beyond_the_schema(server: LiveServer, owner: tuple[str, 
     assert "needs a column in column_names" in required.json()["detail"]
 
     bounds = {"predictionWarning": {"enabled": True, "customBoundaries": {"lower": 10, "upper": 5}}}
-    inverted = patch(regression, bounds)
-    assert inverted.status_code == 422
-    assert "customBoundaries" in inverted.json()["detail"] or "custom_boundaries" in inverted.json()["detail"]
+    inverted = _field_error(patch(regression, bounds), "body", "predictionWarning", "customBoundaries")
+    assert "lower (10) must be below upper (5)" in inverted["msg"]
     fine = patch(
         regression, {"predictionWarning": {"enabled": True, "customBoundaries": {"lower": 5, "upper": 150}}}
     )

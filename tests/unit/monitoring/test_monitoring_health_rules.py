@@ -34,10 +34,12 @@ def test_service_health_settings_are_configurable_and_validated() -> None:
     strict = ServiceHealthSettings(server_error_warning=0.0, server_error_failing=0.001, min_requests=10)
     assert service_health(_stats(5), strict)[0] is HEALTH_STATUS.UNKNOWN
     assert service_health(_stats(100, server=0.002), strict)[0] is HEALTH_STATUS.FAILING
-    with pytest.raises(ValueError, match=r"slow_warning=0.5 must not exceed slow_failing=0.2"):
+    with pytest.raises(ValueError, match=r"slow_warning \(0.5\) must not exceed slow_failing \(0.2\)"):
         ServiceHealthSettings(slow_warning=0.5)
-    with pytest.raises(ValueError, match=r"user_error_failing=2 is not valid"):
+    with pytest.raises(ValueError, match=r"user_error_failing\n.*less than or equal to 1.*input_value=2"):
         ServiceHealthSettings(user_error_failing=2)
+    with pytest.raises(ValueError, match=r"response_time_warning_ms \(500\) must not exceed"):
+        ServiceHealthSettings(response_time_warning_ms=500, response_time_failing_ms=200)
 
 
 @pytest.mark.parametrize(
