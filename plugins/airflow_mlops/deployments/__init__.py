@@ -1,7 +1,8 @@
 """Deployments: lifecycle, validation and model replacement (DataRobot's shape).
 
 ``Deployment`` is one class for its users; its code is split by concept:
-``deployment`` (create, get, list, update, share, settings), ``replacement``
+``deployment`` (create, get, list, update, share), ``settings_shortcuts``
+(DataRobot's settings getters and updaters, retraining requests), ``replacement``
 (validate and replace), ``monitoring_shortcuts`` (service stats, drift,
 accuracy, actuals, health history), ``listing`` (filters and orders),
 ``audit`` (the audit log), ``feature_drift`` (DataRobot's ``FeatureDrift.list``).
