@@ -9,7 +9,7 @@ MLOPS_HOME ?= $(CURDIR)/.mlops
 export MLOPS_HOME
 export AIRFLOW_HOME ?= $(MLOPS_HOME)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
+export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(AIRFLOW_HOME)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -21,6 +21,9 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.txt -e .
+	# The editable build leaves plugins/airflow_mlops.egg-info on sys.path: a second copy of the
+	# distribution, whose airflow.plugins entry point Airflow would load twice ("already registered").
+	rm -rf plugins/*.egg-info
 	touch $@
 
 venv: $(VENV)/.installed

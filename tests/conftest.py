@@ -23,7 +23,7 @@ os.environ.update(
         "MLOPS_HOME": str(SESSION_HOME / "home"),
         "AIRFLOW_HOME": str(SESSION_HOME / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(SESSION_HOME / "airflow" / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "GIT_PYTHON_REFRESH": "quiet",

@@ -70,12 +70,22 @@ def airflow_environment(settings: Settings, project_dir: Path | None = None) -> 
     counts as unset, as in :func:`get_settings`.
     """
     project = (project_dir or Path.cwd()).resolve()
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or settings.home / "airflow")
+    cores = os.cpu_count() or 2
     defaults = {
         "MLOPS_HOME": str(settings.home),
-        "AIRFLOW_HOME": str(settings.home / "airflow"),
+        "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        # Not the checkout's plugins/: the plugin comes through its entry point, and Airflow
+        # importing the package from the folder too is a "Plugin already registered" error.
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(airflow_home / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The loop closes by itself: a drift-triggered retrain runs without a person unpausing DAGs.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # LocalExecutor starts one worker per parallelism slot (Airflow's default 32): one per core here.
+        "AIRFLOW__CORE__PARALLELISM": str(cores),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__WORKERS": str(min(2, cores)),
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
     }
     return {key: os.environ.get(key) or value for key, value in defaults.items()}

@@ -1,4 +1,9 @@
-"""Provider metadata, found by Airflow through the ``apache_airflow_provider`` entry point."""
+"""Provider metadata, found by Airflow through the ``apache_airflow_provider`` entry point.
+
+It names no plugin: the plugin is registered once, through the ``airflow.plugins``
+entry point. Declaring it here too made Airflow load it twice and show
+"Plugin 'airflow_mlops' already registered" as a plugin import error in the UI.
+"""
 
 from __future__ import annotations
 
@@ -11,5 +16,4 @@ def get_provider_info() -> dict[str, Any]:
         "name": "airflow-mlops",
         "description": "Model lifecycle operators: ingest, AutoML sweep, register, deploy, monitor, replace.",
         "versions": ["0.1.0"],
-        "plugins": [{"name": "airflow_mlops", "plugin-class": "airflow_mlops.plugin.MLOpsPlugin"}],
     }

@@ -82,6 +82,10 @@ def test_env_prints_exports_a_shell_can_eval(tmp_path: Path) -> None:
         "export AIRFLOW__CORE__DAGS_FOLDER",
         "export AIRFLOW__CORE__PLUGINS_FOLDER",
         "export AIRFLOW__CORE__LOAD_EXAMPLES",
+        "export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+        "export AIRFLOW__CORE__PARALLELISM",
+        "export AIRFLOW__API__HOST",
+        "export AIRFLOW__API__WORKERS",
         "export MLFLOW_TRACKING_URI",
     ]
     shell = subprocess.run(
@@ -101,7 +105,7 @@ def test_env_prints_exports_a_shell_can_eval(tmp_path: Path) -> None:
         str(home),
         str(home / "airflow"),
         str(project / "dags"),
-        str(project / "plugins"),
+        str(home / "airflow" / "plugins"),
         "False",
         f"sqlite:///{home}/mlflow.db",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ AIRFLOW_VARS = (
     "AIRFLOW__CORE__DAGS_FOLDER",
     "AIRFLOW__CORE__PLUGINS_FOLDER",
     "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+    "AIRFLOW__CORE__PARALLELISM",
+    "AIRFLOW__API__HOST",
+    "AIRFLOW__API__WORKERS",
 )
 
 
@@ -119,12 +124,17 @@ def test_airflow_environment_defaults_under_mlops_home(clean_env: pytest.MonkeyP
 
     env = airflow_environment(get_settings(), project)
 
+    cores = os.cpu_count() or 2
     assert env == {
         "MLOPS_HOME": str(home),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "airflow" / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(cores),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__WORKERS": str(min(2, cores)),
         "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
     }
     clean_env.chdir(project.parent)
@@ -143,7 +153,7 @@ def test_airflow_environment_keeps_values_already_set(clean_env: pytest.MonkeyPa
     assert env["AIRFLOW_HOME"] == "/opt/airflow"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
-    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(tmp_path / "plugins")  # unset: default
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == "/opt/airflow/plugins"  # unset: under AIRFLOW_HOME
     assert env["MLOPS_HOME"] == str(tmp_path / "home")
 
 

@@ -104,17 +104,14 @@ def test_provider_info_validates_against_airflows_schema() -> None:
     assert metadata.version(DISTRIBUTION) in info["versions"]
 
 
-def test_provider_entry_point_resolves_and_names_the_plugin() -> None:
-    from airflow_mlops.plugin import MLOpsPlugin
+def test_provider_entry_point_resolves() -> None:
     from airflow_mlops.provider import get_provider_info
 
     ep = _entry_point("apache_airflow_provider", "airflow_mlops.provider:get_provider_info")
     assert ep.dist is not None and ep.dist.name == DISTRIBUTION
     loaded = ep.load()
     assert loaded is get_provider_info
-    (plugin,) = loaded()["plugins"]
-    assert plugin["name"] == MLOpsPlugin.name
-    assert _import(plugin["plugin-class"]) is MLOpsPlugin
+    assert loaded()["package-name"] == DISTRIBUTION
 
 
 def test_airflow_providers_manager_knows_the_provider() -> None:
@@ -123,6 +120,27 @@ def test_airflow_providers_manager_knows_the_provider() -> None:
     provider = ProvidersManager().providers[DISTRIBUTION]
 
     assert provider.version == metadata.version(DISTRIBUTION)
-    assert provider.data["plugins"] == [
-        {"name": "airflow_mlops", "plugin-class": "airflow_mlops.plugin.MLOpsPlugin"}
-    ]
+    # The plugin comes through its own entry point only: a second declaration here is an import error.
+    assert "plugins" not in provider.data
+
+
+def test_airflow_reports_no_plugin_import_error() -> None:
+    """What the Airflow UI shows in red: ``plugins_manager.get_import_errors()`` in a fresh interpreter."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from airflow import plugins_manager; "
+            "print(json.dumps({'errors': plugins_manager.get_import_errors(), "
+            "'plugins': [p['name'] for p in plugins_manager.get_plugin_info()]}))",
+        ],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["errors"] == {}
+    assert report["plugins"].count("airflow_mlops") == 1
