@@ -38,6 +38,7 @@ with DAG(
         "window_end": Param(
             None,
             type=["null", "string"],
+            format="date-time",  # a date-time picker in the trigger form
             description="End of the drift window (ISO-8601, UTC); empty: the run's data interval end.",
         ),
         "window_hours": Param(

@@ -30,11 +30,13 @@ with DAG(
         "interval_start": Param(
             None,
             type=["null", "string"],
+            format="date-time",  # a date-time picker in the trigger form
             description="Start of the interval to look for due refreshes in (ISO-8601, UTC); empty: the run's.",
         ),
         "interval_end": Param(
             None,
             type=["null", "string"],
+            format="date-time",  # a date-time picker in the trigger form
             description="End of that interval (ISO-8601, UTC); empty: the run's data interval end.",
         ),
     },

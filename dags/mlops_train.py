@@ -17,6 +17,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
+from airflow_mlops.config import get_settings
 from airflow_mlops.operators import (
     DeployModelOperator,
     IngestOperator,
@@ -26,6 +27,8 @@ from airflow_mlops.operators import (
 )
 
 SWEEP_PARAMS = sweep_params(with_metric=True)
+#: What `make demo` writes: the form's default source when it exists, so its defaults run.
+DEMO_SOURCE = get_settings().home / "demo-data" / "churn_train.csv"
 
 with DAG(
     dag_id="mlops_train",
@@ -37,7 +40,12 @@ with DAG(
     doc_md=__doc__,
     render_template_as_native_obj=True,
     params={
-        "source": Param("", type="string", description="Path of the CSV to train on."),
+        "source": Param(
+            str(DEMO_SOURCE) if DEMO_SOURCE.exists() else "",
+            type="string",
+            minLength=1,
+            description=f"Path or URL of the data to train on (CSV, Parquet, JSON…). `make demo` writes {DEMO_SOURCE}.",
+        ),
         "dataset": Param(
             "churn", type="string", description="Dataset name: snapshots are versioned under it."
         ),
@@ -48,7 +56,9 @@ with DAG(
             description="Columns that are not features (ids, timestamps).",
         ),
         "registered_model_name": Param("churn", type="string", description="MLflow registered model name."),
-        "label": Param("Churn", type="string", description="Label of the deployment to create."),
+        "label": Param(
+            "Churn (trained in Airflow)", type="string", description="Label of the deployment to create."
+        ),
         "deployment_id": Param(
             None,
             type=["null", "string"],

@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="log one line per HTTP request (off by default: every prediction is in the prediction log)",
     )
-    sub.add_parser("up", help="run `airflow standalone` with the plugin mounted")
+    up = sub.add_parser(
+        "up", help="run Airflow (API server, scheduler, DAG processor, triggerer) with the plugin"
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address of the API server (default: loopback only)")
+    up.add_argument("--port", type=int, default=8080)
     token = sub.add_parser("token", help="create, list or revoke API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="create a token and print it (it is shown only once)")
@@ -110,12 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             access_log=args.access_log,
         )
     elif args.command == "up":
-        print("Starting Airflow standalone: open http://localhost:8080 (the admin password is printed below")
-        print(f"and kept in {Path(env['AIRFLOW_HOME']) / 'simple_auth_manager_passwords.json.generated'}).")
-        print(
-            "The MLOps app is mounted at http://localhost:8080/mlops/ (deployments page: /mlops/ui/deployments)."
-        )
-        os.execv(_airflow_bin(), [_airflow_bin(), "standalone"])
+        from airflow_mlops.up import run_up
+
+        return run_up(dict(os.environ), airflow_bin=_airflow_bin(), host=args.host, port=args.port)
     elif args.command == "token":
         return _token_command(args, settings)
     elif args.command == "demo":

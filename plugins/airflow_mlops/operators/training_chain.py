@@ -45,10 +45,9 @@ if TYPE_CHECKING:
 #: Autopilot modes and metric names, spelt out so that parsing a DAG imports no ML library
 #: (a unit test checks them against ``airflow_mlops.automl``).
 MODES = ["quick", "auto", "comprehensive"]
-METRICS_HELP = (
-    "AUC, LogLoss, Accuracy, Balanced Accuracy, MCC (classes); RMSE, MAE, MAPE, RMSLE, "
-    "Poisson Deviance, Gamma Deviance, R Squared (regression)"
-)
+CLASS_METRICS = ["AUC", "LogLoss", "Accuracy", "Balanced Accuracy", "MCC"]
+REGRESSION_METRICS = ["RMSE", "MAE", "MAPE", "RMSLE", "Poisson Deviance", "Gamma Deviance", "R Squared"]
+METRICS_HELP = f"{', '.join(CLASS_METRICS)} (classes); {', '.join(REGRESSION_METRICS)} (regression)"
 
 
 def sweep_params(*, with_metric: bool = False) -> dict[str, Param]:
@@ -66,9 +65,12 @@ def sweep_params(*, with_metric: bool = False) -> dict[str, Param]:
         ),
     }
     if with_metric:
+        # An enum renders as a dropdown in the trigger form; None is the task's default metric.
         params["metric"] = Param(
             None,
             type=["null", "string"],
+            enum=[None, *CLASS_METRICS, *REGRESSION_METRICS],
+            values_display={"None": "default for the task: AUC (binary), LogLoss (multiclass), RMSE"},
             description=f"Metric to optimise; empty: AUC (binary), LogLoss (multiclass), RMSE. One of {METRICS_HELP}.",
         )
     params["n_trials"] = Param(
