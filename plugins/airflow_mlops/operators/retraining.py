@@ -102,8 +102,6 @@ class JudgeChallengerOperator(BaseOperator):
         challenger = (
             self.challenger["model_id"] if isinstance(self.challenger, dict) else str(self.challenger)
         )
-        if not isinstance(self.snapshot, dict):
-            raise TypeError(f"snapshot must be the IngestOperator's result (a dict), got {self.snapshot!r}")
         result = judge_request(_request(self.request), challenger, self.snapshot)
         self.log.info("%s", result["message"])
         return result

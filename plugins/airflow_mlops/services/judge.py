@@ -168,9 +168,7 @@ def judge_challenger(
     return Judgement(decision=decision, message=message, improvement=improvement, **scored, **base)
 
 
-def judge_request(
-    request: dict[str, Any], challenger_model_id: str, snapshot: dict[str, Any]
-) -> dict[str, Any]:
+def judge_request(request: dict[str, Any], challenger_model_id: str, snapshot: Any) -> dict[str, Any]:
     """Judge a retrain's challenger on its snapshot's holdout; record a decision that ends the run.
 
     ``not_replaced`` and ``awaiting_approval`` are written to the request at once

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -49,9 +49,7 @@ class RefitModel:
     model_id: str
     run_id: str
     importance: dict[str, float]
-    snapshot: dict[str, str]
     baseline: dict[str, Any] | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _without(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -134,7 +132,5 @@ def refit_and_register(
         model_id=model_id,
         run_id=run_id,
         importance=importance,
-        snapshot={"dataset": snapshot.dataset, "version": snapshot.version},
         baseline=baseline_with_boundaries(model_id, train, holdout) if with_baseline else None,
-        tags=version_tags,
     )
