@@ -203,3 +203,46 @@ def test_rdb_storage_on_postgresql(tmp_path: Path) -> None:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_a_retried_worker_recovers_its_own_trial_and_leaves_the_others_running(tmp_path: Path) -> None:
+    """What Airflow's retry of a mapped sweep worker whose host died does: same index, same study."""
+    data = _data(tmp_path / "train.parquet", n=2000)
+    df = pd.read_parquet(data)
+    config = _config(tmp_path, n_trials=8)
+    handle = prepare_sweep(df, config)
+    lost, other = _start(data, config, handle, 0, 2), _start(data, config, handle, 1, 2)
+    deadline = time.time() + 180
+    while True:  # kill worker 0 in the middle of one of its trials, after a completed one
+        assert lost.poll() is None, "worker 0 ended before it could be killed"
+        assert time.time() < deadline, "worker 0 made no progress"
+        trials = _study(config).get_trials(deepcopy=False)
+        mine = [t for t in trials if t.user_attrs.get("worker_index") == 0]
+        if any(t.state == TrialState.COMPLETE for t in mine) and any(
+            t.state == TrialState.RUNNING and "run_id" in t.user_attrs for t in mine
+        ):
+            break
+        time.sleep(0.05)
+    os.kill(lost.pid, signal.SIGKILL)
+    lost.communicate(timeout=30)
+    before = _study(config).get_trials(deepcopy=False)
+    (killed,) = [t for t in before if t.state == TrialState.RUNNING and t.user_attrs.get("worker_index") == 0]
+    done_before = {t.number: t.user_attrs["run_id"] for t in before if t.state == TrialState.COMPLETE}
+
+    retry = _start(data, config, handle, 0, 2)  # the retry: worker index 0 again
+    reports = [_report(retry), _report(other)]
+    assert reports[1]["failed"] == 0, "the other worker's trials were left alone"
+    study = _study(config)
+    interrupted = study.trials[killed.number]
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["interrupted"]
+    assert not [t for t in study.trials if t.user_attrs.get("interrupted") and t.number != killed.number]
+    again = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(again) == 1 and again[0].params == killed.params and again[0].state == TrialState.COMPLETE
+    kept = {t.number: t.user_attrs["run_id"] for t in study.trials if t.number in done_before}
+    assert kept == done_before and all(study.trials[n].state == TrialState.COMPLETE for n in done_before)
+    result = finish_sweep(df, config, handle)
+    assert len(result.leaderboard) == 8, "topped up to n_trials"
+    assert (
+        MlflowClient(tracking_uri=config.tracking_uri).get_run(killed.user_attrs["run_id"]).info.status
+        == "KILLED"
+    )

@@ -4,8 +4,8 @@ A file path means an Optuna journal file (``JournalStorage``): several
 processes on one machine append to it under a file lock, and a process killed
 mid-trial leaves every other trial intact. A URL (``postgresql://...``) means
 ``RDBStorage``, for workers on several machines. Either way, a trial whose
-worker died stays RUNNING until the sweep is run again:
-:func:`recover_interrupted_trials` then fails it and queues its parameters.
+worker died stays RUNNING until the sweep is run again or that worker is
+retried: :func:`recover_interrupted_trials` then fails it and queues its parameters.
 (Optuna's heartbeats only work inside ``Study.optimize``; workers here drive
 the study with ask/tell to control the budget per fit.)
 """
@@ -24,6 +24,8 @@ from optuna.trial import TrialState
 STORAGE_ENV = "MLOPS_OPTUNA_STORAGE"
 #: user_attr marking a trial that re-runs the parameters of one whose worker died.
 RETRY_OF = "retry_of"
+#: user_attr naming the worker (its index in the sweep) that ran a trial.
+WORKER_INDEX = "worker_index"
 
 
 def default_storage(home: Path) -> str:
@@ -42,7 +44,7 @@ def open_storage(storage: str | None) -> BaseStorage | None:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def recover_interrupted_trials(study: optuna.Study) -> list[int]:
+def recover_interrupted_trials(study: optuna.Study, *, worker_index: int | None = None) -> list[int]:
     """Fail the trials left RUNNING by dead workers and queue their parameters again.
 
     Called when a sweep (re)starts, before any of its workers run: a trial
@@ -50,10 +52,16 @@ def recover_interrupted_trials(study: optuna.Study) -> list[int]:
     killed. Its parameters are enqueued again (once: a retry that also dies is
     not retried), so resuming redoes only the interrupted trials, never a
     completed one. Returns the numbers of the trials failed.
+
+    With ``worker_index``, only that worker's trials: a retried worker (Airflow
+    retrying a mapped task whose host died) recovers what it was running, while
+    the trials other workers are running at that moment are left alone.
     """
     storage = study._storage
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if worker_index is not None and trial.user_attrs.get(WORKER_INDEX) != worker_index:
+            continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
         storage.set_trial_user_attr(trial_id, "interrupted", True)  # a finished trial is read-only
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):

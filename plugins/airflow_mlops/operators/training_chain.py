@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, TaskGroup
@@ -48,6 +49,10 @@ MODES = ["quick", "auto", "comprehensive"]
 CLASS_METRICS = ["AUC", "LogLoss", "Accuracy", "Balanced Accuracy", "MCC"]
 REGRESSION_METRICS = ["RMSE", "MAE", "MAPE", "RMSLE", "Poisson Deviance", "Gamma Deviance", "R Squared"]
 METRICS_HELP = f"{', '.join(CLASS_METRICS)} (classes); {', '.join(REGRESSION_METRICS)} (regression)"
+
+#: Retries of a mapped sweep worker, and the pause before each (see :func:`training_chain`).
+SWEEP_WORKER_RETRIES = 2
+SWEEP_WORKER_RETRY_DELAY = timedelta(seconds=10)
 
 
 def sweep_params(*, with_metric: bool = False) -> dict[str, Param]:
@@ -155,7 +160,11 @@ def training_chain(
         )
         # An XComArg resolves to the upstream result at run time; the operators annotate that result.
         jobs: Any = prepare.output
-        mapped = SweepWorkerOperator.partial(task_id="sweep_worker").expand(job=jobs)
+        # A sweep worker lost with its host (a killed Celery worker, a preempted node) is retried:
+        # the retry rejoins the same Optuna study, so finished trials are kept, not redone.
+        mapped = SweepWorkerOperator.partial(
+            task_id="sweep_worker", retries=SWEEP_WORKER_RETRIES, retry_delay=SWEEP_WORKER_RETRY_DELAY
+        ).expand(job=jobs)
         sweep = AutoMLSweepOperator(task_id="sweep", **settings, prepared=jobs)
         mapped >> sweep
         leaderboard: Any = sweep.output

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from airflow_mlops.automl.families import ScopedTrial, get_family
 from airflow_mlops.automl.leaderboard import FAMILY_PARAM
 from airflow_mlops.automl.pipeline import parallelism
+from airflow_mlops.automl.storage import WORKER_INDEX, recover_interrupted_trials
 from airflow_mlops.automl.sweep.budget import (
     MAX_OUT_OF_BUDGET,
     Clock,
@@ -70,6 +71,10 @@ def run_worker(
     data = prepare_data(df, config)
     study = load_study(config, data, handle.study_name, worker_index)
     client = mlflow_client(config)
+    # A retry of this worker (its host died mid-trial): fail and requeue what the dead attempt ran.
+    recovered = recover_interrupted_trials(study, worker_index=worker_index)
+    if recovered and progress is not None:
+        progress(f"worker {worker_index}: trials {recovered} were interrupted by a lost worker; queued again")
     deadline = worker_deadline(config, handle)
     clock = Clock(deadline)
     n_jobs = config.n_jobs or max(1, (os.cpu_count() or 1) // max(1, n_workers))
@@ -87,6 +92,7 @@ def run_worker(
             # Another worker asked at the same moment and the study is full: give this one back.
             study.tell(trial, state=TrialState.FAIL)
             break
+        trial.set_user_attr(WORKER_INDEX, worker_index)
         family = get_family(str(trial.suggest_categorical(FAMILY_PARAM, [f.name for f in data.families])))
         params = family.suggest(ScopedTrial(trial, family.name), data.task)
         run_id = client.create_run(
