@@ -9,11 +9,15 @@ Asset event that schedules ``mlops_retrain``) when drift health is failing.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_mlops.hooks import apply_connections
 from airflow_mlops.operators import RETRAIN_REQUESTS_ALIAS, MonitorDeploymentOperator
+
+log = logging.getLogger(__name__)
 
 
 @task
@@ -21,6 +25,7 @@ def active_deployments() -> list[str]:
     """Ids of the active deployments (read from the MLOps store, not Airflow's DB)."""
     from airflow_mlops.deployments import Deployment
 
+    apply_connections(log)
     return [d.id for d in Deployment.list(status="active")]
 
 

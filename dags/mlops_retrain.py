@@ -22,12 +22,14 @@ with ``reason`` (default OTHER) and ``note``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
+from airflow_mlops.hooks import apply_connections
 from airflow_mlops.operators import (
     RETRAIN_REQUESTS,
     IngestOperator,
@@ -40,6 +42,8 @@ from airflow_mlops.operators import (
     training_chain,
 )
 
+log = logging.getLogger(__name__)
+
 
 @task
 def resolve_request() -> dict[str, Any]:
@@ -47,6 +51,7 @@ def resolve_request() -> dict[str, Any]:
     from airflow_mlops.deployments import Deployment
     from airflow_mlops.retraining import start_retraining_run
 
+    apply_connections(log)
     context = get_current_context()
     params = context["params"]
     extras = [dict(e.extra) for events in context["triggering_asset_events"].values() for e in events]

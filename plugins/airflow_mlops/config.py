@@ -86,6 +86,11 @@ def airflow_environment(settings: Settings, project_dir: Path | None = None) -> 
         "AIRFLOW__CORE__PARALLELISM": str(cores),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__WORKERS": str(min(2, cores)),
-        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
     }
-    return {key: os.environ.get(key) or value for key, value in defaults.items()}
+    env = {key: os.environ.get(key) or value for key, value in defaults.items()}
+    # Passed on when the user set it, never filled in with the default: every process derives that
+    # default from MLOPS_HOME anyway, and an exported default would shadow the mlflow_default
+    # Airflow connection in every task (the environment wins over connections).
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    return env

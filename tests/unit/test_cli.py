@@ -86,7 +86,6 @@ def test_env_prints_exports_a_shell_can_eval(tmp_path: Path) -> None:
         "export AIRFLOW__CORE__PARALLELISM",
         "export AIRFLOW__API__HOST",
         "export AIRFLOW__API__WORKERS",
-        "export MLFLOW_TRACKING_URI",
     ]
     shell = subprocess.run(
         [
@@ -94,7 +93,7 @@ def test_env_prints_exports_a_shell_can_eval(tmp_path: Path) -> None:
             "-c",
             done.stdout + '\nprintf "%s\\n" "$MLOPS_HOME" "$AIRFLOW_HOME" '
             '"$AIRFLOW__CORE__DAGS_FOLDER" "$AIRFLOW__CORE__PLUGINS_FOLDER" '
-            '"$AIRFLOW__CORE__LOAD_EXAMPLES" "$MLFLOW_TRACKING_URI"',
+            '"$AIRFLOW__CORE__LOAD_EXAMPLES"',
         ],
         env={"PATH": os.environ["PATH"]},
         capture_output=True,
@@ -107,7 +106,6 @@ def test_env_prints_exports_a_shell_can_eval(tmp_path: Path) -> None:
         str(project / "dags"),
         str(home / "airflow" / "plugins"),
         "False",
-        f"sqlite:///{home}/mlflow.db",
     ]
     assert not home.exists()  # printing exports creates nothing
 

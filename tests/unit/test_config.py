@@ -135,8 +135,7 @@ def test_airflow_environment_defaults_under_mlops_home(clean_env: pytest.MonkeyP
         "AIRFLOW__CORE__PARALLELISM": str(cores),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__WORKERS": str(min(2, cores)),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
-    }
+    }, "no MLFLOW_TRACKING_URI: a default exported here would shadow the mlflow_default connection"
     clean_env.chdir(project.parent)
     assert airflow_environment(get_settings())["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
 
@@ -146,6 +145,7 @@ def test_airflow_environment_keeps_values_already_set(clean_env: pytest.MonkeyPa
     clean_env.setenv("AIRFLOW_HOME", "/opt/airflow")
     clean_env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")
     clean_env.setenv("AIRFLOW__CORE__DAGS_FOLDER", "/opt/airflow/dags")
+    clean_env.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     settings = get_settings()
 
     env = airflow_environment(settings, tmp_path)
@@ -155,6 +155,7 @@ def test_airflow_environment_keeps_values_already_set(clean_env: pytest.MonkeyPa
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags"
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == "/opt/airflow/plugins"  # unset: under AIRFLOW_HOME
     assert env["MLOPS_HOME"] == str(tmp_path / "home")
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
 
 def test_airflow_environment_treats_empty_values_as_unset(
@@ -170,4 +171,5 @@ def test_airflow_environment_treats_empty_values_as_unset(
     env = airflow_environment(settings, tmp_path)
 
     assert env["AIRFLOW_HOME"] == str(home / "airflow")
-    assert env["MLFLOW_TRACKING_URI"] == settings.mlflow_tracking_uri == f"sqlite:///{home}/mlflow.db"
+    assert "MLFLOW_TRACKING_URI" not in env
+    assert settings.mlflow_tracking_uri == f"sqlite:///{home}/mlflow.db"

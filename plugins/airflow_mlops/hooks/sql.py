@@ -16,11 +16,11 @@ it when the task's work ends, whether it succeeded or failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseHook
+from airflow_mlops.hooks.base import ConnectionHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -37,29 +37,44 @@ SQLALCHEMY_DRIVERS: dict[str, str] = {
 }
 
 
-class SqlSourceHook(BaseHook):
-    """SQLAlchemy URL and engine of the Airflow connection ``conn_id``.
+def sqlalchemy_url(
+    connection: Connection, conn_id: str, drivers: Mapping[str, str] = SQLALCHEMY_DRIVERS
+) -> URL:
+    """The SQLAlchemy URL of a connection's fields (see :meth:`SqlSourceHook.get_sqlalchemy_url`).
 
-    The connection is looked up when first needed, not when the hook is made,
-    so building an operator (at DAG parse time) touches no connection.
+    A function, not only a method, so the other hooks whose connections may
+    name a database (the MLflow tracking store) build URLs the same way.
     """
+    import sqlalchemy as sa
 
-    conn_name_attr = "conn_id"
+    extra = connection.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return sa.engine.make_url(str(extra["sqlalchemy_url"]))
+    conn_type = (connection.conn_type or "").lower()
+    driver = extra.get("sqlalchemy_driver") or drivers.get(conn_type)
+    if driver is None:
+        raise ValueError(
+            f"connection {conn_id!r} has type {conn_type!r}, which has no SQLAlchemy driver here; "
+            f"expected one of {sorted(drivers)}, or a 'sqlalchemy_url' in the connection's extra"
+        )
+    if driver == "sqlite":
+        return sa.engine.URL.create("sqlite", database=connection.host or connection.schema or None)
+    return sa.engine.URL.create(
+        driver,
+        username=connection.login or None,
+        password=connection.password or None,
+        host=connection.host or None,
+        port=connection.port or None,
+        database=connection.schema or None,
+    )
+
+
+class SqlSourceHook(ConnectionHook):
+    """SQLAlchemy URL and engine of the Airflow connection ``conn_id`` (looked up when first needed)."""
+
     hook_name = "SQL source (SQLAlchemy)"
-
-    def __init__(self, conn_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not isinstance(conn_id, str) or not conn_id.strip():
-            raise ValueError(f"conn_id must name an Airflow connection, got {conn_id!r}")
-        self.conn_id = conn_id
-        self._connection: Connection | None = None
-
-    @property
-    def connection(self) -> Connection:
-        """The Airflow ``Connection`` (looked up once)."""
-        if self._connection is None:
-            self._connection = self.get_connection(self.conn_id)
-        return self._connection
+    #: The connection types this hook knows without ``extra.sqlalchemy_driver``, and their drivers.
+    drivers: Mapping[str, str] = SQLALCHEMY_DRIVERS
 
     def get_sqlalchemy_url(self) -> URL:
         """The SQLAlchemy URL of the connection's fields.
@@ -69,29 +84,7 @@ class SqlSourceHook(BaseHook):
         :data:`SQLALCHEMY_DRIVERS`. Raises ``ValueError`` naming the connection
         and its type, and listing the known types, when there is neither.
         """
-        import sqlalchemy as sa
-
-        connection = self.connection
-        extra = connection.extra_dejson or {}
-        if extra.get("sqlalchemy_url"):
-            return sa.engine.make_url(str(extra["sqlalchemy_url"]))
-        conn_type = (connection.conn_type or "").lower()
-        driver = extra.get("sqlalchemy_driver") or SQLALCHEMY_DRIVERS.get(conn_type)
-        if driver is None:
-            raise ValueError(
-                f"connection {self.conn_id!r} has type {conn_type!r}, which has no SQLAlchemy driver here; "
-                f"expected one of {sorted(SQLALCHEMY_DRIVERS)}, or a 'sqlalchemy_url' in the connection's extra"
-            )
-        if driver == "sqlite":
-            return sa.engine.URL.create("sqlite", database=connection.host or connection.schema or None)
-        return sa.engine.URL.create(
-            driver,
-            username=connection.login or None,
-            password=connection.password or None,
-            host=connection.host or None,
-            port=connection.port or None,
-            database=connection.schema or None,
-        )
+        return sqlalchemy_url(self.connection, self.conn_id, self.drivers)
 
     def get_engine(self) -> Engine:
         """A new engine for the connection; the caller owns it and must ``dispose()`` it.

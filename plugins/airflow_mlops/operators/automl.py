@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.hooks import apply_connections
 
 #: Leaderboard rows kept in the sweep's XCom (the full table is an MLflow artifact).
 TOP_ROWS = 5
@@ -192,6 +193,7 @@ class PrepareSweepOperator(_SweepSettings):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow_mlops.automl import prepare_sweep
 
+        apply_connections(self.log)
         workers = _optional_int(self.workers, "workers") or 1
         if workers < 1:
             raise ValueError(f"workers={self.workers!r} must be at least 1")
@@ -233,6 +235,7 @@ class SweepWorkerOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.automl import SweepConfig, SweepHandle, run_worker
 
+        apply_connections(self.log)
         if not isinstance(self.job, dict):
             raise TypeError(f"job must be one item of PrepareSweepOperator's result, got {self.job!r}")
         config = SweepConfig(**self.job["config"])
@@ -269,6 +272,7 @@ class AutoMLSweepOperator(_SweepSettings):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.automl import SweepConfig, SweepHandle, finish_sweep, run_sweep
 
+        apply_connections(self.log)
         if self.prepared:
             if not isinstance(self.prepared, list) or not self.prepared:
                 raise TypeError(f"prepared must be PrepareSweepOperator's result, got {self.prepared!r}")
@@ -357,6 +361,7 @@ class RegisterModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.training import RefitSpec, refit_and_register
 
+        apply_connections(self.log)
         snapshot = _check_snapshot(self.snapshot)
         if not isinstance(self.sweep, dict):
             raise TypeError(f"sweep must be the AutoMLSweepOperator's result (a dict), got {self.sweep!r}")

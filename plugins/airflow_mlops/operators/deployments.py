@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
+from airflow_mlops.hooks import apply_connections
 
 
 def _actor(context: Context) -> str:
@@ -45,6 +46,7 @@ class DeployModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.services import deploy_model
 
+        apply_connections(self.log)
         model_id = self.model["model_id"] if isinstance(self.model, dict) else str(self.model)
         deployment, action = deploy_model(
             model_id,
@@ -94,6 +96,7 @@ class ReplaceModelOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.services import replace_with_outcome
 
+        apply_connections(self.log)
         model_id = self.model["model_id"] if isinstance(self.model, dict) else str(self.model)
         result = replace_with_outcome(
             self.deployment_id,

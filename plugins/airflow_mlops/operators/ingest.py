@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.hooks import SqlSourceHook
+from airflow_mlops.hooks import SqlSourceHook, apply_connections
 
 #: Snapshots are emitted through this alias as events on :func:`dataset_asset`.
 DATASETS_ALIAS = AssetAlias("mlops-datasets")
@@ -105,6 +105,7 @@ class IngestOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.datasets import find_contract, ingest
 
+        apply_connections(self.log)
         settings = get_settings()
         settings.ensure_dirs()
         conn_id = _optional(self.conn_id)

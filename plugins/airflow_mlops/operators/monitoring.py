@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.hooks import apply_connections
 
 #: Retrain requests: ``mlops_retrain`` is scheduled on this asset; each event's extra
 #: carries ``deployment_id``, ``reason`` and the evidence.
@@ -61,6 +62,7 @@ class MonitorDeploymentOperator(BaseOperator):
         from airflow_mlops.retraining import mark_dispatched
         from airflow_mlops.services import monitor_and_request
 
+        apply_connections(self.log)
         if self.window_end:
             end = datetime.fromisoformat(str(self.window_end))
             end = end if end.tzinfo else end.replace(tzinfo=UTC)
@@ -122,6 +124,7 @@ class SubmitActualsOperator(BaseOperator):
 
         from airflow_mlops.deployments import Deployment
 
+        apply_connections(self.log)
         suffix = str(self.path).lower().rsplit(".", 1)[-1]
         readers = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}
         if suffix not in readers:

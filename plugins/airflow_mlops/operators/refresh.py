@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from airflow_mlops.hooks import apply_connections
 from airflow_mlops.operators.monitoring import RETRAIN_REQUESTS, RETRAIN_REQUESTS_ALIAS, retrain_event_extra
 
 
@@ -48,6 +49,7 @@ class RetrainingDispatchOperator(BaseOperator):
         from airflow_mlops.retraining import mark_dispatched, undispatched_requests
         from airflow_mlops.services import request_due_refreshes
 
+        apply_connections(self.log)
         start = self._moment(self.interval_start, context.get("data_interval_start"), "interval_start")
         end = self._moment(self.interval_end, context.get("data_interval_end"), "interval_end")
         refreshes = request_due_refreshes(start, end)

@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_mlops.config import get_settings
+from airflow_mlops.hooks import apply_connections
 
 
 def _request(value: Any) -> dict[str, Any]:
@@ -51,6 +52,7 @@ class RetrainingDataOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.services import build_training_set
 
+        apply_connections(self.log)
         request = _request(self.request)
         out = get_settings().home / "retraining" / request["id"] / "training.parquet"
         built = build_training_set(
@@ -99,6 +101,7 @@ class JudgeChallengerOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.services import judge_request
 
+        apply_connections(self.log)
         challenger = (
             self.challenger["model_id"] if isinstance(self.challenger, dict) else str(self.challenger)
         )
@@ -115,6 +118,7 @@ def record_retrain_failure(context: Context) -> None:
     """
     from airflow_mlops.retraining import RequestStateError, get_request, record_outcome
 
+    apply_connections()  # the task may have failed before its execute exported them
     ti = context["ti"]
     request = ti.xcom_pull(task_ids="resolve_request")
     if not isinstance(request, dict) or "id" not in request:

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_mlops.hooks import SqlSourceHook
+from airflow_mlops.hooks import SqlSourceHook, apply_connections
 
 
 class BatchScoreOperator(BaseOperator):
@@ -65,6 +65,7 @@ class BatchScoreOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.serving.batch import batch_score
 
+        apply_connections(self.log)
         with SqlSourceHook(self.conn_id).scoped_engine() if self.conn_id else nullcontext() as connection:
             return batch_score(
                 self.deployment_id,
