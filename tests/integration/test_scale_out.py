@@ -32,7 +32,8 @@ from optuna.trial import TrialState
 
 from airflow_mlops.datasets.synthetic import make_churn
 
-pytestmark = pytest.mark.integration
+# Bringing the stack up and a whole sweep with a lost worker take longer than the suite-wide 900 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("airflow-worker-1", "airflow-worker-2")
@@ -167,7 +168,9 @@ def trained(stack: Stack) -> dict[str, Any]:
         if busy and sum(t.state == TrialState.COMPLETE for t in trials) >= 2:
             break
         state = client.get(f"/api/v2/dags/mlops_train/dagRuns/{run_id}").json()["state"]
-        assert state in ("queued", "running"), f"mlops_train ended ({state}) before a worker was killed: {workers}"
+        assert state in ("queued", "running"), (
+            f"mlops_train ended ({state}) before a worker was killed: {workers}"
+        )
         assert time.monotonic() < deadline, f"no moment with two busy sweep workers: {workers}"
         time.sleep(0.5)
     victim_index = busy[0].user_attrs["worker_index"]
@@ -297,7 +300,9 @@ def test_a_replacement_is_served_by_both_servers_within_two_seconds_with_no_fail
     deployment_id = trained["deployment"]["id"]
     client = MlflowClient(tracking_uri=stack.tracking_uri)
     first = client.get_model_version("scale", "1")
-    second = client.create_model_version("scale", first.source, run_id=first.run_id, tags=first.tags)
+    second = client.create_model_version(  # the same logged model as a new version: a replacement to roll out
+        "scale", first.source, run_id=first.run_id, tags=first.tags, model_id=first.model_id
+    )
     rows = make_churn(5, seed=3).drop(columns=[TARGET])
     answers: dict[str, list[tuple[float, int, str]]] = {service: [] for service in PREDICTIONS}
     stop = threading.Event()
