@@ -149,11 +149,18 @@ def upload_file(local: Path, remote: UPath) -> None:
     _with_parent(remote, lambda: remote.fs.put_file(str(local), remote.path))
 
 
+#: Protocols of object stores: no directories to create, and fsspec's ``makedirs`` would create a
+#: *bucket* there, so a typo in a bucket name must fail the write instead.
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
+
+
 def _with_parent(path: UPath, write: Callable[[], object]) -> None:
-    """Object stores need no parent "directories"; filesystems that do get them on demand."""
+    """Write; on a filesystem with real directories (sftp, hdfs, ...) create missing parents first."""
     try:
         write()
     except FileNotFoundError:
+        if path.protocol in _OBJECT_STORES:
+            raise  # e.g. the bucket does not exist
         path.fs.makedirs(path.parent.path, exist_ok=True)
         write()
 
