@@ -63,3 +63,23 @@ def airflow_db() -> Path:
         [str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL, env=os.environ.copy()
     )
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the session, started when a test first needs it."""
+    from helpers.s3_server import moto_s3_server
+
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket on the session's S3 server, with this test's environment pointed at it."""
+    import s3fs
+    from helpers.s3_server import create_bucket, point_s3_at
+
+    point_s3_at(s3_endpoint, monkeypatch)
+    yield create_bucket(s3_endpoint)
+    s3fs.S3FileSystem.clear_instance_cache()

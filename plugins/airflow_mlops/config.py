@@ -2,8 +2,9 @@
 
 Values come from environment variables, then defaults rooted at ``MLOPS_HOME``
 (``./.mlops`` in the checkout), so a laptop needs no servers: SQLite files and
-local directories. Pointing the same variables at PostgreSQL or an MLflow server
-scales out without code changes.
+local directories. Pointing the same variables at PostgreSQL, an MLflow server
+and object storage (``MLOPS_SNAPSHOTS_DIR=s3://bucket/snapshots``) scales out
+without code changes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from airflow_mlops.storage import StoragePath, is_local, storage_root
 
 
 @dataclass(frozen=True)
@@ -21,8 +24,10 @@ class Settings:
     store_url: str
     mlflow_tracking_uri: str
     mlflow_registry_uri: str
-    snapshots_dir: Path
-    prediction_log_dir: Path
+    #: Local directory (a ``Path``) or fsspec URL (a ``UPath``; see :mod:`airflow_mlops.storage`),
+    #: so every host of a scaled-out setup can read the snapshots and the prediction log.
+    snapshots_dir: StoragePath
+    prediction_log_dir: StoragePath
     studies_dir: Path
     reports_dir: Path
     #: Where new MLflow experiments keep artifacts; None lets an MLflow server decide.
@@ -30,6 +35,7 @@ class Settings:
     mlflow_artifact_root: str | None = None
 
     def ensure_dirs(self) -> None:
+        """Create the local directories; object stores have no directories to create."""
         for path in (
             self.home,
             self.snapshots_dir,
@@ -37,7 +43,8 @@ class Settings:
             self.studies_dir,
             self.reports_dir,
         ):
-            path.mkdir(parents=True, exist_ok=True)
+            if is_local(path):
+                path.mkdir(parents=True, exist_ok=True)
 
 
 def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
@@ -49,8 +56,12 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         store_url=os.environ.get("MLOPS_STORE_URL") or f"sqlite:///{root / 'mlops.db'}",
         mlflow_tracking_uri=tracking,
         mlflow_registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or tracking,
-        snapshots_dir=Path(os.environ.get("MLOPS_SNAPSHOTS_DIR") or root / "snapshots"),
-        prediction_log_dir=Path(os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions"),
+        snapshots_dir=storage_root(
+            os.environ.get("MLOPS_SNAPSHOTS_DIR") or root / "snapshots", env="MLOPS_SNAPSHOTS_DIR"
+        ),
+        prediction_log_dir=storage_root(
+            os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions", env="MLOPS_PREDICTION_LOG_DIR"
+        ),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")

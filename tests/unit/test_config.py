@@ -173,3 +173,52 @@ def test_airflow_environment_treats_empty_values_as_unset(
     assert env["AIRFLOW_HOME"] == str(home / "airflow")
     assert "MLFLOW_TRACKING_URI" not in env
     assert settings.mlflow_tracking_uri == f"sqlite:///{home}/mlflow.db"
+
+
+def test_storage_roots_accept_fsspec_urls_and_ensure_dirs_leaves_object_stores_alone(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from upath import UPath
+
+    home = tmp_path / "home"
+    clean_env.setenv("MLOPS_HOME", str(home))
+    clean_env.setenv("MLOPS_SNAPSHOTS_DIR", "s3://bucket/team/snapshots/")
+    clean_env.setenv("MLOPS_PREDICTION_LOG_DIR", f"file://{tmp_path / 'shared' / 'predictions'}")
+
+    settings = get_settings()
+
+    assert isinstance(settings.snapshots_dir, UPath)
+    assert (settings.snapshots_dir.protocol, settings.snapshots_dir.path) == ("s3", "bucket/team/snapshots")
+    # A file:// URL is a local directory: a plain Path, written with rename like any other.
+    assert settings.prediction_log_dir == tmp_path / "shared" / "predictions"
+    assert type(settings.prediction_log_dir) is type(tmp_path)
+    settings.ensure_dirs()  # no S3 call, no local "s3:" directory
+    assert settings.prediction_log_dir.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "shared"]
+    assert not (home / "snapshots").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("MLOPS_SNAPSHOTS_DIR", "s4://bucket/snapshots", "unknown protocol 's4'"),
+        (
+            "MLOPS_PREDICTION_LOG_DIR",
+            "oci://bucket@ns/predictions",
+            "protocol 'oci' is not installed",
+        ),  # no ocifs here
+    ],
+)
+def test_an_unusable_storage_url_names_the_variable_the_value_and_what_is_expected(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, problem: str
+) -> None:
+    from airflow_mlops.storage import StorageRootError
+
+    clean_env.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    clean_env.setenv(variable, value)
+    with pytest.raises(StorageRootError) as caught:
+        get_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{variable}={value!r}: ")
+    assert problem in message
+    assert "expected a local directory" in message and "s3://bucket/prefix" in message

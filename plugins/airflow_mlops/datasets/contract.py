@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,6 +57,7 @@ import yaml
 
 from airflow_mlops.datasets.errors import ContractError
 from airflow_mlops.datasets.schema import LOGICAL_TYPES, NUMERIC_DTYPES, LogicalType, NumericDtype
+from airflow_mlops.storage import StoragePath, as_storage_path, write_bytes_atomic
 
 Policy = Literal["fail", "warn", "quarantine"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -265,9 +265,12 @@ def class_label(value: Any) -> str:
     return str(value)
 
 
-def load_contract(path: str | os.PathLike[str], *, origin: str = "hand-written") -> Contract:
-    """Read a contract YAML file; errors name the file and the field."""
-    location = Path(path)
+def load_contract(path: StoragePath | str | os.PathLike[str], *, origin: str = "hand-written") -> Contract:
+    """Read a contract YAML file (local, or an fsspec URL / UPath); errors name the file and the field."""
+    try:
+        location = as_storage_path(path)
+    except ValueError as exc:
+        raise ContractError(str(exc)) from None
     try:
         text = location.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -303,16 +306,10 @@ def find_contract(dataset: str, search_dirs: Sequence[str | os.PathLike[str]]) -
     return None
 
 
-def save_contract(contract: Contract, path: Path) -> None:
-    """Write ``contract`` as YAML atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}-{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(contract.to_yaml(), encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def save_contract(contract: Contract, path: StoragePath) -> None:
+    """Write ``contract`` as YAML atomically (locally a temporary file renamed into place,
+    on object storage one PUT; see :func:`airflow_mlops.storage.write_bytes_atomic`)."""
+    write_bytes_atomic(path, contract.to_yaml().encode("utf-8"))
 
 
 def _column(name: str, spec: Any, where: str) -> ColumnContract:

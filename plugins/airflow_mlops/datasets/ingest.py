@@ -34,7 +34,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow_mlops.datasets.arguments import IngestArguments
@@ -44,6 +43,7 @@ from airflow_mlops.datasets.ingestion import Ingestion
 from airflow_mlops.datasets.snapshot import SNAPSHOT_FORMAT, Snapshot, SnapshotStore
 from airflow_mlops.datasets.sources import DEFAULT_CHUNK_ROWS, FileSource, Source, open_source
 from airflow_mlops.datasets.sql import SqlSource
+from airflow_mlops.storage import StoragePath
 
 log = logging.getLogger("airflow_mlops.datasets")
 
@@ -53,7 +53,7 @@ def ingest(
     *,
     dataset: str,
     target: str,
-    snapshots_dir: str | os.PathLike[str],
+    snapshots_dir: StoragePath | str | os.PathLike[str],
     holdout_fraction: float = 0.2,
     seed: int = 0,
     time_column: str | None = None,
@@ -98,7 +98,7 @@ def ingest(
     src = _open(
         source, connection=connection, table=table, format=format, options=options, roots=allowed_roots
     )
-    store = SnapshotStore(Path(snapshots_dir), dataset)
+    store = SnapshotStore(snapshots_dir, dataset)
     in_force = _contract_in_force(store, contract, arguments)
     arguments = arguments.merged_with(in_force)
 
@@ -146,7 +146,7 @@ def ingest_csv(
     *,
     dataset: str,
     target: str,
-    snapshots_dir: str | os.PathLike[str],
+    snapshots_dir: StoragePath | str | os.PathLike[str],
     holdout_fraction: float = 0.2,
     seed: int = 0,
     time_column: str | None = None,

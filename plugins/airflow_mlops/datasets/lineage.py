@@ -15,9 +15,8 @@ import json
 import warnings
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from airflow_mlops.datasets.snapshot import TRAIN_FILE, Snapshot
+from airflow_mlops.storage import parquet_file, read_parquet_schema
 
 #: The MLflow tag that says what a dataset input was used for ("training", "evaluation", ...).
 CONTEXT_TAG = "mlflow.data.context"
@@ -35,11 +34,11 @@ def log_snapshot_input(
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    head = next(pq.ParquetFile(snapshot.path / TRAIN_FILE).iter_batches(batch_size=_SCHEMA_ROWS), None)
+    head = next(parquet_file(snapshot.path / TRAIN_FILE).iter_batches(batch_size=_SCHEMA_ROWS), None)
     frame = (
         head.to_pandas()
         if head is not None
-        else pq.read_schema(snapshot.path / TRAIN_FILE).empty_table().to_pandas()
+        else read_parquet_schema(snapshot.path / TRAIN_FILE).empty_table().to_pandas()
     )
     with warnings.catch_warnings():
         # MLflow's hint that integer columns cannot hold missing values is about model

@@ -21,6 +21,18 @@ to data by ``(dataset, version)``, so a version must always mean the same rows.
   ``LATEST`` is rewritten through a temporary file and a rename, only after
   the snapshot exists. A failed ingestion therefore leaves the dataset's
   directory exactly as it was.
+* **Object storage.** ``<snapshots>`` may be an fsspec URL
+  (``s3://bucket/snapshots``, see :mod:`airflow_mlops.storage`). Pointers are
+  plain objects, never symbolic links, so the same code serves both. Staging is
+  then a local temporary directory: ingestion streams Parquet parts, re-reads
+  and deletes an intermediate file for a time split, and quarantines rows as it
+  goes, all of which want a real filesystem, and a rename does not exist on an
+  object store anyway. :meth:`SnapshotStore.commit` uploads the finished files
+  one PUT each with ``meta.json`` last: a version counts as existing only once
+  its ``meta.json`` does, so readers never see a half-uploaded snapshot (a
+  failed upload removes what it wrote; what it could not remove stays
+  invisible and is overwritten by the next attempt). ``LATEST``, the inferred
+  contract and the source index are each one PUT of the whole object.
 """
 
 from __future__ import annotations
@@ -30,11 +42,12 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -42,6 +55,17 @@ import pyarrow.parquet as pq
 
 from airflow_mlops.datasets.contract import CONTRACT_FILE, Contract, load_contract
 from airflow_mlops.datasets.errors import SnapshotNotFoundError
+from airflow_mlops.storage import (
+    StoragePath,
+    as_storage_path,
+    is_local,
+    read_parquet,
+    upload_file,
+    write_bytes_atomic,
+)
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 SNAPSHOT_FORMAT = 2
 """Part of every version hash; bump it when parsing, typing or splitting changes."""
@@ -64,20 +88,20 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A handle on one immutable snapshot; frames are read lazily from disk."""
+    """A handle on one immutable snapshot; frames are read lazily from disk or object storage."""
 
     dataset: str
     version: str
-    path: Path
+    path: StoragePath
     target: str
     n_train: int
     n_holdout: int
 
     def train_frame(self) -> pd.DataFrame:
-        return pq.read_table(self.path / TRAIN_FILE).to_pandas()
+        return read_parquet(self.path / TRAIN_FILE).to_pandas()
 
     def holdout_frame(self) -> pd.DataFrame:
-        return pq.read_table(self.path / HOLDOUT_FILE).to_pandas()
+        return read_parquet(self.path / HOLDOUT_FILE).to_pandas()
 
     def profile(self) -> dict[str, Any]:
         return read_json(self.path / PROFILE_FILE)
@@ -96,7 +120,7 @@ class Snapshot:
         path = self.path / QUARANTINE_FILE
         if not path.exists():
             return pd.DataFrame(columns=["_row", "_check", "_column", "_reason", "_raw"])
-        return pq.read_table(path).to_pandas()
+        return read_parquet(path).to_pandas()
 
 
 def check_name(value: str, what: str) -> None:
@@ -107,38 +131,50 @@ def check_name(value: str, what: str) -> None:
         )
 
 
-def load_snapshot(snapshots_dir: Path, dataset: str, version: str | None = None) -> Snapshot:
-    """Open a snapshot by version, or the one ``LATEST`` points to when ``version`` is None."""
+def load_snapshot(
+    snapshots_dir: StoragePath | str | os.PathLike[str], dataset: str, version: str | None = None
+) -> Snapshot:
+    """Open a snapshot by version, or the one ``LATEST`` points to when ``version`` is None.
+
+    The found case reads ``LATEST`` and ``meta.json`` only (a couple of requests
+    on object storage); directories are listed only to explain a failure.
+    """
     check_name(dataset, "dataset")
-    root = Path(snapshots_dir)
+    root = as_storage_path(snapshots_dir)
     dataset_dir = root / dataset
-    if not dataset_dir.is_dir():
-        found = []
-        if root.is_dir():
-            found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        raise SnapshotNotFoundError(
-            f"no snapshots of dataset {dataset!r} under {root}; datasets found: {found or 'none'}"
-        )
-    versions = list_snapshot_versions(root, dataset)
     if version is None:
         version = read_latest(dataset_dir)
         if version is None:
+            _check_dataset_exists(root, dataset)
             raise SnapshotNotFoundError(
                 f"dataset {dataset!r} under {root} has no {LATEST_FILE} pointer; "
-                f"versions found: {versions or 'none'}; pass one explicitly"
+                f"versions found: {list_snapshot_versions(root, dataset) or 'none'}; pass one explicitly"
             )
     final = dataset_dir / version
     if not _NAME_RE.match(version) or not (final / META_FILE).is_file():
+        _check_dataset_exists(root, dataset)
         raise SnapshotNotFoundError(
             f"no snapshot version {version!r} of dataset {dataset!r} under {root}; "
-            f"versions found: {versions or 'none'} (latest: {read_latest(dataset_dir)})"
+            f"versions found: {list_snapshot_versions(root, dataset) or 'none'} "
+            f"(latest: {read_latest(dataset_dir)})"
         )
     return snapshot_from_dir(final)
 
 
-def list_snapshot_versions(snapshots_dir: Path, dataset: str) -> list[str]:
+def _check_dataset_exists(root: StoragePath, dataset: str) -> None:
+    if (root / dataset).is_dir():
+        return
+    found = []
+    if root.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    raise SnapshotNotFoundError(
+        f"no snapshots of dataset {dataset!r} under {root}; datasets found: {found or 'none'}"
+    )
+
+
+def list_snapshot_versions(snapshots_dir: StoragePath | str | os.PathLike[str], dataset: str) -> list[str]:
     """Complete versions of ``dataset``, oldest first (by ``created_at``)."""
-    dataset_dir = Path(snapshots_dir) / dataset
+    dataset_dir = as_storage_path(snapshots_dir) / dataset
     if not dataset_dir.is_dir():
         return []
     found: list[tuple[str, str]] = []
@@ -150,7 +186,7 @@ def list_snapshot_versions(snapshots_dir: Path, dataset: str) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
-def snapshot_from_dir(path: Path) -> Snapshot:
+def snapshot_from_dir(path: StoragePath) -> Snapshot:
     meta = read_json(path / META_FILE)
     return Snapshot(
         dataset=str(meta["dataset"]),
@@ -163,11 +199,15 @@ def snapshot_from_dir(path: Path) -> Snapshot:
 
 
 class SnapshotStore:
-    """One dataset's directory: versions, ``LATEST``, the inferred contract, the source index."""
+    """One dataset's directory: versions, ``LATEST``, the inferred contract, the source index.
 
-    def __init__(self, snapshots_dir: Path, dataset: str) -> None:
+    ``snapshots_dir`` is a local directory or an fsspec URL / UPath; see the
+    module docstring for how commits stay atomic on each.
+    """
+
+    def __init__(self, snapshots_dir: StoragePath | str | os.PathLike[str], dataset: str) -> None:
         check_name(dataset, "dataset")
-        self.root = Path(snapshots_dir)
+        self.root = as_storage_path(snapshots_dir)
         self.dataset = dataset
         self.dir = self.root / dataset
 
@@ -180,11 +220,19 @@ class SnapshotStore:
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
-        """A fresh staging directory, removed on any error (and after a successful commit)."""
-        staging_root = self.root / STAGING_DIR
-        staging_root.mkdir(parents=True, exist_ok=True)
-        path = staging_root / f"{self.dataset}-{uuid.uuid4().hex}"
-        path.mkdir()
+        """A fresh local staging directory, removed on any error (and after a successful commit).
+
+        Under the snapshots directory when that is local (so the commit is a
+        rename on one filesystem); in the system's temporary directory when the
+        snapshots live on object storage (the commit uploads from it).
+        """
+        if is_local(self.root):
+            staging_root = self.root / STAGING_DIR
+            staging_root.mkdir(parents=True, exist_ok=True)
+            path = staging_root / f"{self.dataset}-{uuid.uuid4().hex}"
+            path.mkdir()
+        else:
+            path = Path(tempfile.mkdtemp(prefix=f"mlops-staging-{self.dataset}-"))
         try:
             yield path
         finally:
@@ -199,6 +247,8 @@ class SnapshotStore:
         existing = self.existing(version)
         if existing is not None:
             return existing, False
+        if not is_local(self.dir):
+            return self._upload(staging, self.dir / version), True
         for child in staging.iterdir():
             child.chmod(0o444)  # snapshots are immutable; make accidental edits fail loudly
         created_dir = not self.dir.exists()
@@ -216,19 +266,33 @@ class SnapshotStore:
             return existing, False  # a concurrent ingest of the same data won the rename
         return snapshot_from_dir(final), True
 
+    def _upload(self, staging: Path, final: UPath) -> Snapshot:
+        """Upload the staged files, ``meta.json`` last, so the version appears complete or not at all.
+
+        A concurrent ingest of the same data uploads the same files under the
+        same keys; either's ``meta.json`` describes the identical snapshot.
+        """
+        children = sorted(staging.iterdir(), key=lambda child: (child.name == META_FILE, child.name))
+        uploaded: list[UPath] = []
+        try:
+            for child in children:
+                target = final / child.name
+                upload_file(child, target)
+                uploaded.append(target)
+        except BaseException:
+            for target in uploaded:
+                with contextlib.suppress(Exception):
+                    target.unlink()
+            raise
+        return snapshot_from_dir(final)
+
     def point_latest(self, version: str) -> None:
         if read_latest(self.dir) == version:
             return
-        tmp = self.dir / f".{LATEST_FILE}-{uuid.uuid4().hex}.tmp"
-        try:
-            tmp.write_text(version + "\n", encoding="utf-8")
-            os.replace(tmp, self.dir / LATEST_FILE)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self.dir / LATEST_FILE, f"{version}\n".encode())
 
     @property
-    def contract_path(self) -> Path:
+    def contract_path(self) -> StoragePath:
         return self.dir / CONTRACT_FILE
 
     def stored_contract(self) -> Contract | None:
@@ -244,15 +308,7 @@ class SnapshotStore:
         return self.existing(version) if _NAME_RE.match(version) else None
 
     def remember(self, key: str, version: str) -> None:
-        directory = self.dir / SOURCES_DIR
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{key}-{uuid.uuid4().hex}.tmp"
-        try:
-            tmp.write_text(version + "\n", encoding="utf-8")
-            os.replace(tmp, directory / key)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self.dir / SOURCES_DIR / key, f"{version}\n".encode())
 
 
 class PartWriter:
@@ -295,15 +351,15 @@ class PartWriter:
                 self._writer.close()
 
 
-def read_latest(dataset_dir: Path) -> str | None:
+def read_latest(dataset_dir: StoragePath) -> str | None:
     try:
         value = (dataset_dir / LATEST_FILE).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return value or None
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def read_json(path: StoragePath) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         data = json.load(handle)
     if not isinstance(data, dict):

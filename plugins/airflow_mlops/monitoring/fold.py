@@ -22,19 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.service import HourState, last_key, request_starts
 from airflow_mlops.prediction_log import list_log_files
+from airflow_mlops.storage import StoragePath, as_storage_path, parquet_file, relative_key
 from airflow_mlops.store import (
     AccuracyBucketRow,
     ActualRow,
@@ -72,7 +71,7 @@ def fold_new_predictions(
     deployment_id: str,
     *,
     store_url: str,
-    log_root: Path,
+    log_root: StoragePath | str,
     progress: Callable[[str], None] | None = None,
 ) -> FoldSummary:
     """Fold every not-yet-folded log file of a deployment; returns what was folded.
@@ -84,6 +83,7 @@ def fold_new_predictions(
     group instead of per file.
     """
     summary = FoldSummary()
+    log_root = as_storage_path(log_root)
     with session_scope(store_url) as session:
         done = set(
             session.scalars(select(FoldedFileRow.path).where(FoldedFileRow.deployment_id == deployment_id))
@@ -130,7 +130,7 @@ class _Prefetch:
     error is raised in the folding thread, at the file it belongs to.
     """
 
-    def __init__(self, paths: list[Path], depth: int = 2) -> None:
+    def __init__(self, paths: list[StoragePath], depth: int = 2) -> None:
         import queue
         import threading
 
@@ -152,10 +152,10 @@ class _Prefetch:
                 continue
         return False
 
-    def _run(self, paths: list[Path]) -> None:
+    def _run(self, paths: list[StoragePath]) -> None:
         for path in paths:
             try:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                for batch in parquet_file(path).iter_batches(batch_size=BATCH_ROWS):
                     if not self._put(batch):
                         return
             except Exception as exc:
@@ -206,8 +206,9 @@ class _Group:
         self.rows += other.rows
 
 
-def _key(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+def _key(path: StoragePath, root: StoragePath) -> str:
+    """The file's key in ``folded_files``: relative to the root, so the same for a local or remote root."""
+    return relative_key(path, root)
 
 
 def _prediction_text(value: Any) -> str:

@@ -16,24 +16,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.prediction_log import FEATURE_PREFIX, list_log_files
+from airflow_mlops.storage import StoragePath, parquet_file
 
 #: Rows of the window the current sample holds at most.
 CURRENT_ROWS = 5_000
 
 
 def current_sample(
-    log_root: Path, deployment_id: str, start: datetime, end: datetime, columns: list[str]
+    log_root: StoragePath, deployment_id: str, start: datetime, end: datetime, columns: list[str]
 ) -> pd.DataFrame:
     """Up to :data:`CURRENT_ROWS` logged rows of ``[start, end)``, newest files first."""
     files = list_log_files(log_root, deployment_id, start=start, end=end - timedelta(microseconds=1))
     frames: list[pd.DataFrame] = []
     total = 0
     for path in reversed(files):
-        table = pq.ParquetFile(path).read()
+        table = parquet_file(path).read()
         wanted = [f"{FEATURE_PREFIX}{c}" for c in columns if f"{FEATURE_PREFIX}{c}" in table.column_names]
         frame = table.select(wanted).to_pandas().rename(columns=lambda c: c[len(FEATURE_PREFIX) :])
         frames.append(frame.head(CURRENT_ROWS - total))
@@ -59,7 +59,7 @@ def log_report(
     deployment_id: str,
     baseline: Baseline,
     *,
-    log_root: Path,
+    log_root: StoragePath,
     start: datetime,
     end: datetime,
     tracking_uri: str,

@@ -17,7 +17,10 @@ Its design follows from who uses it:
   the server scores). Files are never modified: each flush writes new files to
   a hidden temporary name (``.part-...tmp``) in the target directory and renames
   them, so a reader sees a whole file or none. Readers skip names starting with
-  ``.``.
+  ``.``. The root may also be an fsspec URL (``s3://bucket/predictions``, see
+  :mod:`airflow_mlops.storage`) so every host reads what every server wrote;
+  there each file is one PUT of its final key, which readers likewise see whole
+  or not at all.
 * **Monitoring asks "deployment X, hours A..B"**, so files are partitioned
   Hive-style by deployment and by the *UTC hour of each row's timestamp*::
 

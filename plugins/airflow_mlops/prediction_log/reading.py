@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from airflow_mlops.prediction_log.arrow import is_null, stringify, value_kind
 from airflow_mlops.prediction_log.layout import CORE_COLUMNS, FEATURE_PREFIX, deployment_of
+from airflow_mlops.storage import StoragePath, as_storage_path, parquet_file
 
 
-def read_log_files(paths: Iterable[Path]) -> pd.DataFrame:
+def read_log_files(paths: Iterable[StoragePath | str | os.PathLike[str]]) -> pd.DataFrame:
     """Load log files into one frame, ordered by ``timestamp``.
 
     Features stay as ``f.<name>`` columns (use :func:`feature_frame` for the
-    original names); ``deployment_id`` comes from each file's path.
+    original names); ``deployment_id`` comes from each file's path. Paths are
+    local or on an fsspec filesystem, as :func:`list_log_files` returns them.
     """
     frames: list[pd.DataFrame] = []
     for path in paths:
-        frame = pq.ParquetFile(path).read().to_pandas()
-        frame.insert(0, "deployment_id", deployment_of(Path(path)))
+        location = as_storage_path(path)
+        frame = parquet_file(location).read().to_pandas()
+        frame.insert(0, "deployment_id", deployment_of(location))
         frames.append(frame)
     if not frames:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in ("deployment_id", *CORE_COLUMNS)})

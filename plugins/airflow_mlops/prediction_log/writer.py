@@ -12,7 +12,6 @@ import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +26,7 @@ from airflow_mlops.prediction_log.chunks import (
     rows_chunk,
 )
 from airflow_mlops.prediction_log.layout import check_deployment_id
+from airflow_mlops.storage import StoragePath, as_storage_path, is_local, parquet_bytes, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +41,14 @@ class PredictionLogWriter:
     written then, and an interpreter exit also closes writers left open.
     """
 
-    def __init__(self, root: Path, *, max_rows: int = 5000, max_delay_s: float = 1.0) -> None:
+    def __init__(
+        self, root: StoragePath | str | os.PathLike[str], *, max_rows: int = 5000, max_delay_s: float = 1.0
+    ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         if not max_delay_s > 0:
             raise ValueError(f"max_delay_s must be > 0, got {max_delay_s}")
-        self._root = Path(root)
+        self._root = as_storage_path(root)
         self._max_rows = max_rows
         self._max_delay_s = float(max_delay_s)
         self._lock = threading.Lock()
@@ -64,7 +66,7 @@ class PredictionLogWriter:
         _OPEN_WRITERS.add(self)
 
     @property
-    def root(self) -> Path:
+    def root(self) -> StoragePath:
         return self._root
 
     @property
@@ -212,10 +214,21 @@ class PredictionLogWriter:
             raise first_error
 
     def _write_group(self, deployment_id: str, hour: str, chunks: list[Chunk]) -> None:
+        """Write one immutable file so a concurrent reader sees all of it or nothing.
+
+        Locally: a hidden ``.part-...tmp`` renamed into place. On object storage
+        (an fsspec root) the file is serialised in memory and stored with one
+        PUT of the final key: a PUT is already all-or-nothing for readers there,
+        while a rename would be a copy and a delete. The bytes are one flush's
+        rows of one deployment-hour, which the flush already holds as Arrow.
+        """
         directory = self._root / f"deployment={deployment_id}" / f"hour={hour}"
-        directory.mkdir(parents=True, exist_ok=True)
         table = to_table(chunks)
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
+        if not is_local(directory):
+            write_bytes_atomic(directory / name, parquet_bytes(table))
+            return
+        directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{name}.tmp"
         try:
             pq.write_table(table, tmp)

@@ -36,6 +36,7 @@ from airflow_mlops.deployments import Deployment
 from airflow_mlops.prediction_log import feature_frame, list_log_files, read_log_files
 from airflow_mlops.registry import ModelRef, get_model_version, model_version_info
 from airflow_mlops.retraining.policy import retraining_policy
+from airflow_mlops.storage import StoragePath
 from airflow_mlops.store import ActualRow, session_scope
 
 __all__ = ["MIN_ROWS", "TrainingSet", "build_training_set", "labelled_predictions"]
@@ -135,7 +136,7 @@ def labelled_predictions(
     target_type: str,
     start: datetime | None,
     end: datetime,
-    log_root: Path,
+    log_root: StoragePath,
     store_url: str,
 ) -> pd.DataFrame:
     """Logged predictions in ``(start, end]`` joined with their actuals: features, target, ``timestamp``.
