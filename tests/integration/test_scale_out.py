@@ -301,7 +301,7 @@ def test_a_replacement_is_served_by_both_servers_within_two_seconds_with_no_fail
     client = MlflowClient(tracking_uri=stack.tracking_uri)
     first = client.get_model_version("scale", "1")
     second = client.create_model_version(  # the same logged model as a new version: a replacement to roll out
-        "scale", first.source, run_id=first.run_id, tags=first.tags, model_id=first.model_id
+        "scale", first.source, run_id=first.run_id, tags=first.tags, model_id=first.source.rsplit("/", 1)[1]
     )
     rows = make_churn(5, seed=3).drop(columns=[TARGET])
     answers: dict[str, list[tuple[float, int, str]]] = {service: [] for service in PREDICTIONS}
