@@ -85,7 +85,9 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         try:
             return await run_in_threadpool(fn, deployment)
         except (ValueError, KeyError, LookupError) as exc:
-            raise SettingsError(str(exc).strip("'\"")) from exc
+            # str() of a KeyError is the repr of its message: take the message itself.
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise SettingsError(str(message)) from exc
 
     @router.get("/{deployment_id}/serviceStats/", summary="Every service stat over a window")
     async def service_stats(

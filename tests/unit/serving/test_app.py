@@ -254,16 +254,6 @@ def test_model_history_route(live: Live, models: RegisteredModels) -> None:
     assert live.client.get(f"/api/v2/deployments/{'0' * 24}/modelHistory/").status_code == 404
 
 
-def test_deployments_page_lists_labels_escaped(live: Live) -> None:
-    response = live.client.get("/ui/deployments")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Churn &lt;EU&gt; &amp; co" in response.text
-    assert LABEL not in response.text
-    assert live.deployment.id in response.text
-    assert "churn/1" in response.text
-
-
 # ---- hot swap -------------------------------------------------------------------------------------
 
 
