@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,6 +29,7 @@ D = "/api/v2/deployments"
 H = datetime(2024, 3, 1, 10, tzinfo=UTC)
 NUMERIC = "monthly_charges"
 CATEGORY = "contract"
+TARGET = "churned"
 
 
 @pytest.fixture
@@ -39,7 +41,14 @@ def owner(server: LiveServer) -> Iterator[tuple[str, httpx.Client]]:
 
 def _baseline(server: LiveServer) -> Baseline:
     train = server.models.train
-    return build_baseline(train, server.models.features, importance={NUMERIC: 1.0, CATEGORY: 0.5})
+    probabilities = pd.Series(np.random.default_rng(0).beta(2.0, 5.0, len(train)))
+    return build_baseline(
+        train,
+        server.models.features,
+        prediction=probabilities,
+        prediction_name=TARGET,
+        importance={NUMERIC: 1.0, CATEGORY: 0.5},
+    )
 
 
 def _score(server: LiveServer, client: httpx.Client, deployment: Deployment, rows: pd.DataFrame) -> None:
@@ -107,6 +116,15 @@ def test_feature_histogram_is_the_baseline_and_the_window_on_the_baseline_bins(
         params={"featureName": NUMERIC, "start": H.isoformat(), "end": (H + timedelta(hours=1)).isoformat()},
     ).json()["bins"][-1]
     assert top["window"] > 2 * top["baseline"]
+
+    # The target's name gives the predictions' histogram, on the baseline's prediction bins.
+    target = client.get(
+        f"{D}/{deployment.id}/featureHistogram/",
+        params={"featureName": TARGET, "start": H.isoformat(), "end": (H + timedelta(hours=2)).isoformat()},
+    ).json()
+    assert baseline.prediction is not None
+    assert [b["label"] for b in target["bins"]] == baseline.prediction.labels
+    assert target["sampleSize"] == 60 and sum(b["windowCount"] for b in target["bins"]) == 60
 
     empty = client.get(
         f"{D}/{deployment.id}/featureHistogram/",
