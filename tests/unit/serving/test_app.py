@@ -211,6 +211,7 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
         "accuracyHealth",
         "createdAt",
         "updatedAt",
+        "permissions",
     }
     assert mine["label"] == LABEL
     assert mine["status"] == "active"
