@@ -46,12 +46,12 @@ def wants_html(request: Request) -> bool:
 
 
 def _here(request: Request) -> str:
-    """The path (and query) the browser asked for, as seen from the host: the ``next`` of a login."""
-    path = request.url.path
-    root = request.scope.get("root_path", "").rstrip("/")
-    if root and not path.startswith(root + "/"):  # servers that leave the mount prefix out of ``path``
-        path = root + path
-    return path + (f"?{request.url.query}" if request.url.query else "")
+    """The path (and query) the browser asked for, as seen from the host: the ``next`` of a login.
+
+    Relative, so Airflow's ``is_safe_url`` accepts it whatever host name the browser used; a
+    mounted app's ``url.path`` includes the mount prefix (``/mlops/docs``).
+    """
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def install_pages(app: FastAPI, *, login_url: LoginUrl | None = None) -> None:
