@@ -1,10 +1,15 @@
-"""The Airflow plugin: mounts the MLOps app in the Airflow API server and adds a nav link.
+"""The Airflow plugin: mounts the MLOps app in the Airflow API server and adds the console to the nav.
 
 Registered through the ``airflow.plugins`` entry point. Airflow puts no
 authentication in front of plugin apps, so the mounted app accepts either an
 API token or the caller's Airflow login (the JWT that the Airflow UI keeps in
 its ``_token`` cookie, or sends as a bearer token); an Airflow user allowed to
-change Airflow's configuration counts as an administrator.
+change Airflow's configuration counts as an administrator. A browser that opens
+one of the app's pages without a login is sent to Airflow's login page.
+
+The console is a ``react_apps`` entry (Airflow >= 3.1): the Airflow UI loads the
+bundle the mounted app serves from its package data and renders it under
+``/plugin/mlops``, inside its own layout, theme and session.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ from airflow_mlops.serving.app import create_app
 
 URL_PREFIX = "/mlops"
 AIRFLOW_COOKIE = "_token"
+
+
+def airflow_login_url(next_url: str) -> str:
+    """Airflow's login page, whichever auth manager is configured, coming back to ``next_url``."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return str(get_auth_manager().get_url_login(next_url=next_url))
 
 
 async def airflow_user(request: Request) -> Principal | None:
@@ -41,13 +53,20 @@ async def airflow_user(request: Request) -> Principal | None:
 class MLOpsPlugin(AirflowPlugin):
     name = "airflow_mlops"
     fastapi_apps = [
-        {"app": create_app(authenticators=[airflow_user]), "url_prefix": URL_PREFIX, "name": "airflow-mlops"}
-    ]
-    external_views = [
         {
-            "name": "Deployments",
-            "href": f"{URL_PREFIX}/ui/deployments",
+            "app": create_app(authenticators=[airflow_user], login_url=airflow_login_url),
+            "url_prefix": URL_PREFIX,
+            "name": "airflow-mlops",
+        }
+    ]
+    react_apps = [
+        {
+            # The host takes globalThis[name] from the bundle: the console exports itself as "MLOps".
+            "name": "MLOps",
+            "bundle_url": f"{URL_PREFIX}/static/console/main.umd.js",
             "destination": "nav",
-            "url_route": "mlops-deployments",
+            "url_route": "mlops",
+            "icon": f"{URL_PREFIX}/static/icon.svg",
+            "icon_dark_mode": f"{URL_PREFIX}/static/icon-dark.svg",
         }
     ]

@@ -37,6 +37,11 @@ async def _get(app: FastAPI, path: str) -> Any:
     return response.json()
 
 
+async def _fetch(app: FastAPI, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mlops") as client:
+        return await client.get(path)
+
+
 def test_plugin_is_discovered_through_its_entry_point() -> None:
     from airflow.plugins_manager import AirflowPlugin
 
@@ -51,7 +56,7 @@ def test_plugin_is_discovered_through_its_entry_point() -> None:
     assert plugin.name == "airflow_mlops"
 
 
-def test_plugin_mounts_the_app_under_mlops_and_links_to_a_real_page() -> None:
+def test_plugin_mounts_the_app_under_mlops_and_serves_the_consoles_files() -> None:
     from airflow_mlops.plugin import MLOpsPlugin
 
     (mounted,) = MLOpsPlugin.fastapi_apps
@@ -60,13 +65,22 @@ def test_plugin_mounts_the_app_under_mlops_and_links_to_a_real_page() -> None:
     app = mounted["app"]
     assert isinstance(app, FastAPI)
     assert asyncio.run(_get(app, "/health")) == {"status": "ok"}
-
-    (view,) = MLOpsPlugin.external_views
-    assert view["destination"] == "nav"
-    assert view["href"].startswith(mounted["url_prefix"] + "/")
     paths = {getattr(route, "path", None) for route in app.routes}
-    assert view["href"].removeprefix(mounted["url_prefix"]) in paths
     assert "/predApi/v1.0/deployments/{deployment_id}/predictions" in paths
+    assert not MLOpsPlugin.external_views, "the console replaced the iframe page"
+
+    (console,) = MLOpsPlugin.react_apps
+    assert (console["name"], console["destination"], console["url_route"]) == ("MLOps", "nav", "mlops")
+    assert console["bundle_url"] == "/mlops/static/console/main.umd.js"
+    for key, kind in (
+        ("bundle_url", "javascript"),
+        ("icon", "image/svg+xml"),
+        ("icon_dark_mode", "image/svg+xml"),
+    ):
+        assert console[key].startswith(mounted["url_prefix"] + "/"), key
+        response = asyncio.run(_fetch(app, console[key].removeprefix(mounted["url_prefix"])))
+        assert response.status_code == 200, (key, response.status_code)
+        assert kind in response.headers["content-type"], (key, response.headers["content-type"])
 
 
 def test_airflow_lists_the_plugin_once() -> None:
@@ -88,7 +102,10 @@ def test_airflow_lists_the_plugin_once() -> None:
     (plugin,) = plugins
     assert [(a["url_prefix"], a["name"]) for a in plugin["fastapi_apps"]] == [("/mlops", "airflow-mlops")]
     assert plugin["source"].startswith(f"{DISTRIBUTION}==")
-    assert [v["href"] for v in plugin["external_views"]] == ["/mlops/ui/deployments"]
+    assert plugin["external_views"] == []
+    assert [(r["name"], r["url_route"], r["bundle_url"]) for r in plugin["react_apps"]] == [
+        ("MLOps", "mlops", "/mlops/static/console/main.umd.js")
+    ]
 
 
 def test_provider_info_validates_against_airflows_schema() -> None:

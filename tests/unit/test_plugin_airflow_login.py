@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from conftest import RegisteredModels
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 @pytest.fixture
@@ -73,11 +74,37 @@ def test_mounted_routes_need_an_airflow_login_or_a_token(airflow_api: str, model
     assert viewer.status_code == 200
     assert viewer.json()["data"] == [], "an Airflow user without a role sees none"
 
-    page = httpx.get(
-        f"{airflow_api}/mlops/ui/deployments", cookies={"_token": _login(airflow_api, "alice")}, timeout=30
+    cookie = {"_token": _login(airflow_api, "alice")}
+    listed = httpx.get(route, cookies=cookie, timeout=30)
+    assert listed.status_code == 200, "the UI session cookie works: what the console sends"
+    assert [d["permissions"] for d in listed.json()["data"]] == [
+        ["predict", "read", "update", "settings", "replace", "delete", "share"]
+    ]
+    assert (
+        httpx.get(f"{airflow_api}/mlops/docs", cookies=cookie, headers=BROWSER, timeout=30).status_code == 200
     )
-    assert page.status_code == 200 and "mounted" in page.text, "the UI session cookie works for the page"
 
     _info, token = create_token(get_settings().store_url, user="carol")
     owner = httpx.get(route, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert owner.status_code == 200 and [d["id"] for d in owner.json()["data"]] == [deployment.id]
+
+
+def test_a_browser_without_a_login_lands_on_airflows_login_page(airflow_api: str) -> None:
+    docs = f"{airflow_api}/mlops/docs"
+    sent = httpx.get(docs, headers=BROWSER, timeout=30)
+    assert sent.status_code in (302, 307), sent.text
+    location = httpx.URL(sent.headers["location"])
+    assert location.path == "/auth/login", location  # SimpleAuthManager's login page
+    assert location.params["next"] == "/mlops/docs"
+    login = httpx.get(docs, headers=BROWSER, follow_redirects=True, timeout=30)
+    assert login.status_code == 200 and login.url.path == "/auth/login"
+    assert "text/html" in login.headers["content-type"]
+
+    # An expired or forged login is no login either; scripts keep their JSON 401.
+    forged = httpx.get(docs, headers=BROWSER, cookies={"_token": "not.a.jwt"}, timeout=30)
+    assert forged.status_code in (302, 307)
+    assert httpx.get(docs, timeout=30).status_code == 401
+    api = httpx.get(f"{airflow_api}/mlops/api/v2/deployments/", headers=BROWSER, timeout=30)
+    assert api.status_code == 401 and api.json()["detail"].startswith("authentication required")
+    # The console's files load before anyone logs in (the Airflow UI fetches them itself).
+    assert httpx.get(f"{airflow_api}/mlops/static/console/main.umd.js", timeout=30).status_code == 200

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.deployments import Deployment
+from airflow_mlops.enums import DEPLOYMENT_ROLE
 from airflow_mlops.security import AuthError, PermissionDenied, Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX
 
@@ -72,6 +73,13 @@ def authorized(store_url: str, deployment_id: str, principal: Principal, action:
     No role at all answers as if the deployment did not exist, so ids cannot be
     probed; a role too weak for the action is a 403 that names what is missing.
     """
+    return access(store_url, deployment_id, principal, action)[0]
+
+
+def access(
+    store_url: str, deployment_id: str, principal: Principal, action: str
+) -> tuple[Deployment, DEPLOYMENT_ROLE]:
+    """:func:`authorized`, with the caller's role (what the deployment JSON's ``permissions`` come from)."""
     deployment = Deployment.get(deployment_id, store_url=store_url)
     role = role_of(store_url, deployment_id, principal)
     if role is None:
@@ -80,4 +88,4 @@ def authorized(store_url: str, deployment_id: str, principal: Principal, action:
         raise PermissionDenied(
             f"{principal.name} is {role.value} of deployment {deployment_id}; {action} needs more"
         )
-    return deployment
+    return deployment, role

@@ -17,11 +17,12 @@ from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api import schemas
-from airflow_mlops.api.auth import Caller, NotFoundOrHidden
+from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
-from airflow_mlops.security import PermissionDenied, Principal
+from airflow_mlops.enums import DEPLOYMENT_ROLE
+from airflow_mlops.security import PermissionDenied, Principal, roles_of
 
 DeploymentId = Annotated[
     str, Path(pattern=schemas.ID_PATTERN, description="A deployment id (24 hex digits).")
@@ -63,6 +64,15 @@ def build_router(settings: Settings) -> APIRouter:
     def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:
         return authorize(url, deployment_id, principal, action)
 
+    def with_role(
+        deployment_id: str, principal: Principal, action: str
+    ) -> tuple[Deployment, DEPLOYMENT_ROLE]:
+        return access(url, deployment_id, principal, action)
+
+    def roles(principal: Principal) -> dict[str, DEPLOYMENT_ROLE] | None:
+        """The caller's role per deployment (``None``: an administrator, OWNER of every one)."""
+        return None if principal.is_admin else roles_of(url, principal)
+
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
 
@@ -100,7 +110,16 @@ def build_router(settings: Settings) -> APIRouter:
             principal=principal,
             store_url=url,
         )
-        return page(request, [schemas.deployment_json(d) for d in items], offset, limit)
+        held = await run(roles, principal)
+        return page(
+            request,
+            [
+                schemas.deployment_json(d, DEPLOYMENT_ROLE.OWNER if held is None else held.get(d.id))
+                for d in items
+            ],
+            offset,
+            limit,
+        )
 
     async def create_with(
         field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
@@ -115,7 +134,7 @@ def build_router(settings: Settings) -> APIRouter:
             )
         except (LookupError, ValueError) as exc:
             raise SettingsError(f"{field}: {exc}") from exc
-        return schemas.deployment_json(deployment)
+        return schemas.deployment_json(deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
 
     @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
     async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
@@ -146,13 +165,13 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/{deployment_id}/", summary="Get a deployment")
     async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
-        return schemas.deployment_json(await run(authorized, deployment_id, principal, "read"))
+        return schemas.deployment_json(*await run(with_role, deployment_id, principal, "read"))
 
     @router.patch("/{deployment_id}/", summary="Update label, description or importance")
     async def update(
         deployment_id: DeploymentId, body: schemas.DeploymentUpdate, principal: Caller
     ) -> dict[str, Any]:
-        deployment = await run(authorized, deployment_id, principal, "update")
+        deployment, role = await run(with_role, deployment_id, principal, "update")
         await run(
             deployment.update,
             label=body.label,
@@ -160,7 +179,7 @@ def build_router(settings: Settings) -> APIRouter:
             importance=body.importance,
             actor=principal.name,
         )
-        return schemas.deployment_json(deployment)
+        return schemas.deployment_json(deployment, role)
 
     @router.delete("/{deployment_id}/", status_code=204, summary="Delete a deployment")
     async def delete(deployment_id: DeploymentId, principal: Caller) -> Response:
@@ -172,10 +191,10 @@ def build_router(settings: Settings) -> APIRouter:
     async def set_status(
         deployment_id: DeploymentId, body: schemas.StatusUpdate, principal: Caller
     ) -> dict[str, Any]:
-        deployment = await run(authorized, deployment_id, principal, "update")
+        deployment, role = await run(with_role, deployment_id, principal, "update")
         change = deployment.activate if body.status == "active" else deployment.deactivate
         await run(change, actor=principal.name)
-        return schemas.deployment_json(deployment)
+        return schemas.deployment_json(deployment, role)
 
     @router.post("/{deployment_id}/model/validation/", summary="Can this model replace the current one?")
     async def validate(
@@ -193,14 +212,14 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         from airflow_mlops.deployments import SettingsError
 
-        deployment = await run(authorized, deployment_id, principal, "replace")
+        deployment, role = await run(with_role, deployment_id, principal, "replace")
         try:
             await run(deployment.replace_model, body.model_id, body.reason, principal=principal)
         except PermissionDenied:
             raise
         except ValueError as exc:
             raise SettingsError(f"modelId: {exc}") from exc
-        return schemas.deployment_json(deployment)
+        return schemas.deployment_json(deployment, role)
 
     @router.get("/{deployment_id}/modelHistory/", summary="Every model the deployment served, and why")
     async def model_history(

@@ -32,6 +32,15 @@ TimeQuery = Annotated[
 ModelQuery = Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")]
 MetricQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
 BucketQuery = Annotated[str, Query(max_length=8, description="PT1H, P1D, P7D or P1M.")]
+FeatureQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00]*$",
+        description="A feature of the model's baseline, or the target's name (the predictions).",
+    ),
+]
 
 
 class ActualIn(BaseModel):
@@ -76,7 +85,9 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         try:
             return await run_in_threadpool(fn, deployment)
         except (ValueError, KeyError, LookupError) as exc:
-            raise SettingsError(str(exc).strip("'\"")) from exc
+            # str() of a KeyError is the repr of its message: take the message itself.
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise SettingsError(str(message)) from exc
 
     @router.get("/{deployment_id}/serviceStats/", summary="Every service stat over a window")
     async def service_stats(
@@ -167,6 +178,67 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         ]
         chunk = data[offset : offset + limit]
         return {"count": len(chunk), "totalCount": len(data), "next": None, "previous": None, "data": chunk}
+
+    @router.get(
+        "/{deployment_id}/featureHistogram/",
+        summary="A feature's histogram: the baseline's and the window's, on the baseline's bins",
+    )
+    async def feature_histogram(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        featureName: FeatureQuery,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Each bin's label, share of the baseline and of the window (``None`` for an empty window), and counts."""
+        histogram = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_feature_histogram(featureName, modelId, start, end),
+        )
+        return {
+            "featureName": histogram.feature_name,
+            "featureType": histogram.kind,
+            "modelId": histogram.model_id,
+            "bins": histogram.bins,
+            "sampleSize": histogram.sample_size,
+            "baselineSampleSize": histogram.baseline_sample_size,
+            "period": histogram.period,
+        }
+
+    @router.get(
+        "/{deployment_id}/featureDriftOverTime/", summary="One feature's (or the target's) drift per bucket"
+    )
+    async def feature_drift_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        featureName: FeatureQuery,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        bucketSize: BucketQuery = "P1D",
+        metric: MetricQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Each bucket's drift score against the baseline (``None``: no rows in it) and its row count."""
+        result = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_drift_over_time(featureName, metric, bucketSize, modelId, start, end),
+        )
+        return {
+            "featureName": featureName,
+            "metric": result.metric,
+            "bucketSize": result.bucket_size,
+            "modelId": result.model_id,
+            "period": result.period,
+            "buckets": [
+                {"period": b["period"], "driftScore": b["value"], "sampleSize": b["sampleSize"]}
+                for b in result.buckets
+            ],
+        }
 
     @router.get("/{deployment_id}/accuracy/", summary="Every accuracy metric over a window")
     async def accuracy(

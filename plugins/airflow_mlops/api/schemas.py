@@ -19,12 +19,14 @@ from airflow_mlops.deployments.settings import (
     PredictionWarningSettings,
     parse_settings,
 )
+from airflow_mlops.enums import DEPLOYMENT_ROLE
 from airflow_mlops.monitoring.health_settings import (
     AccuracyHealthSettings,
     DriftHealthSettings,
     ServiceHealthSettings,
 )
 from airflow_mlops.retraining.policy import RetrainingPolicy
+from airflow_mlops.security import permissions
 from airflow_mlops.settings_model import SettingsModel, refuse_nul
 
 ID_PATTERN = r"^[0-9a-f]{24}$"
@@ -180,7 +182,8 @@ def health_json(h: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def deployment_json(d: Deployment) -> dict[str, Any]:
+def deployment_json(d: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, Any]:
+    """A deployment as the API shows it to a caller with ``role``: ``permissions`` are what it may do."""
     return {
         "id": d.id,
         "label": d.label,
@@ -199,6 +202,7 @@ def deployment_json(d: Deployment) -> dict[str, Any]:
         "accuracyHealth": health_json(d.accuracy_health),
         "createdAt": d.created_at.isoformat(),
         "updatedAt": d.updated_at.isoformat(),
+        "permissions": permissions(role),
     }
 
 

@@ -17,6 +17,7 @@ from airflow_mlops.monitoring.reads import (
     get_accuracy,
     get_accuracy_over_time,
     get_drift_over_time,
+    get_feature_histogram,
     get_service_stats,
     get_service_stats_over_time,
     get_target_drift,
@@ -139,6 +140,25 @@ class MonitoringShortcuts:
             start_time=start_time,
             end_time=end_time,
             **self._drift_args(model_id),
+        )
+
+    def get_feature_histogram(
+        self,
+        feature: str,
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+    ) -> Any:
+        """A feature's (or the target's) baseline and window histograms on the baseline's bins."""
+
+        args = self._drift_args(model_id)
+        return get_feature_histogram(
+            self.id,
+            store_url=args["store_url"],
+            version=args["version"],
+            feature=feature,
+            start_time=start_time,
+            end_time=end_time,
         )
 
     def get_accuracy(

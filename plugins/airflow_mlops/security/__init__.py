@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_mlops.security.principal import AuthError, PermissionDenied, Principal
-from airflow_mlops.security.roles import ACTIONS, allowed, role_of, roles_of
+from airflow_mlops.security.roles import ACTIONS, allowed, permissions, role_of, roles_of
 from airflow_mlops.security.tokens import TokenInfo, create_token, list_tokens, revoke_token, verify_token
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "allowed",
     "create_token",
     "list_tokens",
+    "permissions",
     "revoke_token",
     "role_of",
     "roles_of",

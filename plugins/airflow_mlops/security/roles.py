@@ -53,3 +53,8 @@ def allowed(role: DEPLOYMENT_ROLE | None, action: str) -> bool:
     if action not in ACTIONS:
         raise ValueError(f"action={action!r} is not valid; expected one of {', '.join(ACTIONS)}")
     return role is not None and _RANK[role] >= _RANK[ACTIONS[action]]
+
+
+def permissions(role: DEPLOYMENT_ROLE | None) -> list[str]:
+    """Every action ``role`` allows, in the table's order (what a page may offer the caller)."""
+    return [action for action in ACTIONS if allowed(role, action)]

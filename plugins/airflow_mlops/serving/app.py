@@ -9,7 +9,6 @@ uvicorn. Every prediction is appended to the prediction log for monitoring.
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from typing import Annotated, Any, Literal, cast
 import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
@@ -30,7 +29,7 @@ from airflow_mlops.api.deployments import build_router
 from airflow_mlops.api.errors import install_error_handlers
 from airflow_mlops.api.monitoring import build_monitoring_router
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.deployments import Deployment, DeploymentNotFound, ModelRef
+from airflow_mlops.deployments import DeploymentNotFound, ModelRef
 from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.security import Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
@@ -43,6 +42,7 @@ from airflow_mlops.serving.inputs import (
     prepare_features,
 )
 from airflow_mlops.serving.model_cache import ModelCache
+from airflow_mlops.serving.pages import LoginUrl, install_pages
 from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
 
 __all__ = [
@@ -146,11 +146,13 @@ def create_app(
     *,
     loader: Any = None,
     authenticators: Sequence[Authenticator] | None = None,
+    login_url: LoginUrl | None = None,
 ) -> FastAPI:
     """Build the app; ``settings`` default to the environment's (see ``config.get_settings``).
 
     ``authenticators`` run before the API-token check; the Airflow plugin adds one
-    that accepts a logged-in Airflow user.
+    that accepts a logged-in Airflow user, and a ``login_url`` to send a browser
+    without a login to (see :mod:`airflow_mlops.serving.pages`).
     """
     cfg = settings or get_settings()
     ttl_s = float(os.environ.get(AUTH_CACHE_TTL_ENV, "0") or 0)
@@ -175,6 +177,8 @@ def create_app(
         version="0.1.0",
         description="Deployments management (DataRobot API v2 shape) and predictions.",
         lifespan=lifespan,
+        docs_url=None,  # pages.install_pages serves /docs on the packaged Swagger UI
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.model_cache = cache
@@ -191,29 +195,7 @@ def create_app(
     app.state.authenticators = authenticators
     app.include_router(build_router(cfg))
     app.include_router(build_monitoring_router(cfg))
-
-    @app.get("/ui/deployments", response_class=HTMLResponse)
-    def deployments_page(principal: Caller) -> str:
-        """A plain page for the Airflow nav link: the caller's deployments, their model and health."""
-        rows = "".join(
-            "<tr><td>{label}</td><td><code>{id}</code></td><td>{model}</td><td>{status}</td>"
-            "<td class='{h}'>{h}</td><td>{msg}</td></tr>".format(
-                label=html.escape(d.label),
-                id=d.id,
-                model=html.escape(d.model["id"]),
-                status=d.status,
-                h=d.model_health["status"],
-                msg=html.escape(d.model_health["message"]),
-            )
-            for d in Deployment.list(principal=principal, store_url=cfg.store_url)
-        )
-        return (
-            "<!doctype html><html><head><title>Deployments</title><style>"
-            "body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}"
-            ".failing{color:#b00}.warning{color:#b70}.passing{color:#070}</style></head><body>"
-            "<h1>Deployments</h1><table><tr><th>Label</th><th>Id</th><th>Model</th><th>Status</th>"
-            f"<th>Drift health</th><th>Why</th></tr>{rows}</table></body></html>"
-        )
+    install_pages(app, login_url=login_url)
 
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
     async def predict(

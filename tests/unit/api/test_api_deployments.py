@@ -36,6 +36,7 @@ DEPLOYMENT_KEYS = {
     "accuracyHealth",
     "createdAt",
     "updatedAt",
+    "permissions",
 }
 CHECKS = {
     "targetType",
@@ -764,6 +765,42 @@ def test_health_settings_patch_refuses_bad_values(
     assert response.status_code == 422, response.text
     assert says in json.dumps(response.json()["detail"])
     assert client.get(url).json() == before
+
+
+# ---- permissions: what the console may offer each caller ---------------------------------------------
+
+#: Written out (not read from airflow_mlops.security) so a change to the role table is noticed here.
+EVERY_ACTION = ["predict", "read", "update", "settings", "replace", "delete", "share"]
+
+
+def test_deployment_json_tells_the_caller_what_it_may_do(
+    server: LiveServer, owner: tuple[str, httpx.Client]
+) -> None:
+    name, client = owner
+    reader = f"rita-{uuid.uuid4().hex[:6]}"
+    consumer = f"carl-{uuid.uuid4().hex[:6]}"
+    d = server.deploy(owner=name, shares={reader: "USER", consumer: "CONSUMER"})
+
+    assert client.get(f"{D}/{d.id}/").json()["permissions"] == EVERY_ACTION
+    assert [x["permissions"] for x in client.get(f"{D}/").json()["data"]] == [EVERY_ACTION]
+    changed = client.patch(f"{D}/{d.id}/", json={"description": "seen by the console"})
+    assert changed.json()["permissions"] == EVERY_ACTION
+    created = client.post(
+        f"{D}/fromModelPackage/", json={"modelPackageId": server.models.churn_v1, "label": "new"}
+    )
+    assert created.status_code == 201 and created.json()["permissions"] == EVERY_ACTION
+
+    with server.client(server.token(reader)) as as_reader:
+        assert as_reader.get(f"{D}/{d.id}/").json()["permissions"] == ["predict", "read"]
+        assert [x["permissions"] for x in as_reader.get(f"{D}/").json()["data"]] == [["predict", "read"]]
+    with server.client(server.token(consumer)) as as_consumer:
+        # A consumer may not read the deployment, but lists it: with the one thing it may do.
+        assert as_consumer.get(f"{D}/{d.id}/").status_code == 403
+        assert [x["permissions"] for x in as_consumer.get(f"{D}/").json()["data"]] == [["predict"]]
+    with server.client(server.admin_token) as admin:
+        assert admin.get(f"{D}/{d.id}/").json()["permissions"] == EVERY_ACTION
+        listed = admin.get(f"{D}/", params={"limit": 1000}).json()["data"]
+        assert {tuple(x["permissions"]) for x in listed} == {tuple(EVERY_ACTION)}
 
 
 # ---- sharing ------------------------------------------------------------------------------------------

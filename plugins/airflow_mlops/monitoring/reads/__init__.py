@@ -20,8 +20,10 @@ from airflow_mlops.monitoring.reads.accuracy import (
 )
 from airflow_mlops.monitoring.reads.drift import (
     FeatureDriftResult,
+    FeatureHistogram,
     TargetDrift,
     get_drift_over_time,
+    get_feature_histogram,
     get_target_drift,
     list_feature_drift,
     load_baseline,
@@ -47,6 +49,7 @@ __all__ = [
     "TASK_OF",
     "Accuracy",
     "FeatureDriftResult",
+    "FeatureHistogram",
     "OverTime",
     "ServiceStats",
     "TargetDrift",
@@ -55,6 +58,7 @@ __all__ = [
     "get_accuracy",
     "get_accuracy_over_time",
     "get_drift_over_time",
+    "get_feature_histogram",
     "get_service_stats",
     "get_service_stats_over_time",
     "get_target_drift",

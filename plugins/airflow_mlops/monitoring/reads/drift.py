@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Text, select, type_coerce
@@ -236,6 +237,72 @@ def get_drift_over_time(
         )
         result.bucket_values[lo] = value
     return result
+
+
+@dataclass
+class FeatureHistogram:
+    """A feature's (or the target's) baseline and window counts on the baseline's bins.
+
+    ``bins`` holds, per bin in the baseline's order, its label, both counts and both
+    shares (count / total; a window with no rows has ``None`` shares, not zeros).
+    """
+
+    deployment_id: str
+    model_id: str | None
+    feature_name: str
+    kind: str
+    bins: list[dict[str, Any]]
+    sample_size: int
+    baseline_sample_size: int
+    period: dict[str, str]
+
+
+def _share(count: int, total: int) -> float | None:
+    return None if total == 0 else count / total
+
+
+def get_feature_histogram(
+    deployment_id: str,
+    *,
+    store_url: str,
+    version: str,
+    feature: str,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+) -> FeatureHistogram:
+    """The counts a drift score compares: the baseline's and the window's, bin by bin."""
+    start, end = resolve_window(start_time, end_time)
+    baseline = load_baseline(store_url, deployment_id, version)
+    if baseline is None:
+        raise LookupError(
+            f"model version {version!r} of deployment {deployment_id} has no monitoring baseline"
+        )
+    bins = baseline.bins(feature)  # unknown name: KeyError listing the known ones
+    reference = [int(c) for c in baseline.baseline_counts[feature]]
+    summed = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [feature])).get(
+        feature
+    )
+    window = [0] * bins.n_bins if summed is None else [int(c) for c in summed]
+    base_total, window_total = sum(reference), sum(window)
+    return FeatureHistogram(
+        deployment_id,
+        version,
+        feature,
+        bins.kind,
+        [
+            {
+                "label": label,
+                "baseline": _share(b, base_total),
+                "window": _share(w, window_total),
+                "baselineCount": b,
+                "windowCount": w,
+            }
+            for label, b, w in zip(bins.labels, reference, window, strict=True)
+        ],
+        window_total,
+        base_total,
+        period_of(start, end),
+    )
 
 
 # ---- accuracy ---------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""The console's drift reads over real HTTP: ``featureHistogram/`` and ``featureDriftOverTime/``.
+
+Predictions go through the prediction route (with their event times), the monitoring
+fold turns them into hourly counts, and each answer is checked against a direct
+computation on the rows that were sent: the baseline's bins counting them, and the
+drift metric on those counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_mlops.deployments import Deployment
+from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
+from airflow_mlops.monitoring.fold import fold_new_predictions
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
+
+D = "/api/v2/deployments"
+H = datetime(2024, 3, 1, 10, tzinfo=UTC)
+NUMERIC = "monthly_charges"
+CATEGORY = "contract"
+TARGET = "churned"
+
+
+@pytest.fixture
+def owner(server: LiveServer) -> Iterator[tuple[str, httpx.Client]]:
+    name = f"mona-{uuid.uuid4().hex[:8]}"
+    with server.client(server.token(name)) as client:
+        yield name, client
+
+
+def _baseline(server: LiveServer) -> Baseline:
+    train = server.models.train
+    probabilities = pd.Series(np.random.default_rng(0).beta(2.0, 5.0, len(train)))
+    return build_baseline(
+        train,
+        server.models.features,
+        prediction=probabilities,
+        prediction_name=TARGET,
+        importance={NUMERIC: 1.0, CATEGORY: 0.5},
+    )
+
+
+def _score(server: LiveServer, client: httpx.Client, deployment: Deployment, rows: pd.DataFrame) -> None:
+    body = rows.assign(ts=[t.isoformat() for t in rows["ts"]]).to_json(orient="records")
+    response = client.post(
+        f"/predApi/v1.0/deployments/{deployment.id}/predictions",
+        params={"timestampColumn": "ts"},
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _scored(server: LiveServer, client: httpx.Client, deployment: Deployment) -> pd.DataFrame:
+    """40 rows in hour H with monthly charges shifted up, 20 unshifted in H+1; folded."""
+    features = server.models.train[server.models.features]
+    first = features.iloc[:40].assign(ts=H + timedelta(minutes=5))
+    first[NUMERIC] = first[NUMERIC] + 40.0
+    second = features.iloc[40:60].assign(ts=H + timedelta(hours=1, minutes=5))
+    _score(server, client, deployment, first)
+    _score(server, client, deployment, second)
+    server.app.state.prediction_log.flush()
+    fold_new_predictions(
+        deployment.id, store_url=server.settings.store_url, log_root=server.settings.prediction_log_dir
+    )
+    return pd.concat([first, second], ignore_index=True)
+
+
+def test_feature_histogram_is_the_baseline_and_the_window_on_the_baseline_bins(
+    server: LiveServer, owner: tuple[str, httpx.Client]
+) -> None:
+    name, client = owner
+    baseline = _baseline(server)
+    deployment = server.deploy(owner=name, baseline=baseline.to_dict())
+    rows = _scored(server, client, deployment)
+
+    for feature in (NUMERIC, CATEGORY):
+        response = client.get(
+            f"{D}/{deployment.id}/featureHistogram/",
+            params={
+                "featureName": feature,
+                "start": H.isoformat(),
+                "end": (H + timedelta(hours=2)).isoformat(),
+            },
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        bins = baseline.bins(feature)
+        want_window = [int(c) for c in bins.count(rows[feature])]
+        want_baseline = baseline.baseline_counts[feature]
+        assert body["featureName"] == feature and body["modelId"] == "1"
+        assert body["featureType"] == bins.kind
+        assert body["period"] == {"start": H.isoformat(), "end": (H + timedelta(hours=2)).isoformat()}
+        assert [b["label"] for b in body["bins"]] == bins.labels
+        assert [b["baselineCount"] for b in body["bins"]] == want_baseline
+        assert [b["windowCount"] for b in body["bins"]] == want_window
+        assert (body["sampleSize"], body["baselineSampleSize"]) == (60, sum(want_baseline))
+        for b, base, win in zip(body["bins"], want_baseline, want_window, strict=True):
+            assert b["baseline"] == pytest.approx(base / sum(want_baseline))
+            assert b["window"] == pytest.approx(win / 60)
+
+    # The shift moved rows into the top bins: the histogram shows what drift measures.
+    top = client.get(
+        f"{D}/{deployment.id}/featureHistogram/",
+        params={"featureName": NUMERIC, "start": H.isoformat(), "end": (H + timedelta(hours=1)).isoformat()},
+    ).json()["bins"][-1]
+    assert top["window"] > 2 * top["baseline"]
+
+    # The target's name gives the predictions' histogram, on the baseline's prediction bins.
+    target = client.get(
+        f"{D}/{deployment.id}/featureHistogram/",
+        params={"featureName": TARGET, "start": H.isoformat(), "end": (H + timedelta(hours=2)).isoformat()},
+    ).json()
+    assert baseline.prediction is not None
+    assert [b["label"] for b in target["bins"]] == baseline.prediction.labels
+    assert target["sampleSize"] == 60 and sum(b["windowCount"] for b in target["bins"]) == 60
+
+    empty = client.get(
+        f"{D}/{deployment.id}/featureHistogram/",
+        params={"featureName": NUMERIC, "start": (H - timedelta(hours=2)).isoformat(), "end": H.isoformat()},
+    ).json()
+    assert empty["sampleSize"] == 0
+    assert {b["window"] for b in empty["bins"]} == {None}, "an empty window has no shares, not zeros"
+    assert {b["windowCount"] for b in empty["bins"]} == {0}
+
+
+def test_feature_drift_over_time_scores_each_bucket_as_the_window_read_does(
+    server: LiveServer, owner: tuple[str, httpx.Client]
+) -> None:
+    name, client = owner
+    baseline = _baseline(server)
+    deployment = server.deploy(owner=name, baseline=baseline.to_dict())
+    rows = _scored(server, client, deployment)
+    end = H + timedelta(hours=3)
+
+    response = client.get(
+        f"{D}/{deployment.id}/featureDriftOverTime/",
+        params={
+            "featureName": NUMERIC,
+            "start": H.isoformat(),
+            "end": end.isoformat(),
+            "bucketSize": "PT1H",
+            "metric": "hellinger",
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["featureName"], body["metric"], body["bucketSize"]) == (NUMERIC, "hellinger", "PT1H")
+    assert [b["period"]["start"] for b in body["buckets"]] == [
+        (H + timedelta(hours=i)).isoformat() for i in range(3)
+    ]
+    assert [b["sampleSize"] for b in body["buckets"]] == [40, 20, 0]
+    hours = [rows.iloc[:40], rows.iloc[40:]]
+    for bucket, hour in zip(body["buckets"], hours, strict=False):
+        want = drift_score(
+            "hellinger", baseline.baseline_counts[NUMERIC], baseline.bins(NUMERIC).count(hour[NUMERIC])
+        )
+        assert bucket["driftScore"] == pytest.approx(want, rel=1e-12)
+    assert body["buckets"][2]["driftScore"] is None, "no rows: no score, not 'no drift'"
+    assert body["buckets"][0]["driftScore"] > body["buckets"][1]["driftScore"], "the shifted hour drifts more"
+
+    # A bucket's score is the window read's score over that bucket.
+    window = client.get(
+        f"{D}/{deployment.id}/featureDrift/",
+        params={"start": H.isoformat(), "end": (H + timedelta(hours=1)).isoformat(), "metric": "hellinger"},
+    ).json()["data"]
+    (same,) = [f for f in window if f["name"] == NUMERIC]
+    assert same["driftScore"] == pytest.approx(body["buckets"][0]["driftScore"], rel=1e-12)
+
+    # The default: the deployment's drift metric, daily buckets over the last 7 days.
+    default = client.get(
+        f"{D}/{deployment.id}/featureDriftOverTime/", params={"featureName": CATEGORY}
+    ).json()
+    assert (default["metric"], default["bucketSize"], len(default["buckets"])) == ("psi", "P1D", 7)
+
+
+def test_bad_arguments_are_422_naming_the_value(server: LiveServer, owner: tuple[str, httpx.Client]) -> None:
+    name, client = owner
+    deployment = server.deploy(owner=name, baseline=_baseline(server).to_dict())
+    bare = server.deploy(owner=name)  # deployed without training data: no baseline
+
+    def detail(route: str, deployment_id: str, **params: str) -> str:
+        response = client.get(f"{D}/{deployment_id}/{route}/", params=params)
+        assert response.status_code == 422, response.text
+        return str(response.json()["detail"])
+
+    for route in ("featureHistogram", "featureDriftOverTime"):
+        assert "featureName" in detail(route, deployment.id)
+        said = detail(route, deployment.id, featureName="colour")
+        assert "'colour' is not in the baseline" in said and NUMERIC in said
+        assert "no monitoring baseline" in detail(route, bare.id, featureName=NUMERIC)
+        assert "top of an hour" in detail(
+            route, deployment.id, featureName=NUMERIC, start="2024-03-01T10:30:00"
+        )
+    assert "'P2D'" in detail("featureDriftOverTime", deployment.id, featureName=NUMERIC, bucketSize="P2D")
+    assert "'chi2'" in detail("featureDriftOverTime", deployment.id, featureName=NUMERIC, metric="chi2")
