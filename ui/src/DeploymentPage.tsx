@@ -3,7 +3,7 @@ import { Box, Flex, Heading, Link, Tabs, Text } from "@chakra-ui/react";
 import { Link as RouterLink } from "react-router-dom";
 
 import { may, useApi, type Deployment } from "./api";
-import { HealthBadge, Loaded } from "./components";
+import { Guard, HealthBadge, Loaded } from "./components";
 import { useParam } from "./params";
 import { Accuracy } from "./tabs/Accuracy";
 import { Actions } from "./tabs/Actions";
@@ -60,26 +60,40 @@ export function DeploymentPage({ id }: { id: string }) {
                 </Tabs.List>
                 <Box pt={4}>
                   <Tabs.Content value="overview">
-                    <Overview deployment={d} />
+                    <Guard what="this tab">
+                      <Overview deployment={d} />
+                    </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="service">
-                    <ServiceHealth deployment={d} />
+                    <Guard what="this tab">
+                      <ServiceHealth deployment={d} />
+                    </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="drift">
-                    <DataDrift deployment={d} />
+                    <Guard what="this tab">
+                      <DataDrift deployment={d} />
+                    </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="accuracy">
-                    <Accuracy deployment={d} />
+                    <Guard what="this tab">
+                      <Accuracy deployment={d} />
+                    </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="humility">
-                    <Humility deployment={d} />
+                    <Guard what="this tab">
+                      <Humility deployment={d} />
+                    </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="retraining">
-                    <Retraining deployment={d} onChanged={state.reload} />
+                    <Guard what="this tab">
+                      <Retraining deployment={d} onChanged={state.reload} />
+                    </Guard>
                   </Tabs.Content>
                   {acting && (
                     <Tabs.Content value="actions">
-                      <Actions deployment={d} onChanged={state.reload} />
+                      <Guard what="this tab">
+                        <Actions deployment={d} onChanged={state.reload} />
+                      </Guard>
                     </Tabs.Content>
                   )}
                 </Box>

@@ -4,6 +4,8 @@
  * with the API. Colours are mid-tones that read on Airflow's light and dark backgrounds.
  */
 import { Box, Text } from "@chakra-ui/react";
+
+import { Guard } from "./components";
 import {
   BarController,
   BarElement,
@@ -64,7 +66,7 @@ function Frame({ id, count, height, children, empty }: { id: string; count: numb
           {empty}
         </Text>
       ) : (
-        children
+        <Guard what="this chart">{children}</Guard>
       )}
     </Box>
   );

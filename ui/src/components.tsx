@@ -1,6 +1,6 @@
 /** Small pieces every page uses: health badges, errors (401: Airflow's login), tiles, key-value lists. */
 import { Alert, Badge, Box, Flex, Heading, Link, NativeSelect, SimpleGrid, Spinner, Text } from "@chakra-ui/react";
-import type { ReactNode } from "react";
+import { Component, type ReactNode } from "react";
 
 import { ApiError, loginUrl, type Health } from "./api";
 import { describe, formatNumber, rawValue } from "./format";
@@ -210,4 +210,17 @@ export function Select({
       </NativeSelect.Root>
     </Flex>
   );
+}
+
+/** A part that throws while rendering shows its error instead of blanking the whole page. */
+export class Guard extends Component<{ what: string; children: ReactNode }, { error?: Error }> {
+  state: { error?: Error } = {};
+
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+
+  render() {
+    return this.state.error ? <ErrorBox error={this.state.error} what={this.props.what} /> : this.props.children;
+  }
 }

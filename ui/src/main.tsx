@@ -6,11 +6,16 @@
 import { Box } from "@chakra-ui/react";
 import { useSearchParams } from "react-router-dom";
 
+import { Guard } from "./components";
 import { DeploymentPage } from "./DeploymentPage";
 import { Inventory } from "./Inventory";
 
 export default function MlopsConsole() {
   const [params] = useSearchParams();
   const deployment = params.get("deployment");
-  return <Box p={4}>{deployment ? <DeploymentPage id={deployment} /> : <Inventory />}</Box>;
+  return (
+    <Box p={4}>
+      <Guard what="the console">{deployment ? <DeploymentPage id={deployment} /> : <Inventory />}</Guard>
+    </Box>
+  );
 }
