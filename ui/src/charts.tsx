@@ -218,7 +218,7 @@ export function ScatterChart({
 }
 
 /** Baseline against the window on the same bins, as the API gives them. */
-export function HistogramChart({ id, labels, baseline, window }: { id: string; labels: string[]; baseline: number[]; window: number[] }) {
+export function HistogramChart({ id, labels, baseline, window }: { id: string; labels: string[]; baseline: (number | null)[]; window: (number | null)[] }) {
   const options = { ...baseOptions() } as ChartOptions<"bar">;
   return (
     <Frame id={id} count={labels.length} height={260} empty="No bins.">

@@ -32,7 +32,7 @@ interface DriftOverTime {
 
 interface Histogram {
   featureName: string;
-  bins: { label: string; baseline: number; window: number }[];
+  bins: { label: string; baseline: number | null; window: number | null }[];
   period: Period;
 }
 
