@@ -13,7 +13,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(AIRFLOW_HOME)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv init demo test lint typecheck unit up serve clean
+.PHONY: venv init demo test lint typecheck unit up serve clean ui ui-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: init lint typecheck  ## everything CI runs
+test: init lint typecheck ui-check  ## everything CI runs
 	$(BIN)/pytest
 
 up: init  ## Airflow standalone with the plugin mounted (UI, API and predictions on one port)
@@ -50,6 +50,17 @@ up: init  ## Airflow standalone with the plugin mounted (UI, API and predictions
 
 serve: init  ## the prediction/management app alone under uvicorn
 	$(BIN)/airflow-mlops serve
+
+CONSOLE_BUNDLE := plugins/airflow_mlops/serving/static/console/main.umd.js
+
+ui:  ## rebuild the console (ui/) into the committed bundle; needs Node.js 20 and npm
+	cd ui && npm ci --no-audit --no-fund && npm run build
+
+ui-check:  ## the committed console bundle is what ui/ builds (same bytes)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd ui && npm ci --no-audit --no-fund --loglevel=error && MLOPS_CONSOLE_OUT_DIR="$$tmp" npm run --silent build >/dev/null) && \
+	if cmp -s "$$tmp/main.umd.js" $(CONSOLE_BUNDLE); then echo "console bundle up to date"; \
+	else echo "$(CONSOLE_BUNDLE) is not what ui/ builds: run 'make ui' and commit the bundle" >&2; exit 1; fi
 
 clean:
 	rm -rf $(MLOPS_HOME) .pytest_cache .mypy_cache .ruff_cache
