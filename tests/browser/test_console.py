@@ -48,6 +48,7 @@ TABS = ("Overview", "Service health", "Data drift", "Accuracy", "Humility", "Ret
 #: health badge kind -> the deployment JSON's field
 HEALTH = {"service": "serviceHealth", "drift": "modelHealth", "accuracy": "accuracyHealth"}
 TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine renders slower than Playwright's 5 s default
 
 
 @pytest.fixture(scope="module")
@@ -205,9 +206,12 @@ def test_the_nav_opens_the_console_showing_the_demo_deployments_health_as_the_ap
 ) -> None:
     admin = session_as("admin")
     page = admin.page
+    expect(page.get_by_role("link", name="Dags").first).to_be_visible()  # the nav has rendered
     entry = page.get_by_role("link", name="MLOps").or_(page.get_by_role("menuitem", name="MLOps"))
     if not entry.first.is_visible():
-        page.get_by_role("button", name="Plugins").click()  # nav apps not at top level sit in this menu
+        plugins = page.get_by_role("button", name="Plugins")  # several nav apps share this menu
+        assert plugins.count(), "Airflow's navigation has no MLOps entry: " + page.locator("nav").inner_text()
+        plugins.click()
     entry.first.click()
     inventory = page.locator('[data-testid="mlops-inventory"]')
     expect(inventory).to_be_visible()
