@@ -127,7 +127,7 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> str:
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -189,7 +189,12 @@ def demo_airflow(home: Path, *, rows: int = 2000, trials: int = 4) -> Iterator[D
     deployment_id, request_id, challenger = await_approval(home)
     port = free_port()
     proc = subprocess.Popen(
-        [CLI, "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [CLI, "up", "--port", str(port)],
+        env=env,
+        cwd=REPO,  # the DAGs folder is the checkout's dags/
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []
