@@ -8,7 +8,8 @@ cookie). Where the page chose a window or a feature, the test replays the exact
 request the page made, so both sides look at the same numbers.
 
 Selectors are the contract in UI-CONTRACT.md (``data-testid`` and friends).
-Screenshots of every page go to ``$MLOPS_TEST_OUTPUT/screenshots`` (default
+The browser's clock is set to just after the story's last simulated day, so the
+console's "last 7 days" are the story's days. Screenshots of every page go to ``$MLOPS_TEST_OUTPUT/screenshots`` (default
 ``tests/output/screenshots``). Skipped, saying why, only where ``chromium`` is absent.
 """
 
@@ -18,6 +19,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,6 +34,8 @@ from helpers.browser import (
     screenshot,
     share,
 )
+
+from airflow_mlops.demo import DAYS
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +52,10 @@ TABS = ("Overview", "Service health", "Data drift", "Accuracy", "Humility", "Ret
 #: health badge kind -> the deployment JSON's field
 HEALTH = {"service": "serviceHealth", "drift": "modelHealth", "accuracy": "accuracyHealth"}
 TIMEOUT_MS = 60_000
+#: The browser's clock: an hour after the demo's last simulated day ends. The story's traffic is
+#: timestamped in January 2026 (``timestampColumn``), and the console's windows are "the last
+#: N days" of the browser's now: from here, its default window holds the whole story.
+STORY_NOW = DAYS[-1].end + timedelta(hours=1)
 expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine renders slower than Playwright's 5 s default
 
 
@@ -103,6 +111,7 @@ def session_as(server: DemoAirflow, browser: Browser) -> Iterator[Any]:
 
     def open_session(user: str) -> Session:
         context = browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 1000})
+        context.clock.install(time=STORY_NOW)
         contexts.append(context)
         opened = Session(context)
         log_in(opened.page, server.url, user, server.passwords[user])
@@ -183,7 +192,7 @@ def test_login_through_airflows_login_page_reaches_the_home_page(
     screenshot(page, "airflow-home")
 
 
-@pytest.mark.parametrize("path", ["/", CONSOLE, "/mlops/"])
+@pytest.mark.parametrize("path", ["/", CONSOLE, "/mlops/docs"])
 def test_without_a_login_a_visit_ends_on_airflows_login_page(
     path: str, server: DemoAirflow, browser: Browser
 ) -> None:
@@ -322,10 +331,10 @@ def test_users_who_may_not_act_see_no_management_action(session_as: Any, server:
     expect(page.locator('[data-testid="reject-request"]')).to_have_count(0)
     screenshot(page, "reader-retraining")
 
-    # A CONSUMER may only predict: the API hides the deployment, and the console offers nothing.
+    # A CONSUMER may only predict: the API refuses to show the deployment; the console offers nothing.
     consumer = session_as("consumer")
     hidden = consumer.context.request.get(f"/mlops/api/v2/deployments/{server.deployment_id}/")
-    assert hidden.status == 404, hidden.text()
+    assert hidden.status == 403, hidden.text()
     open_console(consumer)
     page = consumer.page
     page.wait_for_load_state("networkidle")
