@@ -5,6 +5,7 @@ import { Link as RouterLink } from "react-router-dom";
 import { may, useApi, type Deployment } from "./api";
 import { Guard, HealthBadge, Loaded } from "./components";
 import { useParam } from "./params";
+import { AnchorContext, anchorOf, type Anchor } from "./time";
 import { Accuracy } from "./tabs/Accuracy";
 import { Actions } from "./tabs/Actions";
 import { DataDrift } from "./tabs/DataDrift";
@@ -19,6 +20,7 @@ const ACTING = ["update", "settings", "replace"];
 export function DeploymentPage({ id }: { id: string }) {
   const state = useApi<Deployment>(`deployments/${id}/`);
   const [tab, setTab] = useParam("tab", "overview");
+  const [windowEnd] = useParam("windowEnd", "");
   return (
     <Box>
       <Link asChild colorPalette="blue" fontSize="sm" mb={2}>
@@ -37,7 +39,11 @@ export function DeploymentPage({ id }: { id: string }) {
             ...(acting ? ([["actions", "Actions"]] as [string, string][]) : []),
           ];
           const current = tabs.some(([v]) => v === tab) ? tab : "overview";
+          const lastPrediction = d.predictionUsage?.lastTimestamp ?? null;
+          const natural = anchorOf(lastPrediction);
+          const anchor: Anchor = { anchor: windowEnd === "now" ? null : natural, available: natural !== null, lastPrediction };
           return (
+            <AnchorContext.Provider value={anchor}>
             <Box data-testid="mlops-deployment" data-deployment-id={d.id}>
               <Flex align="baseline" gap={3} wrap="wrap" mt={2}>
                 <Heading size="lg">{d.label}</Heading>
@@ -99,6 +105,7 @@ export function DeploymentPage({ id }: { id: string }) {
                 </Box>
               </Tabs.Root>
             </Box>
+            </AnchorContext.Provider>
           );
         }}
       </Loaded>

@@ -1,4 +1,4 @@
-/** Every deployment the user can see: health, importance, model, predictions in the last 7 days. */
+/** Every deployment the user can see: health, importance, model, predictions in 7 days (up to the last one). */
 import { Box, Flex, Heading, Input, Link, Table, Text } from "@chakra-ui/react";
 import { useEffect, useState } from "react";
 import { Link as RouterLink } from "react-router-dom";
@@ -8,7 +8,7 @@ import { Sparkline } from "./charts";
 import { HealthBadge, Loaded, Select } from "./components";
 import { formatNumber } from "./format";
 import { pageSearch, useParam } from "./params";
-import { bucketLabel, windowOf } from "./time";
+import { anchorOf, bucketLabel, formatTime, windowOf } from "./time";
 
 const HEALTH = ["", "passing", "warning", "failing", "unknown", "unavailable"];
 const IMPORTANCE = ["", "CRITICAL", "HIGH", "MODERATE", "LOW"];
@@ -24,8 +24,10 @@ const ORDER: [string, string][] = [
   ["-accuracyHealth", "Accuracy health"],
 ];
 
-function Activity({ id }: { id: string }) {
-  const [week] = useState(() => windowOf(24 * 7));
+/** Predictions per day for the 7 days up to now, or up to the last prediction when there was none lately. */
+function Activity({ id, lastPrediction }: { id: string; lastPrediction: string | null }) {
+  const [anchor] = useState(() => anchorOf(lastPrediction));
+  const [week] = useState(() => windowOf(24 * 7, anchor ?? Date.now()));
   const state = useApi<OverTime>(`deployments/${id}/serviceStatsOverTime/`, {
     metric: "totalPredictions",
     bucketSize: "P1D",
@@ -35,14 +37,20 @@ function Activity({ id }: { id: string }) {
   if (!state.data) return <Text color="fg.muted" fontSize="xs">…</Text>;
   const values = state.data.buckets.map((b) => b.value);
   const total = values.reduce<number>((sum, v) => sum + (v ?? 0), 0);
+  const until = anchor === null ? "" : `up to the last prediction, ${formatTime(lastPrediction)}`;
   return (
-    <Flex align="center" gap={3}>
-      <Text minW="5ch" textAlign="right" data-testid="predictions-7d" data-value={total}>
+    <Flex align="center" gap={3} title={until ? `7 days ${until}` : "the last 7 days"}>
+      <Text minW="5ch" textAlign="right" data-testid="predictions-7d" data-value={total} data-end={week.end}>
         {formatNumber(total)}
       </Text>
       <Box width="120px">
         <Sparkline id={`activity-${id}`} values={values} labels={state.data.buckets.map((b) => bucketLabel(b.period.start, "P1D"))} />
       </Box>
+      {anchor !== null && (
+        <Text fontSize="xs" color="fg.muted" data-testid="activity-anchor">
+          to {new Date(lastPrediction ?? "").toLocaleDateString()}
+        </Text>
+      )}
     </Flex>
   );
 }
@@ -105,7 +113,7 @@ export function Inventory() {
                   <Table.ColumnHeader>Accuracy</Table.ColumnHeader>
                   <Table.ColumnHeader>Importance</Table.ColumnHeader>
                   <Table.ColumnHeader>Model</Table.ColumnHeader>
-                  <Table.ColumnHeader>Predictions, last 7 days</Table.ColumnHeader>
+                  <Table.ColumnHeader title="Up to the last prediction when there was none this past hour">Predictions, 7 days</Table.ColumnHeader>
                 </Table.Row>
               </Table.Header>
               <Table.Body>
@@ -131,7 +139,7 @@ export function Inventory() {
                     <Table.Cell>{d.importance ?? "—"}</Table.Cell>
                     <Table.Cell>{d.model.id}</Table.Cell>
                     <Table.Cell>
-                      <Activity id={d.id} />
+                      <Activity id={d.id} lastPrediction={d.predictionUsage?.lastTimestamp ?? null} />
                     </Table.Cell>
                   </Table.Row>
                 ))}

@@ -145,8 +145,19 @@ export interface Deployment {
     version: string;
     targetName: string | null;
     targetType: string | null;
+    /** Lineage (absent from servers before it was added; null where unknown). */
+    datasetName?: string | null;
+    datasetVersion?: string | number | null;
+    trainingRunId?: string | null;
+    sweepParentRunId?: string | null;
+    mlflowModelUrl?: string | null;
+    mlflowRunUrl?: string | null;
     [key: string]: unknown;
   };
+  /** The newest prediction's time and the last 7 days' counts (DataRobot's names). */
+  predictionUsage?: { lastTimestamp: string | null; dailyRates?: number[] } | null;
+  /** The latest Evidently report of a monitoring pass (served by `reports/latest/`). */
+  latestReport?: { uri: string; createdAt: string | null } | null;
   serviceHealth: Health;
   modelHealth: Health;
   accuracyHealth: Health;

@@ -76,6 +76,8 @@ export interface Series {
   label: string;
   values: (number | null)[];
   color?: string;
+  /** Dashed: the second of a pair drawn in one colour (predicted solid, actual dashed). */
+  dashed?: boolean;
 }
 
 /** A line over labelled buckets; `count` is the number of buckets (points with data or not). */
@@ -103,6 +105,7 @@ export function LineChart({
       data: s.values,
       borderColor: s.color ?? Object.values(COLORS)[i % 5],
       backgroundColor: s.color ?? Object.values(COLORS)[i % 5],
+      borderDash: s.dashed ? [6, 4] : undefined,
       spanGaps: false,
       pointRadius: labels.length > 60 ? 0 : 3,
       tension: 0,

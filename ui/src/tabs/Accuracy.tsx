@@ -2,7 +2,7 @@
 import { Alert, Box, Flex, Text } from "@chakra-ui/react";
 
 import { ApiError, useApi, type Deployment, type OverTime, type Period } from "../api";
-import { LineChart } from "../charts";
+import { COLORS, LineChart, type Series } from "../charts";
 import { ErrorBox, Loaded, Loading, Section, Select, Tile, TileGrid } from "../components";
 import { formatNumber } from "../format";
 import { useParam } from "../params";
@@ -17,9 +17,33 @@ interface AccuracyStats {
   pendingActuals: number;
 }
 
-interface PredictedVsActual {
-  buckets: { period: Period; meanPredictedValue?: number | null; meanActualValue?: number | null; rowCountWithActual?: number; [k: string]: unknown }[];
+interface ClassCount {
+  className: string;
+  count: number;
 }
+
+/** `predictionsVsActualsOverTime/`: every field but the buckets' periods may be absent (older servers). */
+interface PredictedVsActual {
+  bucketSize?: string;
+  buckets: {
+    period: Period;
+    rowCountTotal?: number;
+    rowCountWithActual?: number;
+    meanPredictedValue?: number | null;
+    meanActualValue?: number | null;
+    predictedClassDistribution?: ClassCount[] | null;
+    actualClassDistribution?: ClassCount[] | null;
+  }[];
+}
+
+/** A class's share of a bucket's rows (null where the bucket has none). */
+function shareOf(dist: ClassCount[] | null | undefined, name: string): number | null {
+  const total = (dist ?? []).reduce((sum, c) => sum + c.count, 0);
+  if (!dist || total === 0) return null;
+  return (dist.find((c) => c.className === name)?.count ?? 0) / total;
+}
+
+const PALETTE = [COLORS.blue, COLORS.orange, COLORS.green, COLORS.red, COLORS.gray];
 
 function NoActuals({ stats }: { stats: AccuracyStats }) {
   return (
@@ -37,23 +61,61 @@ function NoActuals({ stats }: { stats: AccuracyStats }) {
   );
 }
 
+/**
+ * Mean predicted against mean actual per bucket (regression), or each class's share of the
+ * predictions against its share of the actuals (classification), over the rows that have an
+ * actual; one point per bucket the API returns.
+ */
 function PredictedVsActualChart({ deploymentId }: { deploymentId: string }) {
   const { start, end, bucketSize } = useWindow();
   const state = useApi<PredictedVsActual>(`deployments/${deploymentId}/predictionsVsActualsOverTime/`, { start, end, bucketSize });
   if (state.error instanceof ApiError && state.error.status === 404)
-    return <Text color="fg.muted" fontSize="sm">This server does not report predicted against actual values.</Text>;
+    return (
+      <Text color="fg.muted" fontSize="sm" data-testid="predicted-vs-actual-unavailable">
+        This server does not report predicted against actual values (no <code>predictionsVsActualsOverTime/</code> route).
+      </Text>
+    );
   if (state.error) return <ErrorBox error={state.error} what="predicted versus actual" />;
   if (!state.data) return <Loading />;
-  const buckets = state.data.buckets;
+  const buckets = state.data.buckets ?? [];
+  const labels = buckets.map((b) => bucketLabel(b.period.start, bucketSize));
+  const withActual = buckets.reduce((sum, b) => sum + (b.rowCountWithActual ?? 0), 0);
+  const total = buckets.reduce((sum, b) => sum + (b.rowCountTotal ?? 0), 0);
+  const classes = [
+    ...new Set(
+      buckets.flatMap((b) => [...(b.predictedClassDistribution ?? []), ...(b.actualClassDistribution ?? [])].map((c) => c.className)),
+    ),
+  ].sort();
+  const series: Series[] =
+    classes.length > 0
+      ? classes.flatMap((name, i) => [
+          { label: `Predicted ${name}`, values: buckets.map((b) => shareOf(b.predictedClassDistribution, name)), color: PALETTE[i % PALETTE.length] },
+          { label: `Actual ${name}`, values: buckets.map((b) => shareOf(b.actualClassDistribution, name)), color: PALETTE[i % PALETTE.length], dashed: true },
+        ])
+      : [
+          { label: "Mean predicted", values: buckets.map((b) => b.meanPredictedValue ?? null), color: COLORS.blue },
+          { label: "Mean actual", values: buckets.map((b) => b.meanActualValue ?? null), color: COLORS.blue, dashed: true },
+        ];
   return (
-    <LineChart
-      id="predicted-vs-actual"
-      labels={buckets.map((b) => bucketLabel(b.period.start, bucketSize))}
-      series={[
-        { label: "Mean predicted", values: buckets.map((b) => b.meanPredictedValue ?? null) },
-        { label: "Mean actual", values: buckets.map((b) => b.meanActualValue ?? null) },
-      ]}
-    />
+    <Box>
+      {buckets.length > 0 && withActual === 0 && (
+        <Text color="fg.muted" fontSize="sm" mb={2} data-testid="predicted-vs-actual-no-actuals">
+          None of the {formatNumber(total)} predictions in this window has an actual yet, so there is nothing to compare: the
+          chart fills in as actuals arrive and a monitoring pass joins them.
+        </Text>
+      )}
+      <LineChart
+        id="predicted-vs-actual"
+        labels={labels}
+        series={series}
+        yTitle={classes.length > 0 ? "Share of rows with an actual" : "Mean value"}
+        empty="No bucket in this window."
+      />
+      <Text fontSize="xs" color="fg.muted" mt={2}>
+        Rows with an actual in this window: {formatNumber(withActual)} of {formatNumber(total)}.
+        {classes.length > 0 ? " Each class's share of the predictions against its share of the actuals." : ""}
+      </Text>
+    </Box>
   );
 }
 

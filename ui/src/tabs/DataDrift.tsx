@@ -11,6 +11,7 @@ import { KeyValues, Loaded, Section, Select } from "../components";
 import { formatNumber } from "../format";
 import { useParam } from "../params";
 import { bucketLabel } from "../time";
+import { LatestReport } from "./Overview";
 import { WindowControls, useWindow } from "./ServiceHealth";
 
 export const DRIFT_METRICS = ["psi", "kl_divergence", "hellinger", "js_divergence", "dissimilarity"];
@@ -89,6 +90,9 @@ export function DataDrift({ deployment: d }: { deployment: Deployment }) {
         <Select label="Metric" testId="drift-metric" value={chosen} options={DRIFT_METRICS} onChange={setMetric} />
         <WindowControls />
       </Flex>
+      <Box mb={3}>
+        <LatestReport deployment={d} />
+      </Box>
       <Section title="Feature drift versus importance">
         <Loaded state={drift} what="feature drift">
           {(page) => {

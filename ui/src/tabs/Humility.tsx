@@ -1,54 +1,94 @@
-/** Prediction warnings (outlier predictions of a regression model) over time, when enabled. */
+/**
+ * Prediction warnings (outlier predictions of a regression model) over time: the share of each
+ * bucket's predictions the server flagged, from `humilityStatsOverTime/`. The chart is drawn
+ * whatever the settings say (one point per bucket the API returns), with the reason when it is
+ * empty: warnings off, a server that does not log them, or no prediction in the window.
+ */
 import { Box, Flex, Text } from "@chakra-ui/react";
 
-import { ApiError, useApi, type Deployment, type OverTime } from "../api";
+import { ApiError, useApi, type Deployment, type Period } from "../api";
 import { LineChart } from "../charts";
 import { ErrorBox, Loaded, Loading, ObjectView, Section } from "../components";
+import { formatNumber } from "../format";
 import { bucketLabel } from "../time";
 import { WindowControls, useWindow } from "./ServiceHealth";
 
-function WarningsOverTime({ deploymentId }: { deploymentId: string }) {
+interface HumilityOverTime {
+  bucketSize?: string;
+  buckets: { period: Period; rowCount?: number; outlierPredictions?: number; value?: number | null }[];
+}
+
+interface PredictionWarning {
+  enabled?: boolean;
+  [k: string]: unknown;
+}
+
+function WarningsOverTime({ deploymentId, enabled }: { deploymentId: string; enabled: boolean }) {
   const { start, end, bucketSize } = useWindow();
-  const state = useApi<OverTime>(`deployments/${deploymentId}/humilityStatsOverTime/`, { start, end, bucketSize });
+  const state = useApi<HumilityOverTime>(`deployments/${deploymentId}/humilityStatsOverTime/`, { start, end, bucketSize });
   if (state.error instanceof ApiError && state.error.status === 404)
-    return <Text color="fg.muted" fontSize="sm">This server does not count prediction warnings over time.</Text>;
+    return (
+      <Text color="fg.muted" fontSize="sm" data-testid="humility-unavailable">
+        This server does not count prediction warnings over time (no <code>humilityStatsOverTime/</code> route).
+      </Text>
+    );
   if (state.error) return <ErrorBox error={state.error} what="prediction warnings over time" />;
   if (!state.data) return <Loading />;
+  const buckets = state.data.buckets ?? [];
+  const rows = buckets.reduce((sum, b) => sum + (b.rowCount ?? 0), 0);
+  const flagged = buckets.reduce((sum, b) => sum + (b.outlierPredictions ?? 0), 0);
+  const checked = buckets.some((b) => b.value !== null && b.value !== undefined);
   return (
-    <LineChart
-      id="humility-over-time"
-      bar
-      labels={state.data.buckets.map((b) => bucketLabel(b.period.start, bucketSize))}
-      series={[{ label: "Predictions flagged as outliers", values: state.data.buckets.map((b) => b.value) }]}
-    />
+    <Box>
+      <LineChart
+        id="humility-over-time"
+        bar
+        labels={buckets.map((b) => bucketLabel(b.period.start, bucketSize))}
+        series={[{ label: "Share of predictions flagged as outliers", values: buckets.map((b) => b.value ?? null) }]}
+        yTitle="Share flagged"
+        empty="No bucket in this window."
+      />
+      <Text fontSize="xs" color="fg.muted" mt={2} data-testid="humility-summary" data-rows={rows} data-flagged={flagged}>
+        {rows === 0
+          ? "No prediction in this window."
+          : checked
+            ? `${formatNumber(flagged)} of ${formatNumber(rows)} predictions in this window were flagged as outliers.`
+            : `None of the ${formatNumber(rows)} predictions in this window was checked${enabled ? " (warnings were off when they were made)" : ""}.`}
+      </Text>
+    </Box>
   );
 }
 
 export function Humility({ deployment: d }: { deployment: Deployment }) {
-  const settings = useApi<{ predictionWarning?: { enabled?: boolean; [k: string]: unknown } }>(`deployments/${d.id}/settings/`);
+  const settings = useApi<{ predictionWarning?: PredictionWarning }>(`deployments/${d.id}/settings/`);
   return (
     <Box>
       <Flex justify="flex-end" mb={3}>
         <WindowControls />
       </Flex>
       <Loaded state={settings} what="the prediction warning settings">
-        {(s) =>
-          s.predictionWarning?.enabled ? (
+        {(s) => {
+          const enabled = !!s.predictionWarning?.enabled;
+          return (
             <>
+              {!enabled && (
+                <Text color="fg.muted" mb={3} data-testid="humility-disabled">
+                  Prediction warnings are off for this deployment, so no prediction is checked and the chart stays empty.
+                  They apply to regression deployments: an owner enables them with <code>PATCH …/settings/</code>{" "}
+                  <code>{'{"predictionWarning": {"enabled": true}}'}</code> or under Actions.
+                </Text>
+              )}
               <Section title="Prediction warnings over time">
-                <WarningsOverTime deploymentId={d.id} />
+                <WarningsOverTime deploymentId={d.id} enabled={enabled} />
               </Section>
-              <Section title="Prediction warning settings">
-                <ObjectView value={s.predictionWarning} />
-              </Section>
+              {enabled && (
+                <Section title="Prediction warning settings">
+                  <ObjectView value={s.predictionWarning} />
+                </Section>
+              )}
             </>
-          ) : (
-            <Text color="fg.muted" data-testid="humility-disabled">
-              Prediction warnings are off for this deployment. An owner can enable them (regression deployments) with{" "}
-              <code>PATCH …/settings/</code> <code>{'{"predictionWarning": {"enabled": true}}'}</code> or under Actions.
-            </Text>
-          )
-        }
+          );
+        }}
       </Loaded>
     </Box>
   );

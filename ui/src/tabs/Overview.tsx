@@ -1,9 +1,9 @@
 /** Target, model and lineage, dates, the model history as a timeline, and the settings. */
-import { Badge, Box, Flex, SimpleGrid, Text } from "@chakra-ui/react";
+import { Badge, Box, Flex, Link, SimpleGrid, Text } from "@chakra-ui/react";
 
-import { useApi, type Deployment, type Page } from "../api";
+import { apiUrl, useApi, type Deployment, type Page } from "../api";
 import { KeyValues, Loaded, ObjectView, Section } from "../components";
-import { describe } from "../format";
+import { describe, rawValue } from "../format";
 import { formatTime } from "../time";
 
 interface HistoryItem {
@@ -15,17 +15,60 @@ interface HistoryItem {
   details: Record<string, unknown> | null;
 }
 
-/** Model fields the API may add beyond the basics (lineage): shown as they come. */
-const BASIC_MODEL = new Set(["id", "registeredModelName", "version", "targetName", "targetType"]);
+/** Where the model came from, as the deployment JSON gives it: field, label. */
+const LINEAGE: [string, string][] = [
+  ["datasetName", "Dataset"],
+  ["datasetVersion", "Dataset version"],
+  ["trainingRunId", "Training run"],
+  ["sweepParentRunId", "Sweep (parent run)"],
+  ["mlflowModelUrl", "MLflow model"],
+  ["mlflowRunUrl", "MLflow run"],
+];
+
+/** Model fields shown above or in the lineage; any other field the API adds is shown as it comes. */
+const KNOWN_MODEL = new Set(["id", "registeredModelName", "version", "targetName", "targetType", ...LINEAGE.map(([k]) => k)]);
 
 function linkOrText(value: unknown) {
   const text = describe(value);
   return /^https?:\/\//.test(text) ? (
-    <a href={text} target="_blank" rel="noreferrer" style={{ textDecoration: "underline" }}>
+    <Link href={text} target="_blank" rel="noreferrer" colorPalette="blue" textDecoration="underline">
       {text}
-    </a>
+    </Link>
   ) : (
     text
+  );
+}
+
+/** One lineage field: `data-field` is the API's name, `data-value` its raw value ("" for null). */
+function LineageValue({ field, value }: { field: string; value: unknown }) {
+  return (
+    <Box as="span" data-testid="lineage-field" data-field={field} data-value={rawValue(value)}>
+      {value === null || value === undefined ? <Text as="span" color="fg.muted">—</Text> : linkOrText(value)}
+    </Box>
+  );
+}
+
+/** The latest Evidently report: a link to the page the API serves readers, or why there is none. */
+export function LatestReport({ deployment: d }: { deployment: Deployment }) {
+  if (d.latestReport === undefined)
+    return (
+      <Text fontSize="sm" color="fg.muted" data-testid="latest-report" data-available="unknown">
+        This server does not say whether a drift report exists.
+      </Text>
+    );
+  if (d.latestReport === null)
+    return (
+      <Text fontSize="sm" color="fg.muted" data-testid="latest-report" data-available="false">
+        No Evidently report yet: a monitoring pass with reports enabled writes one.
+      </Text>
+    );
+  return (
+    <Text fontSize="sm" data-testid="latest-report" data-available="true" data-uri={d.latestReport.uri}>
+      <Link href={apiUrl(`deployments/${d.id}/reports/latest/`)} target="_blank" rel="noreferrer" colorPalette="blue" textDecoration="underline">
+        Latest Evidently drift report
+      </Link>{" "}
+      ({formatTime(d.latestReport.createdAt)})
+    </Text>
   );
 }
 
@@ -46,8 +89,8 @@ export function Overview({ deployment: d }: { deployment: Deployment }) {
   const history = useApi<Page<HistoryItem>>(`deployments/${d.id}/modelHistory/`, { limit: 1000 });
   const settings = useApi<Record<string, unknown>>(`deployments/${d.id}/settings/`);
   const health = useApi<Record<string, unknown>>(`deployments/${d.id}/healthSettings/`);
-  const extra = Object.entries(d.model).filter(([k]) => !BASIC_MODEL.has(k));
-  const lineage = (d as { lineage?: unknown }).lineage;
+  const extra = Object.entries(d.model).filter(([k]) => !KNOWN_MODEL.has(k));
+  const hasLineage = LINEAGE.some(([k]) => k in d.model);
 
   return (
     <Box>
@@ -60,11 +103,22 @@ export function Overview({ deployment: d }: { deployment: Deployment }) {
               ["Registered model", d.model.registeredModelName],
               ["Version", d.model.version],
               ...extra.map(([k, v]) => [k, linkOrText(v)] as [string, React.ReactNode]),
-              ...(lineage && typeof lineage === "object"
-                ? Object.entries(lineage as Record<string, unknown>).map(([k, v]) => [k, linkOrText(v)] as [string, React.ReactNode])
-                : []),
             ]}
           />
+        </Section>
+        <Section title="Lineage">
+          <Box data-testid="lineage" data-available={hasLineage ? "true" : "false"}>
+            {hasLineage ? (
+              <KeyValues items={LINEAGE.map(([k, label]) => [label, <LineageValue field={k} value={d.model[k]} />] as [string, React.ReactNode])} />
+            ) : (
+              <Text fontSize="sm" color="fg.muted">
+                This server does not report where the model came from (dataset, training run, MLflow links).
+              </Text>
+            )}
+            <Box mt={3}>
+              <LatestReport deployment={d} />
+            </Box>
+          </Box>
         </Section>
         <Section title="Deployment">
           <KeyValues
