@@ -8,8 +8,9 @@ cookie). Where the page chose a window or a feature, the test replays the exact
 request the page made, so both sides look at the same numbers.
 
 Selectors are the contract in UI-CONTRACT.md (``data-testid`` and friends).
-The browser's clock is set to just after the story's last simulated day, so the
-console's "last 7 days" are the story's days. Screenshots of every page go to ``$MLOPS_TEST_OUTPUT/screenshots`` (default
+The browser keeps the real clock: the story's traffic is dated January 2026, and the
+console ends its default windows at the deployment's last prediction
+(``predictionUsage.lastTimestamp``), saying so, which is what these tests check first. Screenshots of every page go to ``$MLOPS_TEST_OUTPUT/screenshots`` (default
 ``tests/output/screenshots``). Skipped, saying why, only where ``chromium`` is absent.
 """
 
@@ -19,9 +20,10 @@ import math
 import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from helpers.browser import (
     DemoAirflow,
@@ -34,8 +36,6 @@ from helpers.browser import (
     screenshot,
     share,
 )
-
-from airflow_mlops.demo import DAYS
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +52,15 @@ TABS = ("Overview", "Service health", "Data drift", "Accuracy", "Humility", "Ret
 #: health badge kind -> the deployment JSON's field
 HEALTH = {"service": "serviceHealth", "drift": "modelHealth", "accuracy": "accuracyHealth"}
 TIMEOUT_MS = 60_000
-#: The browser's clock: an hour after the demo's last simulated day ends. The story's traffic is
-#: timestamped in January 2026 (``timestampColumn``), and the console's windows are "the last
-#: N days" of the browser's now: from here, its default window holds the whole story.
-STORY_NOW = DAYS[-1].end + timedelta(hours=1)
+#: The deployment JSON's model lineage fields the Overview shows (``lineage-field``).
+LINEAGE = (
+    "datasetName",
+    "datasetVersion",
+    "trainingRunId",
+    "sweepParentRunId",
+    "mlflowModelUrl",
+    "mlflowRunUrl",
+)
 expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine renders slower than Playwright's 5 s default
 
 
@@ -111,7 +116,6 @@ def session_as(server: DemoAirflow, browser: Browser) -> Iterator[Any]:
 
     def open_session(user: str) -> Session:
         context = browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 1000})
-        context.clock.install(time=STORY_NOW)
         contexts.append(context)
         opened = Session(context)
         log_in(opened.page, server.url, user, server.passwords[user])
@@ -160,6 +164,28 @@ def shows_number(text: str, value: float) -> bool:
         if decimals >= 2 and abs(float(shown) - value) <= 0.5 * 10**-decimals + 1e-12:
             return True
     return False
+
+
+def query_of(url: str) -> dict[str, str]:
+    return dict(httpx.URL(url).params)
+
+
+def raw(value: Any) -> str:
+    """What the page puts in a ``data-value``: JavaScript's ``String(value)``, "" for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def anchored_end(last_timestamp: str) -> datetime:
+    """The top of the hour after the last prediction: where the console's default windows end."""
+    last = datetime.fromisoformat(last_timestamp.replace("Z", "+00:00"))
+    last = last.replace(tzinfo=UTC) if last.tzinfo is None else last.astimezone(UTC)
+    return last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 def confirm_if_asked(page: Page, waiting: Locator) -> None:
@@ -282,6 +308,134 @@ def test_the_drift_scatter_has_one_point_per_feature_and_drift_over_time_one_per
     assert buckets, admin.last_call("/featureDriftOverTime/")
     expect(over_time).to_have_attribute("data-point-count", str(len(buckets)))
     screenshot(page, "data-drift")
+
+
+def test_default_windows_end_at_the_last_prediction_and_say_so(session_as: Any, server: DemoAirflow) -> None:
+    # The browser's clock is today's; the story's predictions are dated January 2026. Without the
+    # anchor every default window would be empty.
+    admin = session_as("admin")
+    page = admin.page
+    deployment = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/")
+    usage = deployment.get("predictionUsage")
+    assert usage and usage.get("lastTimestamp"), (
+        f"the deployment JSON has no predictionUsage.lastTimestamp: {usage}"
+    )
+    end = anchored_end(usage["lastTimestamp"])
+    assert end < datetime.now(UTC), (end, "the story's traffic is in the past")
+
+    # The inventory's activity column counts the 7 days up to the last prediction.
+    inventory = open_console(admin)
+    row = inventory.locator(f'[data-testid="deployment-row"][data-deployment-id="{server.deployment_id}"]')
+    expect(row.locator('[data-testid="activity-anchor"]')).to_be_visible()
+    activity = query_of(admin.last_call(f"/deployments/{server.deployment_id}/serviceStatsOverTime/"))
+    assert datetime.fromisoformat(activity["end"].replace("Z", "+00:00")) == end, activity
+    shown = row.locator('[data-testid="predictions-7d"]')
+    expect(shown).not_to_have_attribute("data-value", "0")
+    assert int(shown.get_attribute("data-value") or "0") > 0
+
+    # A deployment page's tabs: the same end, said in words, and a window with the story's traffic.
+    row.get_by_role("link").first.click()
+    open_tab(page, "Service health")
+    note = page.locator('[data-testid="window-anchor"]')
+    expect(note).to_have_attribute("data-anchored", "true")
+    expect(note).to_contain_text("up to the last prediction")
+    assert note.get_attribute("data-last-prediction") == usage["lastTimestamp"]
+    expect(page.locator('[data-testid="service-tile"]').first).to_be_visible()
+    call = admin.last_call("/serviceStats/")
+    period = query_of(call)
+    assert datetime.fromisoformat(period["end"].replace("Z", "+00:00")) == end, period
+    assert datetime.fromisoformat(period["start"].replace("Z", "+00:00")) == end - timedelta(days=7), period
+    assert (admin.replay(call)["metrics"]["totalPredictions"] or 0) > 0, call
+    total = page.locator('[data-testid="service-tile"][data-metric="totalPredictions"]')
+    expect(total).not_to_have_attribute("data-value", "0")
+
+    # "Show up to now" ends the windows now instead: the story is then out of a 7-day window.
+    page.get_by_role("button", name="Show up to now").click()
+    expect(note).to_have_attribute("data-anchored", "false")
+    expect(page.locator('[data-testid="service-tile"][data-metric="totalPredictions"]')).to_have_attribute(
+        "data-value", "0"
+    )
+    screenshot(page, "service-health-up-to-now")
+
+
+def test_overview_shows_the_models_lineage_and_the_latest_report_as_the_api_gives_them(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    admin = session_as("admin")
+    page = admin.page
+    open_deployment(admin, server.deployment_id)
+    deployment = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/")
+    model = deployment["model"]
+    missing = [f for f in LINEAGE if f not in model]
+    assert not missing, f"the deployment JSON's model lacks {missing}: {model}"
+    assert model["datasetName"] and model["trainingRunId"], model  # the demo trains from a registered dataset
+    lineage = page.locator('[data-testid="lineage"]')
+    expect(lineage).to_have_attribute("data-available", "true")
+    for name in LINEAGE:
+        field = lineage.locator(f'[data-testid="lineage-field"][data-field="{name}"]')
+        expect(field).to_have_attribute("data-value", raw(model[name]))
+        if isinstance(model[name], str) and model[name].startswith(("http://", "https://")):
+            expect(field.get_by_role("link")).to_have_attribute("href", model[name])
+
+    report = lineage.locator('[data-testid="latest-report"]')
+    latest = deployment.get("latestReport")
+    if latest is None:
+        expect(report).to_have_attribute("data-available", "false")
+        expect(report).to_contain_text("No Evidently report yet")
+    else:
+        expect(report).to_have_attribute("data-available", "true")
+        expect(report).to_have_attribute("data-uri", latest["uri"])
+        href = report.get_by_role("link").get_attribute("href") or ""
+        assert href.endswith(f"/mlops/api/v2/deployments/{server.deployment_id}/reports/latest/"), href
+        served = admin.context.request.get(href)
+        assert served.ok and "html" in served.headers.get("content-type", ""), (served.status, served.headers)
+    screenshot(page, "overview-lineage")
+
+
+def test_predicted_vs_actual_has_one_point_per_bucket_the_api_returns(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    admin = session_as("admin")
+    page = admin.page
+    open_deployment(admin, server.deployment_id)
+    open_tab(page, "Accuracy")
+    chart = page.locator('[data-testid="predicted-vs-actual"]')
+    expect(chart).to_be_visible()
+    answer = admin.replay(admin.last_call("/predictionsVsActualsOverTime/"))
+    buckets = answer["buckets"]
+    assert buckets, admin.last_call("/predictionsVsActualsOverTime/")
+    expect(chart).to_have_attribute("data-point-count", str(len(buckets)))
+    # The story sent actuals for three of its four days: some bucket compares them.
+    assert any(b["rowCountWithActual"] > 0 for b in buckets), buckets
+    expect(page.locator('[data-testid="predicted-vs-actual-no-actuals"]')).to_have_count(0)
+    screenshot(page, "accuracy")
+
+
+def test_humility_charts_one_point_per_bucket_and_says_why_when_warnings_are_off(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    admin = session_as("admin")
+    page = admin.page
+    open_deployment(admin, server.deployment_id)
+    settings = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/settings/")
+    open_tab(page, "Humility")
+    chart = page.locator('[data-testid="humility-over-time"]')
+    expect(chart).to_be_visible()
+    answer = admin.replay(admin.last_call("/humilityStatsOverTime/"))
+    buckets = answer["buckets"]
+    assert buckets, admin.last_call("/humilityStatsOverTime/")
+    expect(chart).to_have_attribute("data-point-count", str(len(buckets)))
+    summary = page.locator('[data-testid="humility-summary"]')
+    expect(summary).to_have_attribute("data-rows", str(sum(b["rowCount"] for b in buckets)))
+    expect(summary).to_have_attribute("data-flagged", str(sum(b["outlierPredictions"] for b in buckets)))
+    disabled = page.locator('[data-testid="humility-disabled"]')
+    if (settings.get("predictionWarning") or {}).get("enabled"):
+        expect(disabled).to_have_count(0)
+    else:
+        # The demo's churn model is a classifier: no warnings, no flagged row, and the page says why.
+        assert all(b["outlierPredictions"] == 0 for b in buckets), buckets
+        expect(disabled).to_contain_text("Prediction warnings are off")
+    screenshot(page, "humility")
 
 
 def test_the_model_history_shows_the_drift_and_accuracy_replacements_with_their_scores(

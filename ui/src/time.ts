@@ -30,7 +30,9 @@ export function windowOf(hours: number, now: number = Date.now()): { start: stri
  */
 export function anchorOf(lastTimestamp: unknown, now: number = Date.now()): number | null {
   if (typeof lastTimestamp !== "string" || !lastTimestamp) return null;
-  const last = new Date(lastTimestamp).getTime();
+  // The API's times are UTC; one without a zone must not be read as the browser's local time.
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/.test(lastTimestamp) ? lastTimestamp : `${lastTimestamp}Z`;
+  const last = new Date(zoned).getTime();
   if (Number.isNaN(last)) return null;
   // The next top of the hour strictly after the prediction: the API's `end` is exclusive.
   const end = (Math.floor(last / HOUR) + 1) * HOUR;
