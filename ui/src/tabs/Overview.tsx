@@ -94,7 +94,7 @@ export function Overview({ deployment: d }: { deployment: Deployment }) {
 
   return (
     <Box>
-      <SimpleGrid columns={{ base: 1, lg: 2 }} gap={4}>
+      <SimpleGrid columns={{ base: 1, lg: 2, xl: 3 }} gap={4}>
         <Section title="Model">
           <KeyValues
             items={[
