@@ -429,12 +429,20 @@ def test_humility_charts_one_point_per_bucket_and_says_why_when_warnings_are_off
     expect(summary).to_have_attribute("data-rows", str(sum(b["rowCount"] for b in buckets)))
     expect(summary).to_have_attribute("data-flagged", str(sum(b["outlierPredictions"] for b in buckets)))
     disabled = page.locator('[data-testid="humility-disabled"]')
-    if (settings.get("predictionWarning") or {}).get("enabled"):
+    deployment = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/")
+    regression = deployment["model"]["targetType"] == "Regression"
+    on = answer.get("predictionWarningEnabled")
+    assert on == (regression and bool((settings.get("predictionWarning") or {}).get("enabled"))), (
+        on,
+        settings,
+    )
+    if on:
         expect(disabled).to_have_count(0)
     else:
-        # The demo's churn model is a classifier: no warnings, no flagged row, and the page says why.
-        assert all(b["outlierPredictions"] == 0 for b in buckets), buckets
-        expect(disabled).to_contain_text("Prediction warnings are off")
+        # The demo's churn model is a classifier: no row is checked, and the page says why.
+        assert all(b["rowCount"] == 0 and b["outlierPredictions"] == 0 for b in buckets), buckets
+        expect(disabled).to_have_attribute("data-reason", "off" if regression else "not-regression")
+        expect(disabled).to_contain_text("no prediction is checked")
     screenshot(page, "humility")
 
 

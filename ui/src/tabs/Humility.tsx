@@ -15,6 +15,9 @@ import { WindowControls, useWindow } from "./ServiceHealth";
 
 interface HumilityOverTime {
   bucketSize?: string;
+  /** Whether rows are checked now (a regression deployment with warnings on); absent on older servers. */
+  predictionWarningEnabled?: boolean;
+  /** `rowCount`: rows checked (not all predictions); `value`: the share flagged, null when none was checked. */
   buckets: { period: Period; rowCount?: number; outlierPredictions?: number; value?: number | null }[];
 }
 
@@ -37,7 +40,7 @@ function WarningsOverTime({ deploymentId, enabled }: { deploymentId: string; ena
   const buckets = state.data.buckets ?? [];
   const rows = buckets.reduce((sum, b) => sum + (b.rowCount ?? 0), 0);
   const flagged = buckets.reduce((sum, b) => sum + (b.outlierPredictions ?? 0), 0);
-  const checked = buckets.some((b) => b.value !== null && b.value !== undefined);
+  const on = state.data.predictionWarningEnabled ?? enabled;
   return (
     <Box>
       <LineChart
@@ -49,11 +52,11 @@ function WarningsOverTime({ deploymentId, enabled }: { deploymentId: string; ena
         empty="No bucket in this window."
       />
       <Text fontSize="xs" color="fg.muted" mt={2} data-testid="humility-summary" data-rows={rows} data-flagged={flagged}>
-        {rows === 0
-          ? "No prediction in this window."
-          : checked
-            ? `${formatNumber(flagged)} of ${formatNumber(rows)} predictions in this window were flagged as outliers.`
-            : `None of the ${formatNumber(rows)} predictions in this window was checked${enabled ? " (warnings were off when they were made)" : ""}.`}
+        {rows > 0
+          ? `${formatNumber(flagged)} of the ${formatNumber(rows)} predictions checked in this window were flagged as outliers.`
+          : on
+            ? "No prediction in this window was checked: none was made, or warnings were off when they were."
+            : "No prediction in this window was checked."}
       </Text>
     </Box>
   );
@@ -68,14 +71,24 @@ export function Humility({ deployment: d }: { deployment: Deployment }) {
       </Flex>
       <Loaded state={settings} what="the prediction warning settings">
         {(s) => {
-          const enabled = !!s.predictionWarning?.enabled;
+          const regression = d.model.targetType === "Regression";
+          const enabled = regression && !!s.predictionWarning?.enabled;
           return (
             <>
               {!enabled && (
-                <Text color="fg.muted" mb={3} data-testid="humility-disabled">
-                  Prediction warnings are off for this deployment, so no prediction is checked and the chart stays empty.
-                  They apply to regression deployments: an owner enables them with <code>PATCH …/settings/</code>{" "}
-                  <code>{'{"predictionWarning": {"enabled": true}}'}</code> or under Actions.
+                <Text color="fg.muted" mb={3} data-testid="humility-disabled" data-reason={regression ? "off" : "not-regression"}>
+                  {regression ? (
+                    <>
+                      Prediction warnings are off for this deployment, so no prediction is checked and the chart stays empty. An
+                      owner enables them with <code>PATCH …/settings/</code>{" "}
+                      <code>{'{"predictionWarning": {"enabled": true}}'}</code> or under Actions.
+                    </>
+                  ) : (
+                    <>
+                      Prediction warnings apply to regression deployments only; this one is {d.model.targetType ?? "not regression"},
+                      so no prediction is checked and the chart stays empty.
+                    </>
+                  )}
                 </Text>
               )}
               <Section title="Prediction warnings over time">
