@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -291,5 +292,36 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             "ignoredAlreadyJoined": result["ignored_already_joined"],
             "unknownAssociationIds": result["unknown_association_ids"],
         }
+
+    @router.get(
+        "/{deployment_id}/reports/latest/",
+        summary="The latest monitoring pass's Evidently report (HTML)",
+        response_class=HTMLResponse,
+        responses={404: {"description": "No monitoring pass has written a report yet, or it is gone."}},
+    )
+    async def latest_report(deployment_id: DeploymentId, principal: Caller) -> Response:
+        """The HTML, sandboxed (it runs as an opaque origin: its scripts never see the caller's session)."""
+        from airflow_mlops.monitoring.report import read_report
+
+        report = await call(deployment_id, principal, "read", lambda d: d.get_latest_report())
+        if report is None:
+            message = (
+                f"deployment {deployment_id} has no report yet: a monitoring pass with reports writes one"
+            )
+            return JSONResponse({"message": message, "detail": message}, status_code=404)
+        try:
+            html = await run_in_threadpool(read_report, report.uri, tracking_uri=settings.mlflow_tracking_uri)
+        except LookupError as exc:
+            return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=404)
+        except ValueError as exc:  # too large to serve: the artifact store has something unexpected
+            return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=502)
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=300",
+            },
+        )
 
     return router

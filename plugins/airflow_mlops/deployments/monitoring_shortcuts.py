@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from airflow_mlops.deployments.overview import Report, latest_reports
 from airflow_mlops.monitoring.actuals import submit_actuals
 from airflow_mlops.monitoring.reads import (
     get_accuracy,
@@ -244,3 +245,7 @@ class MonitoringShortcuts:
             for h in self.get_health_history(kind="drift", limit=1000)
             if h["details"].get("report_uri")
         ]
+
+    def get_latest_report(self) -> Report | None:
+        """The newest monitoring pass's Evidently report (its artifact URI and time), if any pass wrote one."""
+        return latest_reports(self.store_url, [self.id]).get(self.id)
