@@ -279,6 +279,34 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         )
         return _over_time(result)
 
+    @router.get(
+        "/{deployment_id}/predictionsVsActualsOverTime/",
+        summary="Predicted against actual per bucket (means, and class counts for classification)",
+    )
+    async def predictions_vs_actuals_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        bucketSize: BucketQuery = "P1D",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Per bucket: ``rowCountTotal``, ``rowCountWithActual``, ``meanPredictedValue``, ``meanActualValue``
+        (``None`` without joined actuals), and for classification ``predictedClassDistribution`` and
+        ``actualClassDistribution`` (``[{className, count}]``)."""
+        result = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, modelId, start, end),
+        )
+        return {
+            "bucketSize": result.bucket_size,
+            "period": result.period,
+            "modelId": result.model_id,
+            "buckets": result.buckets,
+        }
+
     @router.post(
         "/{deployment_id}/actuals/fromJSON/", status_code=202, summary="Submit actuals by association id"
     )

@@ -165,6 +165,7 @@ ROUTES = [
     ),
     Route("GET", f"{D}/{{id}}/accuracy/", "read", 200),
     Route("GET", f"{D}/{{id}}/accuracyOverTime/", "read", 200),
+    Route("GET", f"{D}/{{id}}/predictionsVsActualsOverTime/", "read", 200),
     Route(
         "POST",
         f"{D}/{{id}}/actuals/fromJSON/",
