@@ -307,6 +307,37 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             "buckets": result.buckets,
         }
 
+    @router.get(
+        "/{deployment_id}/humilityStatsOverTime/",
+        summary="Predictions flagged by the prediction warnings, per bucket",
+    )
+    async def humility_stats_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        bucketSize: BucketQuery = "P1D",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Per bucket: ``rowCount`` (rows checked: a regression deployment with warnings on),
+        ``outlierPredictions`` and ``value``, the share flagged (``None`` when no row was checked).
+        ``predictionWarningEnabled`` is the deployment's setting now."""
+
+        def read(d: Deployment) -> tuple[Any, bool]:
+            enabled = d.model["target_type"] == "Regression" and bool(
+                d.settings["prediction_warning"]["enabled"]
+            )
+            return d.get_humility_stats_over_time(bucketSize, modelId, start, end), enabled
+
+        result, enabled = await call(deployment_id, principal, "read", read)
+        return {
+            "bucketSize": result.bucket_size,
+            "period": result.period,
+            "modelId": result.model_id,
+            "predictionWarningEnabled": enabled,
+            "buckets": result.buckets,
+        }
+
     @router.post(
         "/{deployment_id}/actuals/fromJSON/", status_code=202, summary="Submit actuals by association id"
     )

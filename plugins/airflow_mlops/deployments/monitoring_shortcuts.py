@@ -19,6 +19,7 @@ from airflow_mlops.monitoring.reads import (
     get_accuracy_over_time,
     get_drift_over_time,
     get_feature_histogram,
+    get_humility_stats_over_time,
     get_predictions_vs_actuals_over_time,
     get_service_stats,
     get_service_stats_over_time,
@@ -241,6 +242,23 @@ class MonitoringShortcuts:
             start_time=start_time,
             end_time=end_time,
             class_names=class_names,
+        )
+
+    def get_humility_stats_over_time(
+        self,
+        bucket_size: str = "P1D",
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+    ) -> Any:
+        """Per bucket: rows checked by prediction warnings, those flagged outliers, and the share."""
+        return get_humility_stats_over_time(
+            self.id,
+            store_url=self.store_url,
+            bucket_size=bucket_size,
+            model_id=model_id,
+            start_time=start_time,
+            end_time=end_time,
         )
 
     def submit_actuals(self, data: Any, batch_size: int = 10000) -> dict[str, int]:

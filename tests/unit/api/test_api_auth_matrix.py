@@ -166,6 +166,7 @@ ROUTES = [
     Route("GET", f"{D}/{{id}}/accuracy/", "read", 200),
     Route("GET", f"{D}/{{id}}/accuracyOverTime/", "read", 200),
     Route("GET", f"{D}/{{id}}/predictionsVsActualsOverTime/", "read", 200),
+    Route("GET", f"{D}/{{id}}/humilityStatsOverTime/", "read", 200),
     Route(
         "POST",
         f"{D}/{{id}}/actuals/fromJSON/",

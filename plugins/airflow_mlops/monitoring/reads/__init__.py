@@ -28,6 +28,7 @@ from airflow_mlops.monitoring.reads.drift import (
     list_feature_drift,
     load_baseline,
 )
+from airflow_mlops.monitoring.reads.humility import HumilityOverTime, get_humility_stats_over_time
 from airflow_mlops.monitoring.reads.predictions_vs_actuals import (
     PredictionsVsActuals,
     get_predictions_vs_actuals_over_time,
@@ -55,6 +56,7 @@ __all__ = [
     "Accuracy",
     "FeatureDriftResult",
     "FeatureHistogram",
+    "HumilityOverTime",
     "OverTime",
     "PredictionUsage",
     "PredictionsVsActuals",
@@ -66,6 +68,7 @@ __all__ = [
     "get_accuracy_over_time",
     "get_drift_over_time",
     "get_feature_histogram",
+    "get_humility_stats_over_time",
     "get_predictions_vs_actuals_over_time",
     "get_service_stats",
     "get_service_stats_over_time",
