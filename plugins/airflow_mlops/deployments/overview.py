@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from airflow_mlops.monitoring.reads.usage import PredictionUsage, prediction_usage
-from airflow_mlops.registry.lineage import ModelLineage, model_lineage
+from airflow_mlops.registry.lineage import ModelLineage, model_lineages
 from airflow_mlops.store import HealthRow, session_scope
 
 
@@ -64,7 +64,7 @@ def deployment_overviews(deployments: Sequence[Any], store_url: str) -> dict[str
     ids = [d.id for d in deployments]
     usage = prediction_usage(store_url, ids)
     reports = latest_reports(store_url, ids)
+    lineages = model_lineages({d.model["id"] for d in deployments})
     return {
-        d.id: DeploymentOverview(model_lineage(d.model["id"]), usage[d.id], reports.get(d.id))
-        for d in deployments
+        d.id: DeploymentOverview(lineages[d.model["id"]], usage[d.id], reports.get(d.id)) for d in deployments
     }

@@ -8,6 +8,8 @@ monitoring pass records it.
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.monitoring.fold import fold_new_predictions
 from airflow_mlops.monitoring.reads import resolve_window
-from airflow_mlops.registry.lineage import ModelLineage, model_lineage
+from airflow_mlops.registry.lineage import ModelLineage, model_lineage, model_lineages
 from airflow_mlops.store import HealthRow, session_scope
 
 if TYPE_CHECKING:
@@ -111,6 +113,17 @@ def test_lineage_links_an_http_tracking_server_and_survives_an_unreachable_one(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     gone = model_lineage("churn/1", tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9")
     assert gone == ModelLineage()
+
+    # A registry that takes the connection and never answers: the caller waits the timeout, not MLflow's.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        began = time.monotonic()
+        hung = model_lineages(["churn/1", "churn/2"], tracking_uri=uri, registry_uri=uri, timeout_s=0.5)
+        assert time.monotonic() - began < 3
+    assert hung == {"churn/1": ModelLineage(), "churn/2": ModelLineage()}
 
 
 # ---- predictionUsage ----------------------------------------------------------------------------------
