@@ -244,10 +244,10 @@ def test_the_nav_opens_the_console_showing_the_demo_deployments_health_as_the_ap
     expect(page.get_by_role("link", name="Dags").first).to_be_visible()  # the nav has rendered
     entry = page.get_by_role("link", name="MLOps").or_(page.get_by_role("menuitem", name="MLOps"))
     plugins = page.get_by_role("button", name="Plugins")  # several nav apps share this menu
-    # The host adds plugin entries once its plugins call answers, after its own links: wait for either.
+    # The host adds plugin entries once it has fetched the plugin list: wait for one of the two.
     expect(entry.or_(plugins).first).to_be_visible()
     if not entry.first.is_visible():
-        plugins.click()
+        plugins.first.click()
     entry.first.click()
     inventory = page.locator('[data-testid="mlops-inventory"]')
     expect(inventory).to_be_visible()

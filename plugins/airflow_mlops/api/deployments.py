@@ -20,7 +20,7 @@ from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.config import Settings
-from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters
+from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters, deployment_overviews
 from airflow_mlops.enums import DEPLOYMENT_ROLE
 from airflow_mlops.security import PermissionDenied, Principal, roles_of
 
@@ -76,6 +76,10 @@ def build_router(settings: Settings) -> APIRouter:
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
 
+    async def as_json(deployment: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, Any]:
+        overview = (await run(deployment_overviews, [deployment], url))[deployment.id]
+        return schemas.deployment_json(deployment, role, overview)
+
     @router.get("/", summary="List deployments")
     async def list_deployments(
         request: Request,
@@ -111,15 +115,16 @@ def build_router(settings: Settings) -> APIRouter:
             store_url=url,
         )
         held = await run(roles, principal)
-        return page(
-            request,
-            [
-                schemas.deployment_json(d, DEPLOYMENT_ROLE.OWNER if held is None else held.get(d.id))
-                for d in items
-            ],
-            offset,
-            limit,
-        )
+        shown = items[offset : offset + limit]
+        overviews = await run(deployment_overviews, shown, url)
+        listed = page(request, items, offset, limit)
+        listed["data"] = [
+            schemas.deployment_json(
+                d, DEPLOYMENT_ROLE.OWNER if held is None else held.get(d.id), overviews[d.id]
+            )
+            for d in shown
+        ]
+        return listed
 
     async def create_with(
         field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
@@ -134,7 +139,7 @@ def build_router(settings: Settings) -> APIRouter:
             )
         except (LookupError, ValueError) as exc:
             raise SettingsError(f"{field}: {exc}") from exc
-        return schemas.deployment_json(deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
+        return await as_json(deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
 
     @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
     async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/{deployment_id}/", summary="Get a deployment")
     async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
-        return schemas.deployment_json(*await run(with_role, deployment_id, principal, "read"))
+        return await as_json(*await run(with_role, deployment_id, principal, "read"))
 
     @router.patch("/{deployment_id}/", summary="Update label, description or importance")
     async def update(
@@ -179,7 +184,7 @@ def build_router(settings: Settings) -> APIRouter:
             importance=body.importance,
             actor=principal.name,
         )
-        return schemas.deployment_json(deployment, role)
+        return await as_json(deployment, role)
 
     @router.delete("/{deployment_id}/", status_code=204, summary="Delete a deployment")
     async def delete(deployment_id: DeploymentId, principal: Caller) -> Response:
@@ -194,7 +199,7 @@ def build_router(settings: Settings) -> APIRouter:
         deployment, role = await run(with_role, deployment_id, principal, "update")
         change = deployment.activate if body.status == "active" else deployment.deactivate
         await run(change, actor=principal.name)
-        return schemas.deployment_json(deployment, role)
+        return await as_json(deployment, role)
 
     @router.post("/{deployment_id}/model/validation/", summary="Can this model replace the current one?")
     async def validate(
@@ -219,7 +224,7 @@ def build_router(settings: Settings) -> APIRouter:
             raise
         except ValueError as exc:
             raise SettingsError(f"modelId: {exc}") from exc
-        return schemas.deployment_json(deployment, role)
+        return await as_json(deployment, role)
 
     @router.get("/{deployment_id}/modelHistory/", summary="Every model the deployment served, and why")
     async def model_history(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -278,6 +279,65 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         )
         return _over_time(result)
 
+    @router.get(
+        "/{deployment_id}/predictionsVsActualsOverTime/",
+        summary="Predicted against actual per bucket (means, and class counts for classification)",
+    )
+    async def predictions_vs_actuals_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        bucketSize: BucketQuery = "P1D",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Per bucket: ``rowCountTotal``, ``rowCountWithActual``, ``meanPredictedValue``, ``meanActualValue``
+        (``None`` without joined actuals), and for classification ``predictedClassDistribution`` and
+        ``actualClassDistribution`` (``[{className, count}]``)."""
+        result = await call(
+            deployment_id,
+            principal,
+            "read",
+            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, modelId, start, end),
+        )
+        return {
+            "bucketSize": result.bucket_size,
+            "period": result.period,
+            "modelId": result.model_id,
+            "buckets": result.buckets,
+        }
+
+    @router.get(
+        "/{deployment_id}/humilityStatsOverTime/",
+        summary="Predictions flagged by the prediction warnings, per bucket",
+    )
+    async def humility_stats_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        bucketSize: BucketQuery = "P1D",
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """Per bucket: ``rowCount`` (rows checked: a regression deployment with warnings on),
+        ``outlierPredictions`` and ``value``, the share flagged (``None`` when no row was checked).
+        ``predictionWarningEnabled`` is the deployment's setting now."""
+
+        def read(d: Deployment) -> tuple[Any, bool]:
+            enabled = d.model["target_type"] == "Regression" and bool(
+                d.settings["prediction_warning"]["enabled"]
+            )
+            return d.get_humility_stats_over_time(bucketSize, modelId, start, end), enabled
+
+        result, enabled = await call(deployment_id, principal, "read", read)
+        return {
+            "bucketSize": result.bucket_size,
+            "period": result.period,
+            "modelId": result.model_id,
+            "predictionWarningEnabled": enabled,
+            "buckets": result.buckets,
+        }
+
     @router.post(
         "/{deployment_id}/actuals/fromJSON/", status_code=202, summary="Submit actuals by association id"
     )
@@ -291,5 +351,36 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             "ignoredAlreadyJoined": result["ignored_already_joined"],
             "unknownAssociationIds": result["unknown_association_ids"],
         }
+
+    @router.get(
+        "/{deployment_id}/reports/latest/",
+        summary="The latest monitoring pass's Evidently report (HTML)",
+        response_class=HTMLResponse,
+        responses={404: {"description": "No monitoring pass has written a report yet, or it is gone."}},
+    )
+    async def latest_report(deployment_id: DeploymentId, principal: Caller) -> Response:
+        """The HTML, sandboxed (it runs as an opaque origin: its scripts never see the caller's session)."""
+        from airflow_mlops.monitoring.report import read_report
+
+        report = await call(deployment_id, principal, "read", lambda d: d.get_latest_report())
+        if report is None:
+            message = (
+                f"deployment {deployment_id} has no report yet: a monitoring pass with reports writes one"
+            )
+            return JSONResponse({"message": message, "detail": message}, status_code=404)
+        try:
+            html = await run_in_threadpool(read_report, report.uri, tracking_uri=settings.mlflow_tracking_uri)
+        except LookupError as exc:
+            return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=404)
+        except ValueError as exc:  # too large to serve: the artifact store has something unexpected
+            return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=502)
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=300",
+            },
+        )
 
     return router

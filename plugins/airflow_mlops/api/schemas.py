@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from airflow_mlops.deployments import Deployment
+from airflow_mlops.deployments import Deployment, DeploymentOverview
 from airflow_mlops.deployments.settings import (
     AssociationIdSettings,
     Enabled,
@@ -182,8 +182,16 @@ def health_json(h: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def deployment_json(d: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, Any]:
-    """A deployment as the API shows it to a caller with ``role``: ``permissions`` are what it may do."""
+def deployment_json(
+    d: Deployment, role: DEPLOYMENT_ROLE | None, overview: DeploymentOverview
+) -> dict[str, Any]:
+    """A deployment as the API shows it to a caller with ``role``: ``permissions`` are what it may do.
+
+    ``overview`` adds what a console shows beside it: the model's lineage,
+    DataRobot's ``predictionUsage`` and the latest Evidently report (its
+    HTML at ``reports/latest/``).
+    """
+    lineage, usage, report = overview.lineage, overview.prediction_usage, overview.latest_report
     return {
         "id": d.id,
         "label": d.label,
@@ -196,6 +204,12 @@ def deployment_json(d: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, An
             "version": d.model["version"],
             "targetName": d.model["target_name"],
             "targetType": d.model["target_type"],
+            "datasetName": lineage.dataset_name,
+            "datasetVersion": lineage.dataset_version,
+            "trainingRunId": lineage.training_run_id,
+            "sweepParentRunId": lineage.sweep_parent_run_id,
+            "mlflowModelUrl": lineage.mlflow_model_url,
+            "mlflowRunUrl": lineage.mlflow_run_url,
         },
         "serviceHealth": health_json(d.service_health),
         "modelHealth": health_json(d.model_health),
@@ -203,6 +217,13 @@ def deployment_json(d: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, An
         "createdAt": d.created_at.isoformat(),
         "updatedAt": d.updated_at.isoformat(),
         "permissions": permissions(role),
+        "predictionUsage": {
+            "lastTimestamp": usage.last_timestamp.isoformat() if usage.last_timestamp else None,
+            "dailyRates": list(usage.daily_rates),
+        },
+        "latestReport": (
+            {"uri": report.uri, "createdAt": report.created_at.isoformat()} if report is not None else None
+        ),
     }
 
 

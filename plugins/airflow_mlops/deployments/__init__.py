@@ -5,7 +5,8 @@
 (DataRobot's settings getters and updaters, retraining requests), ``replacement``
 (validate and replace), ``monitoring_shortcuts`` (service stats, drift,
 accuracy, actuals, health history), ``listing`` (filters and orders),
-``audit`` (the audit log), ``feature_drift`` (DataRobot's ``FeatureDrift.list``).
+``audit`` (the audit log), ``feature_drift`` (DataRobot's ``FeatureDrift.list``),
+``overview`` (lineage, prediction usage and latest report, for a page of deployments).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from airflow_mlops.deployments.audit import audit_log
 from airflow_mlops.deployments.deployment import Deployment
 from airflow_mlops.deployments.feature_drift import FeatureDrift
 from airflow_mlops.deployments.listing import ORDER_FIELDS, DeploymentListFilters
+from airflow_mlops.deployments.overview import (
+    DeploymentOverview,
+    Report,
+    deployment_overviews,
+    latest_reports,
+)
 from airflow_mlops.deployments.settings import SettingsError
 from airflow_mlops.errors import DeploymentNotFound
 from airflow_mlops.registry import ModelRef, ModelVersionInfo, model_version_info
@@ -23,10 +30,14 @@ __all__ = [
     "Deployment",
     "DeploymentListFilters",
     "DeploymentNotFound",
+    "DeploymentOverview",
     "FeatureDrift",
     "ModelRef",
     "ModelVersionInfo",
+    "Report",
     "SettingsError",
     "audit_log",
+    "deployment_overviews",
+    "latest_reports",
     "model_version_info",
 ]

@@ -12,12 +12,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from airflow_mlops.deployments.overview import Report, latest_reports
 from airflow_mlops.monitoring.actuals import submit_actuals
 from airflow_mlops.monitoring.reads import (
     get_accuracy,
     get_accuracy_over_time,
     get_drift_over_time,
     get_feature_histogram,
+    get_humility_stats_over_time,
+    get_predictions_vs_actuals_over_time,
     get_service_stats,
     get_service_stats_over_time,
     get_target_drift,
@@ -25,6 +28,25 @@ from airflow_mlops.monitoring.reads import (
     model_version_of,
 )
 from airflow_mlops.store import HealthRow, session_scope
+
+
+def _binary_class_names(model_id: str) -> tuple[str, str] | None:
+    """A binary model's (negative, positive) class names from the registry (None: it does not say)."""
+    from airflow_mlops.config import get_settings
+    from airflow_mlops.registry import ModelRef, get_model_version
+
+    ref = ModelRef.parse(model_id)
+    settings = get_settings()
+    try:
+        classes = get_model_version(
+            ref.name,
+            ref.version,
+            tracking_uri=settings.mlflow_tracking_uri,
+            registry_uri=settings.mlflow_registry_uri,
+        ).classes
+    except Exception:  # the registry cannot answer: the read still answers, with 0/1 for names
+        return None
+    return (str(classes[0]), str(classes[-1])) if classes and len(classes) == 2 else None
 
 
 class MonitoringShortcuts:
@@ -200,6 +222,45 @@ class MonitoringShortcuts:
             end_time=end_time,
         )
 
+    def get_predictions_vs_actuals_over_time(
+        self,
+        bucket_size: str = "P1D",
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+    ) -> Any:
+        """Per bucket: predictions, those with an actual, mean predicted vs actual (and class counts)."""
+        class_names = None
+        if self.model["target_type"] == "Binary":
+            class_names = _binary_class_names(self.model["id"])
+        return get_predictions_vs_actuals_over_time(
+            self.id,
+            store_url=self.store_url,
+            target_type=self.model["target_type"],
+            bucket_size=bucket_size,
+            model_id=model_id,
+            start_time=start_time,
+            end_time=end_time,
+            class_names=class_names,
+        )
+
+    def get_humility_stats_over_time(
+        self,
+        bucket_size: str = "P1D",
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+    ) -> Any:
+        """Per bucket: rows checked by prediction warnings, those flagged outliers, and the share."""
+        return get_humility_stats_over_time(
+            self.id,
+            store_url=self.store_url,
+            bucket_size=bucket_size,
+            model_id=model_id,
+            start_time=start_time,
+            end_time=end_time,
+        )
+
     def submit_actuals(self, data: Any, batch_size: int = 10000) -> dict[str, int]:
         """Store actual outcomes (``association_id``, ``actual_value``, optional ``timestamp``, ``was_acted_on``).
 
@@ -244,3 +305,7 @@ class MonitoringShortcuts:
             for h in self.get_health_history(kind="drift", limit=1000)
             if h["details"].get("report_uri")
         ]
+
+    def get_latest_report(self) -> Report | None:
+        """The newest monitoring pass's Evidently report (its artifact URI and time), if any pass wrote one."""
+        return latest_reports(self.store_url, [self.id]).get(self.id)

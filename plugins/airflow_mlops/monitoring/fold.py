@@ -280,7 +280,13 @@ def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSumm
                 row = ServiceBucketRow(deployment_id=deployment_id, model_version=version, hour=hour)
                 for name in ("predictions", "errors", "requests", "user_errors", "server_errors"):
                     setattr(row, name, 0)
-                for name in ("slow_requests", "cache_hits", "cache_lookups"):
+                for name in (
+                    "slow_requests",
+                    "cache_hits",
+                    "cache_lookups",
+                    "warned_rows",
+                    "outlier_predictions",
+                ):
                     setattr(row, name, 0)
                 row.latency_ms_sum = 0.0
                 session.add(row)

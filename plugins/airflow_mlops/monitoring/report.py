@@ -96,3 +96,28 @@ def log_report(
             )
             mlflow.log_artifact(str(path), artifact_path="monitoring")
             return f"{run.info.artifact_uri}/monitoring/{name}"
+
+
+#: Largest report served back (Evidently's HTML embeds its data; a 5,000-row sample stays far below).
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+def read_report(uri: str, *, tracking_uri: str) -> bytes:
+    """The HTML of a report logged by :func:`log_report` (``uri`` as it returned it).
+
+    Raises ``LookupError`` when the artifact is gone (its run deleted, the artifact
+    store moved) and ``ValueError`` when it is larger than :data:`MAX_REPORT_BYTES`.
+    """
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
+            )
+        except Exception as exc:  # MlflowException, OSError: the artifact cannot be fetched
+            raise LookupError(f"the report {uri!r} cannot be read from MLflow: {exc}") from exc
+        size = local.stat().st_size
+        if size > MAX_REPORT_BYTES:
+            raise ValueError(f"the report {uri!r} is {size} bytes, more than {MAX_REPORT_BYTES} served")
+        return local.read_bytes()

@@ -15,7 +15,10 @@ alone, so each hour keeps only *mergeable* state (sums, fixed histograms, sets):
   ``medianLoad`` and ``peakLoad`` (requests per minute) over the active hours;
 * ``consumers``: the distinct callers of the hour (``caller`` in the log), kept
   as a sorted set capped at :data:`MAX_CONSUMERS_PER_HOUR`;
-* ``cache_hits`` / ``cache_lookups`` from the log's ``cache_hit`` column.
+* ``cache_hits`` / ``cache_lookups`` from the log's ``cache_hit`` column;
+* ``warned_rows`` / ``outlier_predictions``: scored rows whose ``prediction_warning``
+  is known (a regression deployment with warnings on) and those flagged, for the
+  humility stats (:mod:`airflow_mlops.monitoring.reads.humility`).
 
 What the prediction log holds decides what can be known. A *request* is the
 rows sharing a ``request_id`` when the log has one; otherwise the consecutive
@@ -37,6 +40,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from airflow_mlops.enums import SERVICE_STAT_METRIC
+from airflow_mlops.prediction_log import WARNING_COLUMN
 
 __all__ = [
     "LATENCY_EDGES_MS",
@@ -94,6 +98,8 @@ class HourState:
     slow_requests: int = 0
     cache_hits: int = 0
     cache_lookups: int = 0
+    warned_rows: int = 0
+    outlier_predictions: int = 0
     response_hist: NDArray[np.int64] = field(default_factory=lambda: np.zeros(N_LATENCY_BINS, np.int64))
     execution_hist: NDArray[np.int64] = field(default_factory=lambda: np.zeros(N_LATENCY_BINS, np.int64))
     per_minute: NDArray[np.int64] = field(default_factory=lambda: np.zeros(60, np.int64))
@@ -137,6 +143,11 @@ class HourState:
             known = hits.notna().to_numpy()
             self.cache_lookups += int(known.sum())
             self.cache_hits += int(hits[known].astype(bool).sum())
+        if WARNING_COLUMN in rows.columns:
+            flags = rows[WARNING_COLUMN][ok]
+            flagged = flags.notna().to_numpy()
+            self.warned_rows += int(flagged.sum())
+            self.outlier_predictions += int(flags[flagged].astype(bool).sum())
 
     def absorb(self, other: HourState) -> None:
         """Add another state of the same (version, hour): the fold merges files before committing them."""
@@ -150,6 +161,8 @@ class HourState:
             "slow_requests",
             "cache_hits",
             "cache_lookups",
+            "warned_rows",
+            "outlier_predictions",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.response_hist = self.response_hist + other.response_hist
@@ -170,6 +183,8 @@ class HourState:
             "slow_requests",
             "cache_hits",
             "cache_lookups",
+            "warned_rows",
+            "outlier_predictions",
         ):
             setattr(row, name, (getattr(row, name) or 0) + getattr(self, name))
         for name in ("response_hist", "execution_hist", "per_minute"):

@@ -49,7 +49,13 @@ from __future__ import annotations
 
 from airflow_mlops.prediction_log.arrow import stringify
 from airflow_mlops.prediction_log.chunks import PredictionBatch, object_array
-from airflow_mlops.prediction_log.layout import CORE_COLUMNS, FEATURE_PREFIX, REQUIRED_KEYS, list_log_files
+from airflow_mlops.prediction_log.layout import (
+    CORE_COLUMNS,
+    FEATURE_PREFIX,
+    REQUIRED_KEYS,
+    WARNING_COLUMN,
+    list_log_files,
+)
 from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
 from airflow_mlops.prediction_log.writer import PredictionLogWriter
 
@@ -57,6 +63,7 @@ __all__ = [
     "CORE_COLUMNS",
     "FEATURE_PREFIX",
     "REQUIRED_KEYS",
+    "WARNING_COLUMN",
     "PredictionBatch",
     "PredictionLogWriter",
     "feature_frame",

@@ -34,6 +34,9 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "latency_ms",
     "features",
 )
+#: Per row of a regression deployment with prediction warnings on: was the prediction flagged an
+#: outlier (bool). Absent from files of requests scored with warnings off: unknown, never False.
+WARNING_COLUMN = "prediction_warning"
 RESERVED = frozenset((*CORE_COLUMNS, "features", "deployment_id"))
 DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HOUR_RE = re.compile(r"^hour=(\d{8}T\d{2})$")

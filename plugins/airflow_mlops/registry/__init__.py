@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from airflow_mlops.registry.aliases import deployment_alias, drop_deployment_alias, mirror_deployment_alias
+from airflow_mlops.registry.lineage import (
+    ModelLineage,
+    mlflow_model_url,
+    mlflow_run_url,
+    model_lineage,
+    model_lineages,
+)
 from airflow_mlops.registry.model_ref import ModelRef
 from airflow_mlops.registry.model_version import (
     TARGET_TYPES,
@@ -41,6 +48,7 @@ __all__ = [
     "TARGET_TYPES",
     "TRUSTED_MODULE_PREFIXES",
     "ExternalModelError",
+    "ModelLineage",
     "ModelRef",
     "ModelVersionInfo",
     "PredictionOutput",
@@ -56,7 +64,11 @@ __all__ = [
     "load_model",
     "load_predictor",
     "mirror_deployment_alias",
+    "mlflow_model_url",
+    "mlflow_run_url",
     "model_kind",
+    "model_lineage",
+    "model_lineages",
     "model_version_info",
     "monitored_values",
     "register_custom_model",

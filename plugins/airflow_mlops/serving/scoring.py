@@ -15,7 +15,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from airflow_mlops.prediction_log import PredictionBatch
+from airflow_mlops.prediction_log import WARNING_COLUMN, PredictionBatch
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -136,7 +136,8 @@ def finish_scoring(
 ) -> Scored:
     """Add warnings, passthrough values and association ids to the model's rows."""
     bounds = loaded.warning_boundaries
-    flags = outside(np.asarray([r["prediction"] for r in rows], dtype=float), bounds) if bounds else None
+    # ``logged`` holds a regression's predictions as one float array: no per-row Python here.
+    flags = outside(logged, bounds) if bounds else None
     ids = checked.association_ids
     passthrough_values = json_values(checked.rows, checked.passthrough) if checked.passthrough else None
     for i, row in enumerate(rows):
@@ -186,7 +187,7 @@ def log_batch(
     collect = bool(loaded.settings["predictions_data_collection"]["enabled"])
     extras: dict[str, Any] = {"data_collected": collect}
     if scored.warnings is not None:
-        extras["prediction_warning"] = np.asarray(scored.warnings, dtype=bool)
+        extras[WARNING_COLUMN] = np.asarray(scored.warnings, dtype=bool)
     return PredictionBatch(
         size=len(scored.rows),
         timestamp=stamps,

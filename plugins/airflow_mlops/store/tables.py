@@ -107,6 +107,9 @@ class ServiceBucketRow(Base):
     slow_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cache_hits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cache_lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Rows scored with prediction warnings on (a regression deployment), and those flagged outliers.
+    warned_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outlier_predictions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Per-request response-time counts over the fixed log-spaced bins of ``LATENCY_EDGES_MS``.
     response_hist: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     #: The same for model execution time (``execution_ms`` in the log, else the response time).

@@ -165,6 +165,8 @@ ROUTES = [
     ),
     Route("GET", f"{D}/{{id}}/accuracy/", "read", 200),
     Route("GET", f"{D}/{{id}}/accuracyOverTime/", "read", 200),
+    Route("GET", f"{D}/{{id}}/predictionsVsActualsOverTime/", "read", 200),
+    Route("GET", f"{D}/{{id}}/humilityStatsOverTime/", "read", 200),
     Route(
         "POST",
         f"{D}/{{id}}/actuals/fromJSON/",
@@ -172,6 +174,9 @@ ROUTES = [
         202,
         lambda s: {"data": [{"associationId": "a1", "actualValue": "yes"}]},
     ),
+    # No monitoring pass wrote a report for the matrix's deployments: 404 past authorization
+    # (served with a report in tests/unit/api/test_api_deployment_overview.py).
+    Route("GET", f"{D}/{{id}}/reports/latest/", "read", 404),
     Route("GET", f"{D}/{{id}}/retrainingRequests/", "read", 200),
     Route(
         "POST",

@@ -37,6 +37,8 @@ DEPLOYMENT_KEYS = {
     "createdAt",
     "updatedAt",
     "permissions",
+    "predictionUsage",
+    "latestReport",
 }
 CHECKS = {
     "targetType",
@@ -84,6 +86,14 @@ def _health(store_url: str, deployment_id: str, kind: str, status: str) -> None:
         )
 
 
+def _run_of(server: LiveServer, name: str, version: str) -> str:
+    """The MLflow run that fitted a registered version."""
+    from mlflow.tracking import MlflowClient
+
+    uri = server.models.tracking_uri
+    return str(MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(name, version).run_id)
+
+
 def _field_error(response: httpx.Response, *loc: str) -> dict[str, Any]:
     """The validation error FastAPI reports for the field at ``loc`` (asserting there is one)."""
     assert response.status_code == 422, response.text
@@ -127,7 +137,17 @@ def test_create_answers_201_in_camel_case_and_makes_the_caller_owner(
         "version": "1",
         "targetName": "churned",
         "targetType": "Binary",
+        # The session's models are registered without lineage tags, in a SQLite tracking store (no UI).
+        "datasetName": None,
+        "datasetVersion": None,
+        "trainingRunId": body["model"]["trainingRunId"],
+        "sweepParentRunId": None,
+        "mlflowModelUrl": None,
+        "mlflowRunUrl": None,
     }
+    assert body["model"]["trainingRunId"] == _run_of(server, "churn", "1")
+    assert body["predictionUsage"] == {"lastTimestamp": None, "dailyRates": [0] * 7}
+    assert body["latestReport"] is None
     assert set(body["serviceHealth"]) == {"status", "message", "startDate", "endDate"}
     assert datetime.fromisoformat(body["createdAt"]).tzinfo is not None
 

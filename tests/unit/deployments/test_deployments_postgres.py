@@ -245,3 +245,57 @@ def test_rest_edge_input_on_postgres_is_never_a_5xx(pg: str, models: RegisteredM
             )
         assert client.get(f"{base}/").json()["label"] == "pg"
         assert client.get(f"{base}/settings/").json()["associationId"]["columnNames"] == []
+
+
+def test_overview_reads_on_postgres(pg: str, models: RegisteredModels) -> None:
+    """The latest report's JSON path query and the grouped usage and humility reads, on a real server."""
+    from datetime import UTC, datetime
+
+    from airflow_mlops.deployments import deployment_overviews, latest_reports
+    from airflow_mlops.monitoring.reads import get_humility_stats_over_time
+    from airflow_mlops.store import HealthRow, ServiceBucketRow
+
+    d = Deployment.create_from_registered_model_version(models.churn_v1, "pg overview", store_url=pg)
+    hour = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    per_minute = [0] * 60
+    per_minute[41] = 2
+    with session_scope(pg) as session:
+        for i, uri in enumerate(["file:///old.html", "file:///new.html", None]):
+            session.add(
+                HealthRow(
+                    deployment_id=d.id,
+                    kind="drift",
+                    status="passing",
+                    message="ok",
+                    window_start=hour,
+                    window_end=hour,
+                    details={"report_uri": uri},
+                    evaluated_at=hour + timedelta(hours=i),
+                )
+            )
+        session.add(
+            ServiceBucketRow(
+                deployment_id=d.id,
+                model_version="1",
+                hour=hour,
+                predictions=5,
+                errors=0,
+                latency_ms_sum=1.0,
+                per_minute=per_minute,
+                warned_rows=4,
+                outlier_predictions=1,
+            )
+        )
+    (report,) = latest_reports(pg, [d.id]).values()
+    assert (report.uri, report.created_at) == ("file:///new.html", hour + timedelta(hours=1))
+    overview = deployment_overviews([d], pg)[d.id]
+    assert overview.prediction_usage.last_timestamp == hour + timedelta(minutes=41)
+    humility = get_humility_stats_over_time(
+        d.id, store_url=pg, bucket_size="PT1H", start_time=hour, end_time=hour + timedelta(hours=1)
+    )
+    assert humility.buckets[0] | {"period": None} == {
+        "period": None,
+        "rowCount": 4,
+        "outlierPredictions": 1,
+        "value": 0.25,
+    }

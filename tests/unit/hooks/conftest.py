@@ -2,12 +2,17 @@
 
 ``apply_connections`` exports into ``os.environ`` by design (the task process
 is its scope); in one pytest process that would leak a test's store into the
-next. Deleting the variables through ``monkeypatch`` first makes it put back
-the session's values (or their absence) at teardown, whatever was exported;
-the module's record of its exports is a fresh dict per test.
+next. The variables are saved, deleted for the test, and put back as they were
+(present or absent) at teardown, whatever was exported meanwhile; the module's
+record of its exports is a fresh dict per test. (``monkeypatch.delenv`` alone
+records nothing for a variable that is absent, so it would not remove one the
+test exported.)
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,8 +30,14 @@ SETTING_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
-def no_settings_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in SETTING_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def no_settings_variables(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    saved = {name: os.environ.pop(name, None) for name in SETTING_VARIABLES}
     monkeypatch.setattr(connections, "_exported", {})
-    return monkeypatch
+    try:
+        yield monkeypatch
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -252,3 +252,29 @@ def test_actuals_join_either_order_and_unknown_ids_are_reported(settings: Settin
         d.submit_actuals([{"association_id": "x", "actual_value": None}])
     with pytest.raises(ValueError, match=r"batch_size=0"):
         d.submit_actuals(early, batch_size=0)
+
+
+def test_humility_counts_are_the_flags_of_scored_rows(settings: Settings) -> None:
+    from airflow_mlops.monitoring.reads import get_humility_stats_over_time
+
+    _deploy(settings)
+    rows = _rows(120, H10, seed=2)
+    flags = np.random.default_rng(9).choice([True, False, None], len(rows))
+    for row, flag in zip(rows, flags, strict=True):
+        row["prediction_warning"] = flag  # None: scored with warnings off
+    _write(settings, rows)
+    _fold(settings)
+    checked = [f for r, f in zip(rows, flags, strict=True) if r["status_code"] < 400 and f is not None]
+    over = get_humility_stats_over_time(
+        DEP,
+        store_url=settings.store_url,
+        bucket_size="PT1H",
+        start_time=H10,
+        end_time=H10 + timedelta(hours=2),
+    )
+    assert [b["rowCount"] for b in over.buckets] == [len(checked), 0]
+    assert [b["outlierPredictions"] for b in over.buckets] == [sum(checked), 0]
+    assert over.buckets[0]["value"] == pytest.approx(sum(checked) / len(checked))
+    assert over.buckets[1]["value"] is None
+    # Error rows carry no prediction: a flag on one (never written by the server) does not count.
+    assert len(checked) < sum(f is not None for f in flags)

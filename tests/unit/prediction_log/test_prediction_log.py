@@ -16,6 +16,7 @@ import pytest
 
 from airflow_mlops import prediction_log
 from airflow_mlops.prediction_log import (
+    WARNING_COLUMN,
     PredictionLogWriter,
     feature_frame,
     list_log_files,
@@ -435,6 +436,23 @@ def test_batches_typed_differently_follow_the_per_file_rule(tmp_path: Path) -> N
     assert frame["f.flag"].tolist() == ["true", "false", "1", None]
     assert frame["f.other"].tolist() == [None, None, None, "x"]
     assert pd.isna(frame["prediction"].iloc[3]) and frame["prediction"].iloc[0] == 0.5
+
+
+def test_the_warning_flag_is_a_bool_column_null_where_warnings_were_off(tmp_path: Path) -> None:
+    """The server logs one bool array per request with warnings on, nothing with them off."""
+    import numpy as np
+
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(3, extras={WARNING_COLUMN: np.array([True, False, True])}))
+        writer.append_batch("dep", _batch(2))  # warnings off: no flag
+        writer.append_batch("dep", _batch(1, extras={WARNING_COLUMN: np.array([False])}))
+    (path,) = list_log_files(tmp_path, "dep")
+    assert str(pq.read_schema(path).field(WARNING_COLUMN).type) == "bool"
+    assert read_log_files([path])[WARNING_COLUMN].tolist() == [True, False, True, None, None, False]
+    with PredictionLogWriter(tmp_path / "off", max_rows=1000, max_delay_s=60) as writer:
+        writer.append_batch("dep", _batch(2))
+    (off,) = list_log_files(tmp_path / "off", "dep")
+    assert WARNING_COLUMN not in pq.read_schema(off).names
 
 
 def test_a_batch_over_several_hours_is_split_with_unique_row_ids(tmp_path: Path) -> None:

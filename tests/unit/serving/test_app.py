@@ -212,10 +212,14 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
         "createdAt",
         "updatedAt",
         "permissions",
+        "predictionUsage",
+        "latestReport",
     }
     assert mine["label"] == LABEL
     assert mine["status"] == "active"
-    assert mine["model"] == {
+    assert {
+        k: mine["model"][k] for k in ("id", "registeredModelName", "version", "targetName", "targetType")
+    } == {
         "id": "churn/1",
         "registeredModelName": "churn",
         "version": "1",

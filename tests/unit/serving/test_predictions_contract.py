@@ -23,7 +23,7 @@ from airflow_mlops.monitoring.warning_boundaries import (
     holdout_boundaries,
     with_boundaries,
 )
-from airflow_mlops.prediction_log import list_log_files, read_log_files
+from airflow_mlops.prediction_log import WARNING_COLUMN, list_log_files, read_log_files
 from airflow_mlops.registry import load_predictor
 
 if TYPE_CHECKING:
@@ -309,6 +309,8 @@ def test_regression_predictions_outside_the_boundaries_are_flagged(
         off = _post(live, _records(frame))
         assert off.status_code == 200, off.text
         assert "predictionWarning" not in off.json()["data"][0]  # disabled by default
+        # Warnings off: no flag logged (unknown, not "not an outlier").
+        assert WARNING_COLUMN not in _logged(live).columns
 
     deployment.update_prediction_warning_settings(True)
     with serve(deployment, loader=counting) as live:
@@ -319,7 +321,9 @@ def test_regression_predictions_outside_the_boundaries_are_flagged(
         assert flags == expected.tolist()
         assert any(flags) and not all(flags)
         logged = _logged(live)
-        assert logged["prediction_warning"].sum() == expected.sum()
+        # The warnings-off request's rows come first, with no flag; then one flag per row, in order.
+        assert logged[WARNING_COLUMN].tolist() == [None] * len(frame) + flags
+        assert logged["prediction"].tolist()[len(frame) :] == pytest.approx(values.tolist())
 
     median = float(np.median(values))
     deployment.update_prediction_warning_settings(True, lower_boundary=median, upper_boundary=median + 1e9)

@@ -28,11 +28,17 @@ from airflow_mlops.monitoring.reads.drift import (
     list_feature_drift,
     load_baseline,
 )
+from airflow_mlops.monitoring.reads.humility import HumilityOverTime, get_humility_stats_over_time
+from airflow_mlops.monitoring.reads.predictions_vs_actuals import (
+    PredictionsVsActuals,
+    get_predictions_vs_actuals_over_time,
+)
 from airflow_mlops.monitoring.reads.service import (
     ServiceStats,
     get_service_stats,
     get_service_stats_over_time,
 )
+from airflow_mlops.monitoring.reads.usage import PredictionUsage, prediction_usage
 from airflow_mlops.monitoring.reads.window import (
     BUCKET_SIZES,
     MAX_BUCKETS,
@@ -50,7 +56,10 @@ __all__ = [
     "Accuracy",
     "FeatureDriftResult",
     "FeatureHistogram",
+    "HumilityOverTime",
     "OverTime",
+    "PredictionUsage",
+    "PredictionsVsActuals",
     "ServiceStats",
     "TargetDrift",
     "binary_actuals",
@@ -59,6 +68,8 @@ __all__ = [
     "get_accuracy_over_time",
     "get_drift_over_time",
     "get_feature_histogram",
+    "get_humility_stats_over_time",
+    "get_predictions_vs_actuals_over_time",
     "get_service_stats",
     "get_service_stats_over_time",
     "get_target_drift",
@@ -66,5 +77,6 @@ __all__ = [
     "load_baseline",
     "model_version_of",
     "pairs_for_task",
+    "prediction_usage",
     "resolve_window",
 ]

@@ -85,9 +85,10 @@ class Accuracy:
         return self.metrics[metric]
 
 
-def _accuracy_rows(
+def accuracy_rows(
     store_url: str, deployment_id: str, version: str | None, start: datetime, end: datetime
 ) -> list[tuple[datetime, str, int, list[str], list[str]]]:
+    """Each hour's ``(hour, model version, joined, predictions, actuals)``: every accuracy read starts here."""
     query = select(
         AccuracyBucketRow.hour,
         AccuracyBucketRow.model_version,
@@ -105,7 +106,8 @@ def _accuracy_rows(
         return [tuple(r) for r in session.execute(query)]  # type: ignore[misc]
 
 
-def _positive_classes(store_url: str, deployment_id: str) -> dict[str, str | None]:
+def positive_classes(store_url: str, deployment_id: str) -> dict[str, str | None]:
+    """Each model version's positive class (binary), from its baseline."""
     with session_scope(store_url) as session:
         return {
             row.model_version: (row.baseline or {}).get("positive_class")
@@ -145,8 +147,8 @@ def get_accuracy(
     task = TASK_OF[target_type]
     start, end = resolve_window(start_time, end_time)
     version = model_version_of(model_id)
-    rows = _accuracy_rows(store_url, deployment_id, version, start, end)
-    metrics, joined, used = _metrics_over(task, rows, _positive_classes(store_url, deployment_id), None)
+    rows = accuracy_rows(store_url, deployment_id, version, start, end)
+    metrics, joined, used = _metrics_over(task, rows, positive_classes(store_url, deployment_id), None)
     baseline = load_baseline(store_url, deployment_id, version or current_version or "")
     return Accuracy(
         deployment_id,
@@ -177,9 +179,9 @@ def get_accuracy_over_time(
     start, end = resolve_window(start_time, end_time)
     bounds = bucket_bounds(start, end, bucket_size)
     grouped: list[list[tuple[datetime, str, int, list[str], list[str]]]] = [[] for _ in bounds]
-    for row in _accuracy_rows(store_url, deployment_id, model_version_of(model_id), start, end):
+    for row in accuracy_rows(store_url, deployment_id, model_version_of(model_id), start, end):
         grouped[bucket_index(bounds, row[0])].append(row)
-    positives = _positive_classes(store_url, deployment_id)
+    positives = positive_classes(store_url, deployment_id)
     result = OverTime(deployment_id, model_id, name, bucket_size, period_of(start, end), [])
     for (lo, hi), rows in zip(bounds, grouped, strict=True):
         values, _joined, used = _metrics_over(task, rows, positives, [name])
