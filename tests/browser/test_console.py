@@ -530,3 +530,49 @@ def test_approving_a_waiting_request_from_the_page_replaces_the_model(
     (approved,) = [r for r in requests if r["id"] == server.awaiting_request_id]
     assert approved["status"] == "replaced" and approved["actor"] == "admin", approved
     screenshot(page, "approved")
+
+
+def _luminance(css_color: str) -> float:
+    """Lightness (0 black … 1 white) of a computed colour: ``oklch(L …)`` gives L (Chakra's
+    tokens compute to it), ``rgb(…)``/``rgba(…)`` their relative luminance."""
+    numbers = [float(part) for part in re.findall(r"\d+(?:\.\d+)?", css_color)]
+    if css_color.startswith("oklch("):
+        return numbers[0] / 100 if "%" in css_color.split()[0] else numbers[0]
+    red, green, blue = (value / 255 for value in numbers[:3])
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+#: The background actually painted behind an element: the first ancestor's that is not transparent.
+_OPAQUE_BACKGROUND = """el => {
+  for (let node = el; node; node = node.parentElement) {
+    const colour = getComputedStyle(node).backgroundColor;
+    if (colour && colour !== "transparent" && !/rgba\\([^)]*,\\s*0\\)$/.test(colour)) return colour;
+  }
+  return "rgb(255, 255, 255)";
+}"""
+
+
+def test_the_console_follows_airflows_dark_mode(server: DemoAirflow, browser: Browser) -> None:
+    """Airflow's UI follows the system's colour scheme; the console, drawn with the host's Chakra
+    system, turns with it: light text on a dark page, in the inventory and on a deployment tab."""
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1400, "height": 1000}, color_scheme="dark"
+    )
+    try:
+        session = Session(context)
+        log_in(session.page, server.url, "admin", server.passwords["admin"])
+        page = session.page
+        open_deployment(session, server.deployment_id)
+        open_tab(page, "Data drift")
+        expect(page.locator('[data-testid="drift-scatter"]')).to_be_visible()
+        assert page.evaluate("document.documentElement.classList.contains('dark')"), (
+            "Airflow is not in dark mode"
+        )
+        root = page.locator('[data-testid="mlops-deployment"]')
+        text = root.evaluate("el => getComputedStyle(el).color")
+        behind = root.evaluate(_OPAQUE_BACKGROUND)
+        assert _luminance(text) > 0.6, f"the console's text is not light in dark mode: {text}"
+        assert _luminance(behind) < 0.3, f"the page behind the console is not dark: {behind}"
+        screenshot(page, "data-drift-dark")
+    finally:
+        context.close()
