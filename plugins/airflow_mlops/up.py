@@ -11,7 +11,9 @@ Ctrl-C (or SIGTERM) stops them all.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -90,15 +92,19 @@ def run_up(
             )
 
     def stop(*_: object) -> None:
+        # Each component leads its own process group (start_new_session): signalling the group
+        # also stops what it started (LocalExecutor's workers, task processes), which would
+        # otherwise outlive it as orphans.
         for child in children.values():
             if child.poll() is None:
-                child.terminate()
+                _signal_group(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for child in children.values():
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+            _signal_group(child.pid, signal.SIGKILL)  # whatever of its group is still there
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -138,6 +144,12 @@ def run_up(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         stop()
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """Signal process group ``pid``; a group already gone is not an error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
 
 
 def _healthy(url: str) -> bool:
