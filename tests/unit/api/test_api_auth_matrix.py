@@ -61,6 +61,8 @@ PUBLIC = {
 
 D = "/api/v2/deployments"
 UNKNOWN_REQUEST = "0" * 32
+#: A finished operation's status id, as ``api.status.accepted`` issues them (its poll answers 200).
+DONE_STATUS = "eyJyZXN1bHQiOnt9fQ"
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Route:
 
 
 ROUTES = [
+    Route("GET", "/api/v2/version/", "any", 200),
+    Route("GET", "/api/v2/status/{status_id}/", "any", 200),
     Route("GET", f"{D}/", "any", 200),
     Route(
         "POST",
@@ -268,6 +272,7 @@ def _send(
     elif body is not None:
         kwargs["json"] = body
     path = route.path.replace("{id}", deployment_id).replace("{request_id}", UNKNOWN_REQUEST)
+    path = path.replace("{status_id}", DONE_STATUS)
     if route.params:
         kwargs["params"] = route.params(server)
     return http.request(route.method, path, headers=headers, **kwargs)
