@@ -33,6 +33,9 @@ class Settings:
     #: Where new MLflow experiments keep artifacts; None lets an MLflow server decide.
     #: Without it MLflow would put them in ``./mlruns`` under whatever the cwd is.
     mlflow_artifact_root: str | None = None
+    #: The prediction server's base URL as clients should reach it (``MLOPS_PREDICTION_SERVER_URL``),
+    #: shown as each deployment's ``defaultPredictionServer``; None: the URL the caller reached.
+    prediction_server_url: str | None = None
 
     def ensure_dirs(self) -> None:
         """Create the local directories; object stores have no directories to create."""
@@ -62,6 +65,7 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         prediction_log_dir=storage_root(
             os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions", env="MLOPS_PREDICTION_LOG_DIR"
         ),
+        prediction_server_url=(os.environ.get("MLOPS_PREDICTION_SERVER_URL") or "").rstrip("/") or None,
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")

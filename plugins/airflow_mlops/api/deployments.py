@@ -76,9 +76,17 @@ def build_router(settings: Settings) -> APIRouter:
     async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
 
-    async def as_json(deployment: Deployment, role: DEPLOYMENT_ROLE | None) -> dict[str, Any]:
+    def prediction_server(request: Request) -> str:
+        """Where this deployment's predictions go: the configured URL, else the server the caller reached."""
+        if settings.prediction_server_url:
+            return settings.prediction_server_url
+        return (str(request.base_url).rstrip("/") + request.scope.get("root_path", "")).rstrip("/")
+
+    async def as_json(
+        request: Request, deployment: Deployment, role: DEPLOYMENT_ROLE | None
+    ) -> dict[str, Any]:
         overview = (await run(deployment_overviews, [deployment], url))[deployment.id]
-        return schemas.deployment_json(deployment, role, overview)
+        return schemas.deployment_json(deployment, role, overview, prediction_server(request))
 
     @router.get("/", summary="List deployments")
     async def list_deployments(
@@ -120,14 +128,17 @@ def build_router(settings: Settings) -> APIRouter:
         listed = page(request, items, offset, limit)
         listed["data"] = [
             schemas.deployment_json(
-                d, DEPLOYMENT_ROLE.OWNER if held is None else held.get(d.id), overviews[d.id]
+                d,
+                DEPLOYMENT_ROLE.OWNER if held is None else held.get(d.id),
+                overviews[d.id],
+                prediction_server(request),
             )
             for d in shown
         ]
         return listed
 
     async def create_with(
-        field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
+        request: Request, field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
     ) -> dict[str, Any]:
         """Create through ``factory`` as the caller (who becomes OWNER); bad model ids are a 422 on ``field``."""
         from airflow_mlops.deployments import SettingsError
@@ -139,11 +150,12 @@ def build_router(settings: Settings) -> APIRouter:
             )
         except (LookupError, ValueError) as exc:
             raise SettingsError(f"{field}: {exc}") from exc
-        return await as_json(deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
+        return await as_json(request, deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
 
     @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
-    async def create(body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
+    async def create(request: Request, body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
         return await create_with(
+            request,
             "modelPackageId",
             Deployment.create_from_registered_model_version,
             body.model_package_id,
@@ -155,9 +167,10 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post("/fromLearningModel/", status_code=201, summary="Deploy a sweep's leaderboard model")
     async def create_from_learning_model(
-        body: schemas.DeploymentFromLearningModel, principal: Caller
+        request: Request, body: schemas.DeploymentFromLearningModel, principal: Caller
     ) -> dict[str, Any]:
         return await create_with(
+            request,
             "modelId",
             Deployment.create_from_learning_model,
             body.model_id,
@@ -169,12 +182,12 @@ def build_router(settings: Settings) -> APIRouter:
         )
 
     @router.get("/{deployment_id}/", summary="Get a deployment")
-    async def get(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
-        return await as_json(*await run(with_role, deployment_id, principal, "read"))
+    async def get(request: Request, deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
+        return await as_json(request, *await run(with_role, deployment_id, principal, "read"))
 
     @router.patch("/{deployment_id}/", summary="Update label, description or importance")
     async def update(
-        deployment_id: DeploymentId, body: schemas.DeploymentUpdate, principal: Caller
+        request: Request, deployment_id: DeploymentId, body: schemas.DeploymentUpdate, principal: Caller
     ) -> dict[str, Any]:
         deployment, role = await run(with_role, deployment_id, principal, "update")
         await run(
@@ -184,7 +197,7 @@ def build_router(settings: Settings) -> APIRouter:
             importance=body.importance,
             actor=principal.name,
         )
-        return await as_json(deployment, role)
+        return await as_json(request, deployment, role)
 
     @router.delete("/{deployment_id}/", status_code=204, summary="Delete a deployment")
     async def delete(deployment_id: DeploymentId, principal: Caller) -> Response:
@@ -194,12 +207,12 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.patch("/{deployment_id}/status/", summary="Activate or deactivate")
     async def set_status(
-        deployment_id: DeploymentId, body: schemas.StatusUpdate, principal: Caller
+        request: Request, deployment_id: DeploymentId, body: schemas.StatusUpdate, principal: Caller
     ) -> dict[str, Any]:
         deployment, role = await run(with_role, deployment_id, principal, "update")
         change = deployment.activate if body.status == "active" else deployment.deactivate
         await run(change, actor=principal.name)
-        return await as_json(deployment, role)
+        return await as_json(request, deployment, role)
 
     @router.post("/{deployment_id}/model/validation/", summary="Can this model replace the current one?")
     async def validate(
@@ -213,7 +226,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.patch("/{deployment_id}/model/", summary="Replace the deployment's model, with a reason")
     async def replace(
-        deployment_id: DeploymentId, body: schemas.ModelReplacement, principal: Caller
+        request: Request, deployment_id: DeploymentId, body: schemas.ModelReplacement, principal: Caller
     ) -> dict[str, Any]:
         from airflow_mlops.deployments import SettingsError
 
@@ -224,7 +237,7 @@ def build_router(settings: Settings) -> APIRouter:
             raise
         except ValueError as exc:
             raise SettingsError(f"modelId: {exc}") from exc
-        return await as_json(deployment, role)
+        return await as_json(request, deployment, role)
 
     @router.get("/{deployment_id}/modelHistory/", summary="Every model the deployment served, and why")
     async def model_history(

@@ -183,13 +183,18 @@ def health_json(h: dict[str, Any]) -> dict[str, Any]:
 
 
 def deployment_json(
-    d: Deployment, role: DEPLOYMENT_ROLE | None, overview: DeploymentOverview
+    d: Deployment,
+    role: DEPLOYMENT_ROLE | None,
+    overview: DeploymentOverview,
+    prediction_server_url: str = "",
 ) -> dict[str, Any]:
     """A deployment as the API shows it to a caller with ``role``: ``permissions`` are what it may do.
 
     ``overview`` adds what a console shows beside it: the model's lineage,
     DataRobot's ``predictionUsage`` and the latest Evidently report (its
-    HTML at ``reports/latest/``).
+    HTML at ``reports/latest/``). ``defaultPredictionServer`` is where
+    ``datarobot-predict`` sends rows: ``{url}/predApi/v1.0/deployments/{id}/predictions``
+    (we need no ``datarobot-key``, so it is blank).
     """
     lineage, usage, report = overview.lineage, overview.prediction_usage, overview.latest_report
     return {
@@ -217,6 +222,7 @@ def deployment_json(
         "createdAt": d.created_at.isoformat(),
         "updatedAt": d.updated_at.isoformat(),
         "permissions": permissions(role),
+        "defaultPredictionServer": {"id": "default", "url": prediction_server_url, "datarobot-key": ""},
         "predictionUsage": {
             "lastTimestamp": usage.last_timestamp.isoformat() if usage.last_timestamp else None,
             "dailyRates": list(usage.daily_rates),

@@ -38,6 +38,7 @@ DEPLOYMENT_KEYS = {
     "updatedAt",
     "permissions",
     "predictionUsage",
+    "defaultPredictionServer",
     "latestReport",
 }
 CHECKS = {
@@ -147,6 +148,8 @@ def test_create_answers_201_in_camel_case_and_makes_the_caller_owner(
     }
     assert body["model"]["trainingRunId"] == _run_of(server, "churn", "1")
     assert body["predictionUsage"] == {"lastTimestamp": None, "dailyRates": [0] * 7}
+    # datarobot-predict sends rows to {url}/predApi/…: the server this caller reached
+    assert body["defaultPredictionServer"]["url"] == server.url
     assert body["latestReport"] is None
     assert set(body["serviceHealth"]) == {"status", "message", "startDate", "endDate"}
     assert datetime.fromisoformat(body["createdAt"]).tzinfo is not None
