@@ -333,23 +333,27 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         bucketSize: BucketQuery = "P1D",
         start: TimeQuery = None,
         end: TimeQuery = None,
-        modelId: ModelQuery = None,
+        modelId: ModelsQuery = None,
+        targetClass: TargetClassQuery = None,
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
-        """Per bucket: ``rowCountTotal``, ``rowCountWithActual``, ``meanPredictedValue``, ``meanActualValue``
-        (``None`` without joined actuals), and for classification ``predictedClassDistribution`` and
-        ``actualClassDistribution`` (``[{className, count}]``)."""
+        """Per bucket: ``period``, ``modelId``, ``rowCountTotal``, ``rowCountWithActual``,
+        ``meanPredictedValue``, ``meanActualValue`` (``None`` without joined actuals), and for
+        classification ``predictedClassDistribution`` and ``actualClassDistribution``
+        (``[{className, count}]``). ``summary`` sums the row counts; ``baselines`` is empty (no
+        per-model training means are kept). No other top-level key: the official client's
+        converter refuses any."""
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.refuse("targetClass", targetClass, "per-class predictions against actuals are not kept")
+        model = dr.one_model(modelId)
         result = await call(
             deployment_id,
             principal,
             "read",
-            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, modelId, start, end),
+            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, model, start, end),
         )
-        return {
-            "bucketSize": result.bucket_size,
-            "period": result.period,
-            "modelId": result.model_id,
-            "buckets": result.buckets,
-        }
+        return dr.predictions_vs_actuals(result)
 
     @router.get(
         "/{deployment_id}/humilityStatsOverTime/",

@@ -160,3 +160,17 @@ def accuracy_over_time(result: Any, window: Any) -> dict[str, Any]:
     body["baselines"] = [{"modelId": result.model_id, "value": baseline, "sampleSize": None}]
     body["baseline"] = {"period": None, "modelId": result.model_id, "value": baseline, "sampleSize": None}
     return body
+
+
+def predictions_vs_actuals(result: Any) -> dict[str, Any]:
+    """``predictionsVsActualsOverTime/``: exactly the client's keys (its converter allows no other)."""
+    buckets = [{**b, "modelId": result.model_id} for b in result.buckets]
+    return {
+        "summary": {
+            "rowCountTotal": sum(b["rowCountTotal"] for b in buckets),
+            "rowCountWithActual": sum(b["rowCountWithActual"] for b in buckets),
+        },
+        "baselines": [],
+        "buckets": buckets,
+        **segment_keys(),
+    }

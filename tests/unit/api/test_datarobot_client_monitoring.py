@@ -212,6 +212,30 @@ def test_submit_actuals_then_accuracy_equal_our_python_api(server: LiveServer, o
         assert pd.isna(frame[name].iloc[2]), "no actual in the last hour: no value"
 
 
+def test_predictions_vs_actuals_over_time_equal_our_python_api(server: LiveServer, owner: Owner) -> None:
+    deployment, actuals = _binary_story(server, owner)
+    theirs = dr.Deployment.get(deployment.id)
+    theirs.submit_actuals([{"association_id": k, "actual_value": v} for k, v in actuals.items()])
+    fold(server, deployment, join=True)
+    start, end = H, H + timedelta(hours=3)
+
+    got = theirs.get_predictions_vs_actuals_over_time(start_time=start, end_time=end, bucket_size="PT1H")
+    mine = _ours(server, deployment).get_predictions_vs_actuals_over_time("PT1H", None, start, end)
+    assert [b["period"]["start"] for b in got.buckets] == [start + timedelta(hours=i) for i in range(3)]
+    assert (
+        [b["row_count_total"] for b in got.buckets] == [b["rowCountTotal"] for b in mine.buckets] == [4, 3, 0]
+    )
+    assert [b["row_count_with_actual"] for b in got.buckets] == [4, 2, 0]
+    for bucket, expected in zip(got.buckets, mine.buckets, strict=True):
+        assert bucket["mean_predicted_value"] == expected["meanPredictedValue"]
+        assert bucket["mean_actual_value"] == expected["meanActualValue"]
+        assert bucket["actual_class_distribution"] == [
+            {"class_name": c["className"], "count": c["count"]} for c in expected["actualClassDistribution"]
+        ]
+    assert got.summary == {"row_count_total": 7, "row_count_with_actual": 6}
+    assert got.baselines == []
+
+
 def test_regression_accuracy_equals_our_python_api(server: LiveServer, owner: Owner) -> None:
     deployment = deploy_with_association(server, owner.name, server.models.charges, NUMERIC)
     features = [c for c in server.models.features if c != NUMERIC]
