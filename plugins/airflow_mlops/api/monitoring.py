@@ -3,23 +3,28 @@
 Reads need the USER role (``read``); submitting actuals changes what accuracy
 says, so it needs ``update`` (OWNER). Bad arguments (a time that is not the top
 of an hour, an unknown metric or bucket size) answer 422 naming the value and
-the valid ones.
+the valid ones. The answers are what the official ``datarobot`` client's
+``Deployment.get_service_stats()``, ``get_feature_drift()``, ``get_accuracy()``…
+convert (see :mod:`airflow_mlops.api.monitoring_json`); parameters it may send
+that we cannot honour (segments, several models, per-class accuracy) are 422s
+naming them, never silently ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from airflow_mlops.api import monitoring_json as dr
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, authorized
+from airflow_mlops.api.deployments import page
+from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import Deployment, SettingsError
 from airflow_mlops.security import Principal
@@ -31,6 +36,14 @@ TimeQuery = Annotated[
     str | None, Query(max_length=64, description="Top of an hour, ISO-8601 (UTC if no offset).")
 ]
 ModelQuery = Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")]
+#: The client sends ``modelId`` once, or repeated for several models (which we refuse: one at a time).
+ModelsQuery = Annotated[list[str] | None, Query(max_length=8)]
+SegmentQuery = Annotated[
+    str | None, Query(max_length=256, description="Not supported (422): segment analysis is not kept.")
+]
+TargetClassQuery = Annotated[
+    list[str] | None, Query(max_length=100, description="Not supported (422): no per-class accuracy.")
+]
 MetricQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
 BucketQuery = Annotated[str, Query(max_length=8, description="PT1H, P1D, P7D or P1M.")]
 FeatureQuery = Annotated[
@@ -59,22 +72,6 @@ class ActualsBody(BaseModel):
     data: list[ActualIn] = Field(min_length=1, max_length=10_000)
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _over_time(result: Any) -> dict[str, Any]:
-    return {
-        "metric": result.metric,
-        "bucketSize": result.bucket_size,
-        "modelId": result.model_id,
-        "period": result.period,
-        "buckets": result.buckets,
-        "bucketValues": {_iso(k): v for k, v in result.bucket_values.items()},
-        **{k: v for k, v in result.extra.items()},
-    }
-
-
 def build_monitoring_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"])
     url = settings.store_url
@@ -99,14 +96,24 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         modelId: ModelQuery = None,
         executionTimeQuantile: float = Query(default=0.5, ge=0, le=1),
         responseTimeQuantile: float = Query(default=0.5, ge=0, le=1),
+        slowRequestsThreshold: float | None = Query(default=None, description="Only 1000 (ms)."),
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.slow_threshold("slowRequestsThreshold", slowRequestsThreshold)
         stats = await call(
             deployment_id,
             principal,
             "read",
             lambda d: d.get_service_stats(modelId, start, end, executionTimeQuantile, responseTimeQuantile),
         )
-        return {"modelId": stats.model_id, "period": stats.period, "metrics": stats.metrics}
+        return {
+            "modelId": stats.model_id,
+            "period": stats.period,
+            "metrics": dr.service_metrics(stats.metrics),
+            **dr.segment_keys(),
+        }
 
     @router.get("/{deployment_id}/serviceStatsOverTime/", summary="One service stat per bucket")
     async def service_stats_over_time(
@@ -116,16 +123,23 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         bucketSize: BucketQuery = "PT1H",
         start: TimeQuery = None,
         end: TimeQuery = None,
-        modelId: ModelQuery = None,
+        modelId: ModelsQuery = None,
         quantile: float = Query(default=0.5, ge=0, le=1),
+        threshold: float | None = Query(default=None, description="slowRequests' threshold: only 1000 (ms)."),
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
-        result = await call(
-            deployment_id,
-            principal,
-            "read",
-            lambda d: d.get_service_stats_over_time(metric, bucketSize, modelId, start, end, quantile),
-        )
-        return _over_time(result)
+        """Each bucket's value (``None``: no request in it), and ``summary``: the whole window's value."""
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.slow_threshold("threshold", threshold)
+        model = dr.one_model(modelId)
+
+        def read(d: Deployment) -> tuple[Any, Any]:
+            result = d.get_service_stats_over_time(metric, bucketSize, model, start, end, quantile)
+            return result, d.get_service_stats(model, start, end, quantile, quantile).metrics[result.metric]
+
+        result, summary = await call(deployment_id, principal, "read", read)
+        return dr.over_time(result, summary)
 
     @router.get("/{deployment_id}/targetDrift/", summary="Drift of the predictions")
     async def target_drift(
@@ -135,7 +149,10 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         end: TimeQuery = None,
         modelId: ModelQuery = None,
         metric: MetricQuery = None,
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
+        dr.no_segments(segmentAttribute, segmentValue)
         drift = await call(
             deployment_id, principal, "read", lambda d: d.get_target_drift(modelId, start, end, metric)
         )
@@ -148,10 +165,12 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             "baselineSampleSize": drift.baseline_sample_size,
             "period": drift.period,
             "trackingEnabled": drift.tracking_enabled,
+            **dr.segment_keys(),
         }
 
     @router.get("/{deployment_id}/featureDrift/", summary="Drift per feature, with its importance")
     async def feature_drift(
+        request: Request,
         deployment_id: DeploymentId,
         principal: Caller,
         start: TimeQuery = None,
@@ -160,7 +179,11 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         metric: MetricQuery = None,
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=100, ge=1, le=1000),
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
+        """A page of features, most important first; ``next`` links the following page (``None``: last)."""
+        dr.no_segments(segmentAttribute, segmentValue)
         items = await call(
             deployment_id, principal, "read", lambda d: d.get_feature_drift(modelId, start, end, metric)
         )
@@ -177,8 +200,16 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             }
             for f in items
         ]
-        chunk = data[offset : offset + limit]
-        return {"count": len(chunk), "totalCount": len(data), "next": None, "previous": None, "data": chunk}
+        body = page(request, data, offset, limit)
+        # Every item's period, metric and model are the window's: also at the top, where the client reads them.
+        first = items[0] if items else None
+        return {
+            **body,
+            "period": first.period if first else None,
+            "metric": first.metric if first else metric,
+            "modelId": first.model_id if first else modelId,
+            **dr.segment_keys(),
+        }
 
     @router.get(
         "/{deployment_id}/featureHistogram/",
@@ -247,19 +278,25 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         principal: Caller,
         start: TimeQuery = None,
         end: TimeQuery = None,
-        modelId: ModelQuery = None,
+        modelId: ModelsQuery = None,
+        metric: MetricQuery = None,
+        baselineModelId: ModelQuery = None,
+        targetClass: TargetClassQuery = None,
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
-        result = await call(deployment_id, principal, "read", lambda d: d.get_accuracy(modelId, start, end))
-        body = asdict(result)
-        return {
-            "modelId": body["model_id"],
-            "period": body["period"],
-            "metrics": body["metrics"],
-            "baselineMetrics": body["baseline_metrics"],
-            "actualsJoined": body["actuals_joined"],
-            "pairsUsed": body["pairs_used"],
-            "pendingActuals": body["pending_actuals"],
-        }
+        """``data``: one item per metric (value, holdout ``baselineValue``, ``percentChange``); ``metrics``
+        the same keyed by name (the client's older shape); ``metric`` keeps one."""
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.refuse("targetClass", targetClass, "per-class accuracy is not kept; leave it out")
+        dr.refuse(
+            "baselineModelId",
+            baselineModelId,
+            "the baseline is the model's holdout score, recorded when it was registered; leave it out",
+        )
+        model = dr.one_model(modelId)
+        result = await call(deployment_id, principal, "read", lambda d: d.get_accuracy(model, start, end))
+        return dr.accuracy(result, metric)
 
     @router.get("/{deployment_id}/accuracyOverTime/", summary="One accuracy metric per bucket")
     async def accuracy_over_time(
@@ -269,15 +306,22 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         bucketSize: BucketQuery = "P1D",
         start: TimeQuery = None,
         end: TimeQuery = None,
-        modelId: ModelQuery = None,
+        modelId: ModelsQuery = None,
+        targetClass: TargetClassQuery = None,
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
-        result = await call(
-            deployment_id,
-            principal,
-            "read",
-            lambda d: d.get_accuracy_over_time(metric, bucketSize, modelId, start, end),
-        )
-        return _over_time(result)
+        """Each bucket's value and ``sampleSize``; ``summary``: the window's; ``baselines``: the holdout score."""
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.refuse("targetClass", targetClass, "per-class accuracy is not kept; leave it out")
+        model = dr.one_model(modelId)
+
+        def read(d: Deployment) -> tuple[Any, Any]:
+            over = d.get_accuracy_over_time(metric, bucketSize, model, start, end)
+            return over, d.get_accuracy(model, start, end)
+
+        result, window = await call(deployment_id, principal, "read", read)
+        return dr.accuracy_over_time(result, window)
 
     @router.get(
         "/{deployment_id}/predictionsVsActualsOverTime/",
@@ -289,23 +333,27 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         bucketSize: BucketQuery = "P1D",
         start: TimeQuery = None,
         end: TimeQuery = None,
-        modelId: ModelQuery = None,
+        modelId: ModelsQuery = None,
+        targetClass: TargetClassQuery = None,
+        segmentAttribute: SegmentQuery = None,
+        segmentValue: SegmentQuery = None,
     ) -> dict[str, Any]:
-        """Per bucket: ``rowCountTotal``, ``rowCountWithActual``, ``meanPredictedValue``, ``meanActualValue``
-        (``None`` without joined actuals), and for classification ``predictedClassDistribution`` and
-        ``actualClassDistribution`` (``[{className, count}]``)."""
+        """Per bucket: ``period``, ``modelId``, ``rowCountTotal``, ``rowCountWithActual``,
+        ``meanPredictedValue``, ``meanActualValue`` (``None`` without joined actuals), and for
+        classification ``predictedClassDistribution`` and ``actualClassDistribution``
+        (``[{className, count}]``). ``summary`` sums the row counts; ``baselines`` is empty (no
+        per-model training means are kept). No other top-level key: the official client's
+        converter refuses any."""
+        dr.no_segments(segmentAttribute, segmentValue)
+        dr.refuse("targetClass", targetClass, "per-class predictions against actuals are not kept")
+        model = dr.one_model(modelId)
         result = await call(
             deployment_id,
             principal,
             "read",
-            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, modelId, start, end),
+            lambda d: d.get_predictions_vs_actuals_over_time(bucketSize, model, start, end),
         )
-        return {
-            "bucketSize": result.bucket_size,
-            "period": result.period,
-            "modelId": result.model_id,
-            "buckets": result.buckets,
-        }
+        return dr.predictions_vs_actuals(result)
 
     @router.get(
         "/{deployment_id}/humilityStatsOverTime/",
@@ -339,18 +387,27 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
         }
 
     @router.post(
-        "/{deployment_id}/actuals/fromJSON/", status_code=202, summary="Submit actuals by association id"
+        "/{deployment_id}/actuals/fromJSON/",
+        status_code=202,
+        summary="Submit actuals by association id",
+        response_model=None,
+        responses={202: {"description": "Stored; Location is a status that is already COMPLETED"}},
     )
-    async def actuals(deployment_id: DeploymentId, body: ActualsBody, principal: Caller) -> dict[str, Any]:
+    async def actuals(
+        request: Request, deployment_id: DeploymentId, body: ActualsBody, principal: Caller
+    ) -> JSONResponse:
+        """Stored at once: the body counts them, and the ``Location`` the client polls answers
+        ``200 COMPLETED`` with the same counts (DataRobot processes actuals asynchronously)."""
         rows = [a.model_dump(by_alias=False) for a in body.data]
         result = await call(deployment_id, principal, "update", lambda d: d.submit_actuals(rows))
-        return {
+        counts = {
             "received": result["received"],
             "stored": result["stored"],
             "replaced": result["replaced"],
             "ignoredAlreadyJoined": result["ignored_already_joined"],
             "unknownAssociationIds": result["unknown_association_ids"],
         }
+        return accepted(request, result=counts, body=counts)
 
     @router.get(
         "/{deployment_id}/reports/latest/",

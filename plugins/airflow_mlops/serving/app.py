@@ -36,6 +36,7 @@ from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.security import Principal, allowed, role_of, verify_token
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
+from airflow_mlops.serving.csv_answer import csv_body, wants_csv
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -209,14 +210,47 @@ def create_app(
         timestampColumn: str | None = None,
         passthroughColumns: Annotated[list[str] | None, Query(max_length=100)] = None,
         passthroughColumnsSet: Literal["all"] | None = None,
+        maxExplanations: str | None = Query(default=None, max_length=16, description="Only 0."),
+        thresholdHigh: float | None = Query(default=None, description="Ignored: explanations only."),
+        thresholdLow: float | None = Query(default=None, description="Ignored: explanations only."),
+        maxNgramExplanations: str | None = Query(default=None, max_length=16, description="Ignored."),
+        explanationAlgorithm: str | None = Query(default=None, max_length=16, description="Not supported."),
+        forecastPoint: str | None = Query(default=None, max_length=64, description="Not supported."),
+        predictionsStartDate: str | None = Query(default=None, max_length=64, description="Not supported."),
+        predictionsEndDate: str | None = Query(default=None, max_length=64, description="Not supported."),
     ) -> Response:
         """Score JSON records or CSV; DataRobot's answer shape, every row logged.
 
         ``passthroughColumns`` (repeatable) or ``passthroughColumnsSet=all`` copy
         request columns into each answer row's ``passthroughValues``;
         ``timestampColumn`` takes each row's prediction time from a column.
+        ``Accept: text/csv`` answers DataRobot's CSV columns (``<target>_PREDICTION``…,
+        see :mod:`airflow_mlops.serving.csv_answer`); JSON is the default. A
+        ``datarobot-key`` header is accepted and ignored (no per-organization key
+        here). ``maxExplanations`` may only be 0 (no prediction explanations);
+        ``thresholdHigh``/``thresholdLow``/``maxNgramExplanations`` only tune
+        explanations, so they are ignored; time series parameters are refused.
         """
         started = time.perf_counter()
+        if maxExplanations not in (None, "0"):
+            raise HTTPException(
+                status_code=422,
+                detail=f"maxExplanations={maxExplanations!r} is not supported: prediction explanations are "
+                "not computed here; send 0 or leave it out",
+            )
+        for name, value in (
+            ("explanationAlgorithm", explanationAlgorithm),
+            ("forecastPoint", forecastPoint),
+            ("predictionsStartDate", predictionsStartDate),
+            ("predictionsEndDate", predictionsEndDate),
+        ):
+            if value is not None:
+                why = (
+                    "prediction explanations" if name == "explanationAlgorithm" else "time series predictions"
+                )
+                raise HTTPException(
+                    status_code=422, detail=f"{name}={value!r} is not supported: no {why} here; leave it out"
+                )
         key = (deployment_id, principal.name, principal.is_admin)
         hit, role = role_cache.get(key)
         if not hit:
@@ -225,6 +259,7 @@ def create_app(
         if not allowed(role, "predict"):
             raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
         body = await _read_body(request)
+        cache_hit = cache.is_loaded(deployment_id)
         try:
             loaded = cache.get(deployment_id)
         except DeploymentNotFound as exc:
@@ -243,10 +278,19 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
         writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
+        headers = {
+            "X-MLOps-Model-Id": loaded.info.ref.id,
+            "X-MLOps-Execution-Time": f"{latency_ms:.3f}",
+            # DataRobot's: whole milliseconds, and whether the model was already in memory.
+            "X-DataRobot-Execution-Time": str(round(latency_ms)),
+            "X-DataRobot-Model-Cache-Hit": "true" if cache_hit else "false",
+        }
+        if wants_csv(request.headers.get("accept")):
+            return Response(csv_body(loaded.info, scored.rows), media_type="text/csv", headers=headers)
         return Response(
             orjson.dumps({"data": scored.rows}, option=orjson.OPT_SERIALIZE_NUMPY),
             media_type="application/json",
-            headers={"X-MLOps-Model-Id": loaded.info.ref.id, "X-MLOps-Execution-Time": f"{latency_ms:.3f}"},
+            headers=headers,
         )
 
     return app

@@ -154,7 +154,7 @@ def parse_records(body: bytes, content_type: str) -> Columns:
     """Read JSON records (a list of objects) or CSV with a header row into columns."""
     if not body.strip():
         raise PredictionInputError("the request body is empty; send JSON records or CSV with a header row")
-    if "csv" in content_type:
+    if "csv" in content_type or content_type.startswith("text/plain"):  # DataRobot: text/plain is CSV
         try:
             frame = pd.read_csv(io.BytesIO(body))
         except Exception as exc:

@@ -117,6 +117,10 @@ class ModelCache:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def is_loaded(self, deployment_id: str) -> bool:
+        """Whether the deployment's model is in memory already (the next :meth:`get` loads nothing)."""
+        return deployment_id in self._models
+
     def get(self, deployment_id: str) -> LoadedModel:
         """The deployment's current model; loaded now only the first time it is asked for."""
         loaded = self._models.get(deployment_id)

@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
+from monitoring_traffic import CATEGORY, NUMERIC, TARGET, D, H, drift_baseline, scored_two_hours
 
-from airflow_mlops.deployments import Deployment
-from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
-from airflow_mlops.monitoring.fold import fold_new_predictions
+from airflow_mlops.monitoring import drift_score
 
 if TYPE_CHECKING:
     from conftest import LiveServer
-
-D = "/api/v2/deployments"
-H = datetime(2024, 3, 1, 10, tzinfo=UTC)
-NUMERIC = "monthly_charges"
-CATEGORY = "contract"
-TARGET = "churned"
 
 
 @pytest.fixture
@@ -39,51 +30,13 @@ def owner(server: LiveServer) -> Iterator[tuple[str, httpx.Client]]:
         yield name, client
 
 
-def _baseline(server: LiveServer) -> Baseline:
-    train = server.models.train
-    probabilities = pd.Series(np.random.default_rng(0).beta(2.0, 5.0, len(train)))
-    return build_baseline(
-        train,
-        server.models.features,
-        prediction=probabilities,
-        prediction_name=TARGET,
-        importance={NUMERIC: 1.0, CATEGORY: 0.5},
-    )
-
-
-def _score(server: LiveServer, client: httpx.Client, deployment: Deployment, rows: pd.DataFrame) -> None:
-    body = rows.assign(ts=[t.isoformat() for t in rows["ts"]]).to_json(orient="records")
-    response = client.post(
-        f"/predApi/v1.0/deployments/{deployment.id}/predictions",
-        params={"timestampColumn": "ts"},
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 200, response.text
-
-
-def _scored(server: LiveServer, client: httpx.Client, deployment: Deployment) -> pd.DataFrame:
-    """40 rows in hour H with monthly charges shifted up, 20 unshifted in H+1; folded."""
-    features = server.models.train[server.models.features]
-    first = features.iloc[:40].assign(ts=H + timedelta(minutes=5))
-    first[NUMERIC] = first[NUMERIC] + 40.0
-    second = features.iloc[40:60].assign(ts=H + timedelta(hours=1, minutes=5))
-    _score(server, client, deployment, first)
-    _score(server, client, deployment, second)
-    server.app.state.prediction_log.flush()
-    fold_new_predictions(
-        deployment.id, store_url=server.settings.store_url, log_root=server.settings.prediction_log_dir
-    )
-    return pd.concat([first, second], ignore_index=True)
-
-
 def test_feature_histogram_is_the_baseline_and_the_window_on_the_baseline_bins(
     server: LiveServer, owner: tuple[str, httpx.Client]
 ) -> None:
     name, client = owner
-    baseline = _baseline(server)
+    baseline = drift_baseline(server)
     deployment = server.deploy(owner=name, baseline=baseline.to_dict())
-    rows = _scored(server, client, deployment)
+    rows = scored_two_hours(server, client, deployment)
 
     for feature in (NUMERIC, CATEGORY):
         response = client.get(
@@ -139,9 +92,9 @@ def test_feature_drift_over_time_scores_each_bucket_as_the_window_read_does(
     server: LiveServer, owner: tuple[str, httpx.Client]
 ) -> None:
     name, client = owner
-    baseline = _baseline(server)
+    baseline = drift_baseline(server)
     deployment = server.deploy(owner=name, baseline=baseline.to_dict())
-    rows = _scored(server, client, deployment)
+    rows = scored_two_hours(server, client, deployment)
     end = H + timedelta(hours=3)
 
     response = client.get(
@@ -187,7 +140,7 @@ def test_feature_drift_over_time_scores_each_bucket_as_the_window_read_does(
 
 def test_bad_arguments_are_422_naming_the_value(server: LiveServer, owner: tuple[str, httpx.Client]) -> None:
     name, client = owner
-    deployment = server.deploy(owner=name, baseline=_baseline(server).to_dict())
+    deployment = server.deploy(owner=name, baseline=drift_baseline(server).to_dict())
     bare = server.deploy(owner=name)  # deployed without training data: no baseline
 
     def detail(route: str, deployment_id: str, **params: str) -> str:

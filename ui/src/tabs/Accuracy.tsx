@@ -9,8 +9,15 @@ import { useParam } from "../params";
 import { bucketLabel } from "../time";
 import { WindowControls, useWindow } from "./ServiceHealth";
 
+/** DataRobot's older per-metric shape (`accuracy/`'s `metrics`); `data[]` holds the same items. */
+interface MetricValue {
+  value: number | null;
+  baselineValue?: number | null;
+  percentChange?: number | null;
+}
+
 interface AccuracyStats {
-  metrics: Record<string, number | null>;
+  metrics: Record<string, MetricValue | number | null>;
   baselineMetrics: Record<string, number | null> | null;
   actualsJoined: number;
   pairsUsed: number;
@@ -41,6 +48,12 @@ function shareOf(dist: ClassCount[] | null | undefined, name: string): number | 
   const total = (dist ?? []).reduce((sum, c) => sum + c.count, 0);
   if (!dist || total === 0) return null;
   return (dist.find((c) => c.className === name)?.count ?? 0) / total;
+}
+
+/** A metric's value from either shape (an object with `value`, or the bare number older servers sent). */
+function valueOf(metric: MetricValue | number | null | undefined): number | null {
+  if (metric === null || metric === undefined) return null;
+  return typeof metric === "number" ? metric : metric.value;
 }
 
 const PALETTE = [COLORS.blue, COLORS.orange, COLORS.green, COLORS.red, COLORS.gray];
@@ -143,7 +156,7 @@ export function Accuracy({ deployment: d }: { deployment: Deployment }) {
                   testId="accuracy-tile"
                   metric={name}
                   label={`${name}${s.baselineMetrics?.[name] != null ? ` (holdout ${formatNumber(s.baselineMetrics[name])})` : ""}`}
-                  value={value}
+                  value={valueOf(value)}
                   selected={name === chosen}
                   onClick={() => setMetric(name)}
                 />
