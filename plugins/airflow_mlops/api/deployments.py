@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
+from airflow_mlops.api.deployment_extras import build_extras_router
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters, deployment_overviews
@@ -108,7 +109,23 @@ def build_router(settings: Settings) -> APIRouter:
         importance: list[str] | None = Query(default=None),
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=100, ge=1, le=1000),
+        executionEnvironmentType: list[str] | None = Query(default=None, include_in_schema=False),
+        tagKeys: list[str] | None = Query(default=None, include_in_schema=False),
+        tagValues: list[str] | None = Query(default=None, include_in_schema=False),
+        isA2AAgent: str | None = Query(default=None, include_in_schema=False),
     ) -> dict[str, Any]:
+        from airflow_mlops.deployments import SettingsError
+
+        # DataRobot filters with no counterpart: refused by name, not silently ignored.
+        for name, given, why in (
+            ("executionEnvironmentType", executionEnvironmentType, "there are no execution environments"),
+            ("tagKeys", tagKeys, "deployments have no tags"),
+            ("tagValues", tagValues, "deployments have no tags"),
+            # ``false`` asks for what every deployment here is: not an agent.
+            ("isA2AAgent", isA2AAgent != "false" and isA2AAgent, "there are no agent deployments"),
+        ):
+            if given:
+                raise SettingsError(f"{name}: this filter is not supported: {why}")
         try:
             filters = DeploymentListFilters(
                 role=_split(role),
@@ -118,8 +135,6 @@ def build_router(settings: Settings) -> APIRouter:
                 importance=_split(importance),
             )
         except ValueError as exc:
-            from airflow_mlops.deployments import SettingsError
-
             raise SettingsError(str(exc)) from exc
         items = await run(
             Deployment.list,
@@ -387,6 +402,8 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         return page(request, await run(deployment.get_audit_log), offset, limit)
+
+    router.include_router(build_extras_router(settings))
 
     # ---- the closed loop: retraining requests -----------------------------------------------
     def request_json(r: Any) -> dict[str, Any]:

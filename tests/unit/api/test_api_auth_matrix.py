@@ -206,6 +206,20 @@ ROUTES = [
         lambda s: {"targetDrift": {"enabled": False}},
         destructive=True,
     ),
+    # …and DataRobot's sub-resources read as empty or off, or mapped (api/deployment_extras.py).
+    Route("GET", f"{D}/{{id}}/challengers/", "read", 200),
+    Route("GET", f"{D}/{{id}}/challengerReplaySettings/", "read", 200),
+    Route("PATCH", f"{D}/{{id}}/challengerReplaySettings/", "settings", 200, lambda s: {"enabled": False}),
+    Route("GET", f"{D}/{{id}}/segmentAttributes/", "read", 200),
+    Route("GET", f"{D}/{{id}}/retrainingSettings/", "read", 200),
+    Route(
+        "PATCH",
+        f"{D}/{{id}}/retrainingSettings/",
+        "settings",
+        200,
+        lambda s: {"datasetId": "include/data/churn.csv"},
+        destructive=True,
+    ),
 ]
 
 

@@ -123,6 +123,31 @@ def test_list_answers_a_bad_filter_or_order_with_the_field_named(server: LiveSer
     assert bad_order.value.status_code == 422 and "orderBy" in str(bad_order.value)
 
 
+def test_list_refuses_filters_it_has_no_counterpart_for(server: LiveServer, user: str) -> None:
+    made = server.deploy(owner=user)
+    refused = {
+        "executionEnvironmentType": DeploymentListFilters(execution_environment_type=["external"]),
+        "tagKeys": DeploymentListFilters(tag_keys=["team"]),
+        "tagValues": DeploymentListFilters(tag_values=["churn"]),
+        "isA2AAgent": DeploymentListFilters(is_a2a_agent=True),
+    }
+    for name, filters in refused.items():
+        with pytest.raises(ClientError) as error:
+            dr.Deployment.list(filters=filters)
+        assert error.value.status_code == 422, name
+        assert error.value.json["message"].startswith(f"{name}: this filter is not supported"), name
+    # "Not an agent" is every deployment here.
+    assert [d.id for d in dr.Deployment.list(filters=DeploymentListFilters(is_a2a_agent=False))] == [made.id]
+
+
+def test_unpaginated_lists_follow_our_next_links(server: LiveServer, user: str) -> None:
+    from datarobot.utils.pagination import unpaginate
+
+    made = [server.deploy(label=f"page {i}", owner=user) for i in range(3)]
+    pages = unpaginate("deployments/", {"limit": 1}, dr.client.get_client())
+    assert [d["id"] for d in pages] == [d.id for d in made]
+
+
 def test_an_unknown_or_malformed_id_is_a_client_error_with_our_message(server: LiveServer, user: str) -> None:
     with pytest.raises(ClientError) as unknown:
         dr.Deployment.get("0" * 24)
@@ -437,3 +462,33 @@ def test_settings_without_a_counterpart_read_as_off_and_refuse_to_turn_on(
     assert fairness.value.status_code == 422
     assert fairness.value.json["message"].startswith("biasAndFairness: bias and fairness")
     assert _ours(server, made.id).settings == before
+
+
+def test_challengers_segments_and_retraining_settings(server: LiveServer, user: str) -> None:
+    made = server.deploy(owner=user)
+    theirs = dr.Deployment.get(made.id)
+    assert theirs.list_challengers() == []
+    assert theirs.get_segment_attributes() == []
+    assert theirs.get_challenger_replay_settings() == {"enabled": False}
+    theirs.update_challenger_replay_settings(enabled=False)  # off, as it is: a no-op
+    with pytest.raises(ClientError) as replay:
+        theirs.update_challenger_replay_settings(enabled=True)
+    assert replay.value.status_code == 422
+    assert replay.value.json["message"].startswith("enabled: challenger replay is not supported")
+
+    # Retraining settings: the dataset is our retraining policy's source.
+    assert theirs.get_retraining_settings() == {}  # no source yet; no user, no environment
+    theirs.update_retraining_settings(dataset_id="include/data/churn.csv")
+    assert _ours(server, made.id).get_retraining_settings()["source"] == "include/data/churn.csv"
+    assert theirs.get_retraining_settings() == {
+        "dataset": {"id": "include/data/churn.csv", "name": "include/data/churn.csv"}
+    }
+    theirs.update_retraining_settings(dataset_id=None)
+    assert _ours(server, made.id).get_retraining_settings()["source"] is None
+    with pytest.raises(ClientError) as user_id:
+        theirs.update_retraining_settings(retraining_user_id="5c939e08962d741e34f609f0")
+    assert user_id.value.json["message"].startswith("retrainingUserId: retrains run as the mlops_retrain DAG")
+    with pytest.raises(ClientError) as environment:
+        theirs.update_retraining_settings(prediction_environment_id="5c939e08962d741e34f609f0")
+    assert environment.value.json["message"].startswith("predictionEnvironmentId: prediction environments")
+    assert _ours(server, made.id).get_retraining_settings()["source"] is None
