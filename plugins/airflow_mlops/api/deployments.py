@@ -7,7 +7,6 @@ caller has no role on answers 404, not 403, so ids cannot be probed.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.api.deployment_extras import build_extras_router
+from airflow_mlops.api.sharing import build_sharing_router
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters, deployment_overviews
@@ -364,31 +364,7 @@ def build_router(settings: Settings) -> APIRouter:
         await run(deployment.update_health_settings, **patch, actor=principal.name)
         return schemas.health_settings_json(deployment.settings)
 
-    @router.get("/{deployment_id}/sharedRoles/", summary="Who has which role")
-    async def shared_roles(
-        request: Request, deployment_id: DeploymentId, principal: Caller
-    ) -> dict[str, Any]:
-        deployment = await run(authorized, deployment_id, principal, "read")
-        roles = await run(deployment.list_shared_roles)
-        return page(request, roles, 0, max(len(roles), 1))
-
-    @router.patch("/{deployment_id}/sharedRoles/", status_code=204, summary="Share: give or take roles")
-    async def share(
-        deployment_id: DeploymentId, body: schemas.SharedRolesPatch, principal: Caller
-    ) -> Response:
-        deployment = await run(authorized, deployment_id, principal, "share")
-        from airflow_mlops.deployments import SettingsError
-
-        for assignment in body.roles:
-            try:
-                if assignment.role == "NO_ROLE":
-                    with contextlib.suppress(LookupError):
-                        await run(deployment.unshare, assignment.username, actor=principal.name)
-                else:
-                    await run(deployment.share, assignment.username, assignment.role, actor=principal.name)
-            except ValueError as exc:
-                raise SettingsError(f"roles: {exc}") from exc
-        return Response(status_code=204)
+    router.include_router(build_sharing_router(settings))
 
     @router.get(
         "/{deployment_id}/auditLog/", summary="Every change to the deployment: who, when, before, after"

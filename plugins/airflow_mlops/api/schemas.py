@@ -8,6 +8,7 @@ and its rule exist once.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -256,8 +257,43 @@ class RetrainingDecision(Body):
 
 
 class RoleAssignment(Body):
-    username: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    """One role to give or take, to a user named by ``username`` or, as DataRobot's client may, ``id``.
+
+    ``id`` is the one ``sharedRoles/`` lists (:func:`recipient_id`), so it names
+    only users who hold a role already. Only users have roles here: another
+    ``shareRecipientType`` is refused. ``canShare`` is accepted and ignored
+    (an OWNER may share, nobody else).
+    """
+
+    username: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^\S+$")
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
     role: Literal["OWNER", "USER", "CONSUMER", "NO_ROLE"]
+    share_recipient_type: Literal["user"] = Field(default="user", alias="shareRecipientType")
+    can_share: bool | None = Field(default=None, alias="canShare")
+
+    @model_validator(mode="after")
+    def _someone(self) -> RoleAssignment:
+        if self.username is None and self.id is None:
+            raise rule_error("give the user's username (or the id sharedRoles/ lists)")
+        return self
+
+
+def recipient_id(username: str) -> str:
+    """The 24-hex-digit id DataRobot's client wants for a user: users here have names, not ids."""
+    return hashlib.sha256(username.encode()).hexdigest()[:24]
+
+
+def shared_role_json(role: dict[str, str]) -> dict[str, str]:
+    """A role as ``sharedRoles/`` lists it, DataRobot's shape: the username is ``name``.
+
+    No ``username`` key: DataRobot's client refuses an entry with a key it does not know.
+    """
+    return {
+        "id": recipient_id(role["username"]),
+        "name": role["username"],
+        "role": role["role"],
+        "shareRecipientType": "user",
+    }
 
 
 class SharedRolesPatch(Body):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from airflow_mlops.api.schemas import recipient_id
 from airflow_mlops.deployments import Deployment, audit_log
 from airflow_mlops.store import HealthRow, session_scope
 
@@ -164,7 +165,9 @@ def test_create_answers_201_in_camel_case_and_makes_the_caller_owner(
     assert datetime.fromisoformat(body["createdAt"]).tzinfo is not None
 
     roles = client.get(f"{D}/{body['id']}/sharedRoles/").json()
-    assert roles["data"] == [{"username": name, "role": "OWNER"}]
+    assert roles["data"] == [
+        {"id": recipient_id(name), "name": name, "role": "OWNER", "shareRecipientType": "user"}
+    ]
     (entry,) = client.get(f"{D}/{body['id']}/auditLog/").json()["data"]
     assert (entry["action"], entry["actor"], entry["before"]) == ("create", name, None)
     assert entry["after"]["label"] == "Churn EU" and entry["after"]["model_id"] == "churn/1"
@@ -864,10 +867,7 @@ def test_sharing_gives_and_takes_roles(server: LiveServer, owner: tuple[str, htt
             == 403
         )
         roles = client.get(f"{D}/{d.id}/sharedRoles/").json()["data"]
-        assert sorted(roles, key=lambda r: r["username"]) == sorted(
-            [{"username": name, "role": "OWNER"}, {"username": bob, "role": "USER"}],
-            key=lambda r: r["username"],
-        )
+        assert sorted((r["name"], r["role"]) for r in roles) == sorted([(name, "OWNER"), (bob, "USER")])
 
         promoted = client.patch(
             f"{D}/{d.id}/sharedRoles/", json={"roles": [{"username": bob, "role": "OWNER"}]}

@@ -492,3 +492,46 @@ def test_challengers_segments_and_retraining_settings(server: LiveServer, user: 
         theirs.update_retraining_settings(prediction_environment_id="5c939e08962d741e34f609f0")
     assert environment.value.json["message"].startswith("predictionEnvironmentId: prediction environments")
     assert _ours(server, made.id).get_retraining_settings()["source"] is None
+
+
+def test_sharing_through_the_client(server: LiveServer, user: str) -> None:
+    from datarobot.enums import SHARING_ROLE
+    from datarobot.models.deployment import (
+        DeploymentGrantSharedRoleWithId,
+        DeploymentGrantSharedRoleWithUsername,
+    )
+    from datarobot.models.sharing import SharingRole
+
+    made = server.deploy(owner=user)
+    theirs = dr.Deployment.get(made.id)
+
+    def listed() -> list[tuple[str, str]]:
+        roles = theirs.list_shared_roles()
+        assert all(r.share_recipient_type == "user" and len(r.id) == 24 for r in roles)
+        return sorted((r.name, r.role) for r in roles)
+
+    def ours() -> list[tuple[str, str]]:
+        return sorted((r["username"], r["role"]) for r in _ours(server, made.id).list_shared_roles())
+
+    assert listed() == ours() == [(user, "OWNER")]
+    theirs.update_shared_roles([DeploymentGrantSharedRoleWithUsername(role="USER", username="bo")])
+    theirs.share([SharingRole(role=SHARING_ROLE.CONSUMER, share_recipient_type="user", username="cy")])
+    assert listed() == ours() == sorted([(user, "OWNER"), ("bo", "USER"), ("cy", "CONSUMER")])
+    assert [r.name for r in theirs.list_shared_roles(name="bo")] == ["bo"]
+    assert theirs.list_shared_roles(share_recipient_type="group") == []
+
+    # By the id the list gave: promote bo, then take cy's role away.
+    ids = {r.name: r.id for r in theirs.list_shared_roles()}
+    theirs.update_shared_roles([DeploymentGrantSharedRoleWithId(id=ids["bo"], role="OWNER")])
+    theirs.update_shared_roles([DeploymentGrantSharedRoleWithId(id=ids["cy"], role="NO_ROLE")])
+    assert listed() == ours() == sorted([(user, "OWNER"), ("bo", "OWNER")])
+
+    with pytest.raises(ClientError) as unknown:
+        theirs.update_shared_roles([DeploymentGrantSharedRoleWithId(id="0" * 24, role="USER")])
+    assert unknown.value.status_code == 422
+    assert unknown.value.json["message"].startswith("roles.0.id: no user with id")
+    with pytest.raises(ClientError) as group:
+        theirs.update_shared_roles(
+            [DeploymentGrantSharedRoleWithId(id="1" * 24, role="USER", share_recipient_type="group")]
+        )
+    assert group.value.status_code == 422 and "shareRecipientType" in group.value.json["message"]
