@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from airflow_mlops.deployments import Deployment
 from airflow_mlops.deployments import DeploymentListFilters as OurFilters
 from airflow_mlops.enums import DEPLOYMENT_ROLE
 from airflow_mlops.security import Principal, permissions
+from airflow_mlops.store import ServiceBucketRow, session_scope
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -103,8 +105,28 @@ def test_list_filters_search_order_and_paging_match_the_python_api(server: LiveS
         assert got == ours(filters=OurFilters(**{field: wanted})), field
         assert set(got) == {m.id for m in made[:3]}, field
         assert theirs(filters=DeploymentListFilters(**{field: ["failing"]})) == [], field
-    for order in ("serviceHealth", "-accuracyHealth", "recentPredictions", "-lastPredictionTimestamp"):
+    for order in ("serviceHealth", "-accuracyHealth"):
         assert theirs(order_by=order) == ours(order_by=order), order
+    # DataRobot's usage orders, over folded prediction counts: alpha 5 two hours ago, gamma 20 a day ago.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with session_scope(store) as session:
+        for deployment, count, at in (
+            (made[0], 5, hour - timedelta(hours=2)),
+            (made[2], 20, hour - timedelta(days=1)),
+        ):
+            session.add(
+                ServiceBucketRow(
+                    deployment_id=deployment.id, model_version="1", hour=at, predictions=count, requests=1
+                )
+            )
+    by_usage = {
+        "-recentPredictions": [made[2].id, made[0].id, made[1].id],
+        "recentPredictions": [made[1].id, made[0].id, made[2].id],
+        "-lastPredictionTimestamp": [made[0].id, made[2].id, made[1].id],
+        "lastPredictionTimestamp": [made[1].id, made[2].id, made[0].id],
+    }
+    for order, expected in by_usage.items():
+        assert theirs(order_by=order) == ours(order_by=order) == expected, order
     # One page at a time (the client's own limit/offset), and unpaginated through ``next`` links.
     assert theirs(limit=1, offset=1) == [made[1].id]
     assert theirs(limit=2, offset=2) == [made[2].id]
