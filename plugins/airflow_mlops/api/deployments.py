@@ -166,12 +166,15 @@ def build_router(settings: Settings) -> APIRouter:
         from airflow_mlops.deployments import SettingsError
 
         principal: Principal = kwargs.pop("principal")
+        status: str | None = kwargs.pop("status", None)
         try:
             deployment = await run(
                 factory, *args, actor=principal.name, owners=[principal.name], store_url=url, **kwargs
             )
         except (LookupError, ValueError) as exc:
             raise SettingsError(f"{field}: {exc}") from exc
+        if status == "inactive":  # DataRobot's create-inactive: deployed, then deactivated (both audited)
+            await run(deployment.deactivate, actor=principal.name)
         body = await as_json(request, deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
         # 201 with the deployment, and a Location DataRobot's client polls (it always does after
         # fromModelPackage/): a status that is already done and redirects to the deployment.
@@ -217,6 +220,7 @@ def build_router(settings: Settings) -> APIRouter:
             registered_model_name=body.registered_model_name,
             description=body.description,
             importance=body.importance,
+            status=body.status,
             principal=principal,
         )
 

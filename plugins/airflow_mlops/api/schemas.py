@@ -101,6 +101,9 @@ class DeploymentFromLearningModel(Body):
     description: str | None = Field(default=None, max_length=10_000)
     importance: Literal["CRITICAL", "HIGH", "MODERATE", "LOW"] | None = None
     default_prediction_server_id: PredictionServerId = None
+    status: Literal["active", "inactive"] | None = Field(
+        default=None, description="DataRobot's: 'inactive' deploys the model deactivated."
+    )
 
 
 class DeploymentUpdate(Body):

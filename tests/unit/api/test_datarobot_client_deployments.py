@@ -250,6 +250,15 @@ def test_create_from_learning_model_deploys_a_real_sweep_trial(server: LiveServe
     assert theirs.model["sweep_parent_run_id"] == theirs.model["project_id"] != ""
     assert (ours.label, ours.description, ours.importance) == (label, "the sweep's best", "LOW")
 
+    # DataRobot's status on creation: the same trial deployed again, inactive, under the same name.
+    again = dr.Deployment.create_from_learning_model(trial, label, status="inactive")
+    assert again.status == "inactive" == _ours(server, again.id).status
+    assert _ours(server, again.id).model["registered_model_name"] == f"Churn-from-trial-{tag}"
+    assert _ours(server, again.id).model["version"] == str(int(ours.model["version"]) + 1)
+    with pytest.raises(ClientError) as threshold:
+        dr.Deployment.create_from_learning_model(trial, label, prediction_threshold=0.3)
+    assert threshold.value.status_code == 422 and "predictionThreshold" in threshold.value.json["message"]
+
 
 def test_create_from_an_unknown_learning_model_names_the_field(server: LiveServer, user: str) -> None:
     trial = "f" * 32
