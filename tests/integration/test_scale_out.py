@@ -339,7 +339,7 @@ def test_a_replacement_is_served_by_both_servers_within_two_seconds_with_no_fail
                 json={"modelId": f"scale/{second.version}", "reason": "OTHER"},
             )
         replaced_at = time.monotonic()
-        assert replaced.status_code == 200, replaced.text
+        assert replaced.status_code == 202, replaced.text
         deadline = replaced_at + 30
         while time.monotonic() < deadline and not all(
             any(model == f"scale/{second.version}" for _, _, model in answers[s]) for s in PREDICTIONS

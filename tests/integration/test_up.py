@@ -189,7 +189,7 @@ def test_drift_closes_the_loop_under_the_scheduler(up: Up) -> None:
             },
         },
     )
-    assert settings.status_code == 200, settings.text
+    assert settings.status_code == 202, settings.text
 
     traffic = make_churn(1500, seed=12, period="launch", start=launch.start, hours=24).drop(columns=[TARGET])
     for start in range(0, len(traffic), 250):

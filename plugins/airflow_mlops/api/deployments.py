@@ -7,7 +7,6 @@ caller has no role on answers 404, not 403, so ids cannot be probed.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -19,8 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
+from airflow_mlops.api.deployment_extras import build_extras_router
+from airflow_mlops.api.sharing import build_sharing_router
+from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import ORDER_FIELDS, Deployment, DeploymentListFilters, deployment_overviews
+from airflow_mlops.deployments.settings import default_settings
 from airflow_mlops.enums import DEPLOYMENT_ROLE
 from airflow_mlops.security import PermissionDenied, Principal, roles_of
 
@@ -30,6 +33,11 @@ DeploymentId = Annotated[
 
 #: Rejecting needs no body; one may carry a note.
 _NO_NOTE = schemas.RetrainingDecision()
+
+#: What the OpenAPI document says of a ``Location`` DataRobot's client polls (``api.status``).
+_LOCATION = {"Location": {"description": "GET it: 303 to the resource, the operation being already done"}}
+CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created", "headers": _LOCATION}}
+ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"description": "Done", "headers": _LOCATION}}
 
 RequestId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{32}$", description="A retraining request id (32 hex digits).")
@@ -101,7 +109,23 @@ def build_router(settings: Settings) -> APIRouter:
         importance: list[str] | None = Query(default=None),
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=100, ge=1, le=1000),
+        executionEnvironmentType: list[str] | None = Query(default=None, include_in_schema=False),
+        tagKeys: list[str] | None = Query(default=None, include_in_schema=False),
+        tagValues: list[str] | None = Query(default=None, include_in_schema=False),
+        isA2AAgent: str | None = Query(default=None, include_in_schema=False),
     ) -> dict[str, Any]:
+        from airflow_mlops.deployments import SettingsError
+
+        # DataRobot filters with no counterpart: refused by name, not silently ignored.
+        for name, given, why in (
+            ("executionEnvironmentType", executionEnvironmentType, "there are no execution environments"),
+            ("tagKeys", tagKeys, "deployments have no tags"),
+            ("tagValues", tagValues, "deployments have no tags"),
+            # ``false`` asks for what every deployment here is: not an agent.
+            ("isA2AAgent", isA2AAgent != "false" and isA2AAgent, "there are no agent deployments"),
+        ):
+            if given:
+                raise SettingsError(f"{name}: this filter is not supported: {why}")
         try:
             filters = DeploymentListFilters(
                 role=_split(role),
@@ -111,8 +135,6 @@ def build_router(settings: Settings) -> APIRouter:
                 importance=_split(importance),
             )
         except ValueError as exc:
-            from airflow_mlops.deployments import SettingsError
-
             raise SettingsError(str(exc)) from exc
         items = await run(
             Deployment.list,
@@ -139,21 +161,35 @@ def build_router(settings: Settings) -> APIRouter:
 
     async def create_with(
         request: Request, field: str, factory: Callable[..., Deployment], *args: Any, **kwargs: Any
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Create through ``factory`` as the caller (who becomes OWNER); bad model ids are a 422 on ``field``."""
         from airflow_mlops.deployments import SettingsError
 
         principal: Principal = kwargs.pop("principal")
+        status: str | None = kwargs.pop("status", None)
         try:
             deployment = await run(
                 factory, *args, actor=principal.name, owners=[principal.name], store_url=url, **kwargs
             )
         except (LookupError, ValueError) as exc:
             raise SettingsError(f"{field}: {exc}") from exc
-        return await as_json(request, deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
+        if status == "inactive":  # DataRobot's create-inactive: deployed, then deactivated (both audited)
+            await run(deployment.deactivate, actor=principal.name)
+        body = await as_json(request, deployment, DEPLOYMENT_ROLE.OWNER)  # its creator owns it
+        # 201 with the deployment, and a Location DataRobot's client polls (it always does after
+        # fromModelPackage/): a status that is already done and redirects to the deployment.
+        created = accepted(request, resource=f"deployments/{deployment.id}/", body=body)
+        created.status_code = 201
+        return created
 
-    @router.post("/fromModelPackage/", status_code=201, summary="Deploy a registered model version")
-    async def create(request: Request, body: schemas.DeploymentCreate, principal: Caller) -> dict[str, Any]:
+    @router.post(
+        "/fromModelPackage/",
+        status_code=201,
+        summary="Deploy a registered model version",
+        response_model=None,
+        responses=CREATED,
+    )
+    async def create(request: Request, body: schemas.DeploymentCreate, principal: Caller) -> JSONResponse:
         return await create_with(
             request,
             "modelPackageId",
@@ -165,10 +201,16 @@ def build_router(settings: Settings) -> APIRouter:
             principal=principal,
         )
 
-    @router.post("/fromLearningModel/", status_code=201, summary="Deploy a sweep's leaderboard model")
+    @router.post(
+        "/fromLearningModel/",
+        status_code=201,
+        summary="Deploy a sweep's leaderboard model (registered under registeredModelName, else the label)",
+        response_model=None,
+        responses=CREATED,
+    )
     async def create_from_learning_model(
         request: Request, body: schemas.DeploymentFromLearningModel, principal: Caller
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         return await create_with(
             request,
             "modelId",
@@ -178,6 +220,7 @@ def build_router(settings: Settings) -> APIRouter:
             registered_model_name=body.registered_model_name,
             description=body.description,
             importance=body.importance,
+            status=body.status,
             principal=principal,
         )
 
@@ -205,14 +248,21 @@ def build_router(settings: Settings) -> APIRouter:
         await run(deployment.delete, actor=principal.name)
         return Response(status_code=204)
 
-    @router.patch("/{deployment_id}/status/", summary="Activate or deactivate")
+    @router.patch(
+        "/{deployment_id}/status/",
+        status_code=202,
+        summary="Activate or deactivate (202: the deployment, and a Location that is already done)",
+        response_model=None,
+        responses=ACCEPTED,
+    )
     async def set_status(
         request: Request, deployment_id: DeploymentId, body: schemas.StatusUpdate, principal: Caller
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         deployment, role = await run(with_role, deployment_id, principal, "update")
         change = deployment.activate if body.status == "active" else deployment.deactivate
         await run(change, actor=principal.name)
-        return await as_json(request, deployment, role)
+        body_json = await as_json(request, deployment, role)
+        return accepted(request, resource=f"deployments/{deployment.id}/", body=body_json)
 
     @router.post("/{deployment_id}/model/validation/", summary="Can this model replace the current one?")
     async def validate(
@@ -220,24 +270,32 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         status, message, checks = await run(
-            deployment.validate_replacement_model, body.model_id, principal=principal
+            deployment.validate_replacement_model, body.new_model, principal=principal
         )
         return {"status": status, "message": message, "checks": checks}
 
-    @router.patch("/{deployment_id}/model/", summary="Replace the deployment's model, with a reason")
+    @router.patch(
+        "/{deployment_id}/model/",
+        status_code=202,
+        summary="Replace the deployment's model, with a reason (202: the deployment, and a done Location)",
+        response_model=None,
+        responses=ACCEPTED,
+    )
     async def replace(
         request: Request, deployment_id: DeploymentId, body: schemas.ModelReplacement, principal: Caller
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         from airflow_mlops.deployments import SettingsError
 
         deployment, role = await run(with_role, deployment_id, principal, "replace")
         try:
-            await run(deployment.replace_model, body.model_id, body.reason, principal=principal)
+            await run(deployment.replace_model, body.new_model, body.reason, principal=principal)
         except PermissionDenied:
             raise
         except ValueError as exc:
-            raise SettingsError(f"modelId: {exc}") from exc
-        return await as_json(request, deployment, role)
+            field = "modelId" if body.model_id is not None else "modelPackageId"
+            raise SettingsError(f"{field}: {exc}") from exc
+        body_json = await as_json(request, deployment, role)
+        return accepted(request, resource=f"deployments/{deployment.id}/", body=body_json)
 
     @router.get("/{deployment_id}/modelHistory/", summary="Every model the deployment served, and why")
     async def model_history(
@@ -261,23 +319,45 @@ def build_router(settings: Settings) -> APIRouter:
         ]
         return page(request, items, offset, limit)
 
-    @router.get("/{deployment_id}/settings/", summary="Deployment settings")
     async def get_settings(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         return schemas.settings_json(deployment.settings)
 
-    @router.patch("/{deployment_id}/settings/", summary="Change deployment settings (all or nothing)")
     async def patch_settings(
-        deployment_id: DeploymentId, body: schemas.SettingsPatch, principal: Caller
-    ) -> dict[str, Any]:
+        request: Request, deployment_id: DeploymentId, body: schemas.SettingsPatch, principal: Caller
+    ) -> JSONResponse:
         deployment = await run(authorized, deployment_id, principal, "settings")
         settings_after = await run(deployment.update_settings, body.to_patch(), actor=principal.name)
-        return schemas.settings_json(settings_after)
+        return accepted(
+            request,
+            resource=f"deployments/{deployment.id}/settings/",
+            body=schemas.settings_json(settings_after),
+        )
+
+    router.get("/{deployment_id}/settings/", summary="Deployment settings")(get_settings)
+    router.patch(
+        "/{deployment_id}/settings/",
+        status_code=202,
+        summary="Change deployment settings, all or nothing (202: the settings, and a done Location)",
+        response_model=None,
+        responses=ACCEPTED,
+    )(patch_settings)
+    # DataRobot's client reads and writes bias-and-fairness settings at ``deployments//{id}/settings/``
+    # (a doubled slash in its path); the same routes answer there, out of the schema.
+    router.get("//{deployment_id}/settings/", include_in_schema=False)(get_settings)
+    router.patch("//{deployment_id}/settings/", status_code=202, include_in_schema=False)(patch_settings)
 
     @router.get("/{deployment_id}/healthSettings/", summary="Health settings")
     async def get_health(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         return schemas.health_settings_json(deployment.settings)
+
+    @router.get(
+        "/{deployment_id}/healthSettings/defaults/", summary="Health settings a new deployment starts with"
+    )
+    async def get_default_health(deployment_id: DeploymentId, principal: Caller) -> dict[str, Any]:
+        await run(authorized, deployment_id, principal, "read")
+        return schemas.health_settings_json(default_settings())
 
     @router.patch("/{deployment_id}/healthSettings/", summary="Change health settings")
     async def patch_health(
@@ -288,31 +368,7 @@ def build_router(settings: Settings) -> APIRouter:
         await run(deployment.update_health_settings, **patch, actor=principal.name)
         return schemas.health_settings_json(deployment.settings)
 
-    @router.get("/{deployment_id}/sharedRoles/", summary="Who has which role")
-    async def shared_roles(
-        request: Request, deployment_id: DeploymentId, principal: Caller
-    ) -> dict[str, Any]:
-        deployment = await run(authorized, deployment_id, principal, "read")
-        roles = await run(deployment.list_shared_roles)
-        return page(request, roles, 0, max(len(roles), 1))
-
-    @router.patch("/{deployment_id}/sharedRoles/", status_code=204, summary="Share: give or take roles")
-    async def share(
-        deployment_id: DeploymentId, body: schemas.SharedRolesPatch, principal: Caller
-    ) -> Response:
-        deployment = await run(authorized, deployment_id, principal, "share")
-        from airflow_mlops.deployments import SettingsError
-
-        for assignment in body.roles:
-            try:
-                if assignment.role == "NO_ROLE":
-                    with contextlib.suppress(LookupError):
-                        await run(deployment.unshare, assignment.username, actor=principal.name)
-                else:
-                    await run(deployment.share, assignment.username, assignment.role, actor=principal.name)
-            except ValueError as exc:
-                raise SettingsError(f"roles: {exc}") from exc
-        return Response(status_code=204)
+    router.include_router(build_sharing_router(settings))
 
     @router.get(
         "/{deployment_id}/auditLog/", summary="Every change to the deployment: who, when, before, after"
@@ -326,6 +382,8 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         deployment = await run(authorized, deployment_id, principal, "read")
         return page(request, await run(deployment.get_audit_log), offset, limit)
+
+    router.include_router(build_extras_router(settings))
 
     # ---- the closed loop: retraining requests -----------------------------------------------
     def request_json(r: Any) -> dict[str, Any]:

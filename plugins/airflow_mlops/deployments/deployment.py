@@ -14,7 +14,7 @@ import builtins
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import false, select
@@ -25,7 +25,9 @@ from airflow_mlops.deployments.listing import (
     HEALTH_RANK,
     IMPORTANCE_RANK,
     ORDER_FIELDS,
+    USAGE_ORDERS,
     DeploymentListFilters,
+    registered_model_name_for,
 )
 from airflow_mlops.deployments.monitoring_shortcuts import MonitoringShortcuts
 from airflow_mlops.deployments.replacement import ModelReplacement
@@ -202,7 +204,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
         model_id: str,
         label: str,
         *,
-        registered_model_name: str,
+        registered_model_name: str | None = None,
         description: str | None = None,
         importance: str | None = None,
         actor: str | None = None,
@@ -215,9 +217,12 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
         ``registered_model_name`` and deployed with a baseline from that snapshot
         (holdout metrics and prediction-warning boundaries included), by the same
         :func:`~airflow_mlops.training.refit_and_register` the training DAG uses.
+        Without ``registered_model_name`` (DataRobot's call has none) the name is
+        derived from ``label`` by :func:`~airflow_mlops.deployments.listing.registered_model_name_for`.
         """
         if not label or not label.strip():
             raise ValueError("label must be a non-empty string")
+        registered_model_name = registered_model_name or registered_model_name_for(label)
         settings = get_settings()
         refit = register_learning_model(
             model_id, registered_model_name=registered_model_name, settings=settings
@@ -300,7 +305,14 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
         ):
             if wanted_health:
                 items = [d for d in items if getattr(d, name)["status"] in wanted_health]
+        if key in USAGE_ORDERS:
+            from airflow_mlops.monitoring.reads.usage import prediction_usage
+
+            usage = prediction_usage(url, [d.id for d in items])
+            never = datetime.min.replace(tzinfo=UTC)
         sort_key = {
+            "recentPredictions": lambda d: sum(usage[d.id].daily_rates),
+            "lastPredictionTimestamp": lambda d: usage[d.id].last_timestamp or never,
             "label": lambda d: d.label.lower(),
             "createdAt": lambda d: d.created_at,
             "updatedAt": lambda d: d.updated_at,

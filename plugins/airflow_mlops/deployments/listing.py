@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 from dataclasses import dataclass, field
 
 from airflow_mlops.enums import DEPLOYMENT_IMPORTANCE, DEPLOYMENT_ROLE, HEALTH_STATUS, parse_enum
@@ -18,7 +19,26 @@ ORDER_FIELDS = (
     "serviceHealth",
     "modelHealth",
     "accuracyHealth",
+    # DataRobot's usage orders: the last 7 days' prediction count, the newest prediction's time.
+    "recentPredictions",
+    "lastPredictionTimestamp",
 )
+#: The order keys that need each deployment's prediction usage (folded service buckets).
+USAGE_ORDERS = frozenset({"recentPredictions", "lastPredictionTimestamp"})
+
+
+def registered_model_name_for(label: str) -> str:
+    """The registered-model name a learning model is registered under when none is given.
+
+    DataRobot's ``create_from_learning_model`` has no such name (its leaderboard
+    models are registered implicitly), so one is derived from the deployment's
+    label: every run of whitespace or ``/`` becomes ``-``, leading and trailing
+    ``-`` are dropped, and the result is cut to 256 characters (``"deployment"``
+    if nothing is left). It matches ``^[^/\\s]+$``, which MLflow model URIs
+    (``models:/<name>/<version>``) need.
+    """
+    name = re.sub(r"[\s/]+", "-", label).strip("-")[:256].strip("-")
+    return name or "deployment"
 
 
 @dataclass

@@ -108,13 +108,13 @@ ROUTES = [
     Route("GET", f"{D}/{{id}}/", "read", 200),
     Route("PATCH", f"{D}/{{id}}/", "update", 200, lambda s: {"label": "renamed"}, destructive=True),
     Route("DELETE", f"{D}/{{id}}/", "delete", 204, destructive=True),
-    Route("PATCH", f"{D}/{{id}}/status/", "update", 200, lambda s: {"status": "inactive"}, destructive=True),
+    Route("PATCH", f"{D}/{{id}}/status/", "update", 202, lambda s: {"status": "inactive"}, destructive=True),
     Route("POST", f"{D}/{{id}}/model/validation/", "read", 200, lambda s: {"modelId": s.models.churn_v2}),
     Route(
         "PATCH",
         f"{D}/{{id}}/model/",
         "replace",
-        200,
+        202,
         lambda s: {"modelId": s.models.churn_v2, "reason": "ACCURACY"},
         destructive=True,
     ),
@@ -124,7 +124,7 @@ ROUTES = [
         "PATCH",
         f"{D}/{{id}}/settings/",
         "settings",
-        200,
+        202,
         lambda s: {"targetDrift": {"enabled": False}},
         destructive=True,
     ),
@@ -194,6 +194,32 @@ ROUTES = [
     Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/approve/", "replace", 404),
     Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/reject/", "replace", 404),
     Route("POST", "/predApi/v1.0/deployments/{id}/predictions", "predict", 200, lambda s: s.rows(2)),
+    # DataRobot client, deployments (dr-deploy): default health settings, and the settings routes
+    # again under the doubled slash the client's bias-and-fairness calls send.
+    Route("GET", f"{D}/{{id}}/healthSettings/defaults/", "read", 200),
+    Route("GET", f"{D}//{{id}}/settings/", "read", 200),
+    Route(
+        "PATCH",
+        f"{D}//{{id}}/settings/",
+        "settings",
+        202,
+        lambda s: {"targetDrift": {"enabled": False}},
+        destructive=True,
+    ),
+    # …and DataRobot's sub-resources read as empty or off, or mapped (api/deployment_extras.py).
+    Route("GET", f"{D}/{{id}}/challengers/", "read", 200),
+    Route("GET", f"{D}/{{id}}/challengerReplaySettings/", "read", 200),
+    Route("PATCH", f"{D}/{{id}}/challengerReplaySettings/", "settings", 200, lambda s: {"enabled": False}),
+    Route("GET", f"{D}/{{id}}/segmentAttributes/", "read", 200),
+    Route("GET", f"{D}/{{id}}/retrainingSettings/", "read", 200),
+    Route(
+        "PATCH",
+        f"{D}/{{id}}/retrainingSettings/",
+        "settings",
+        200,
+        lambda s: {"datasetId": "include/data/churn.csv"},
+        destructive=True,
+    ),
 ]
 
 
@@ -368,7 +394,7 @@ def test_a_succeeding_destructive_cell_did_change_its_deployment(
     deployment = _deploy(server, callers)
     token = callers.tokens["owner"]["right"]
     by_route = {str(r): r for r in ROUTES}
-    assert _send(http, server, by_route[f"PATCH {D}/{{id}}/model/"], deployment.id, token).status_code == 200
+    assert _send(http, server, by_route[f"PATCH {D}/{{id}}/model/"], deployment.id, token).status_code == 202
     assert Deployment.get(deployment.id).model["id"] == server.models.churn_v2
     assert _send(http, server, by_route[f"DELETE {D}/{{id}}/"], deployment.id, token).status_code == 204
     assert _send(http, server, by_route[f"GET {D}/{{id}}/"], deployment.id, token).status_code == 404

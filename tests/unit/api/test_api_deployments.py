@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from airflow_mlops.api.schemas import recipient_id
 from airflow_mlops.deployments import Deployment, audit_log
 from airflow_mlops.store import HealthRow, session_scope
 
@@ -40,6 +41,7 @@ DEPLOYMENT_KEYS = {
     "predictionUsage",
     "defaultPredictionServer",
     "latestReport",
+    "modelPackage",
 }
 CHECKS = {
     "targetType",
@@ -145,8 +147,16 @@ def test_create_answers_201_in_camel_case_and_makes_the_caller_owner(
         "sweepParentRunId": None,
         "mlflowModelUrl": None,
         "mlflowRunUrl": None,
+        # DataRobot's: what kind of model (its blueprint name; we know none), its project (sweep).
+        "type": "MLflow registered model version",
+        "projectId": "",
     }
+    assert body["modelPackage"] == {"id": "churn/1", "name": "churn", "registeredModelId": "churn"}
     assert body["model"]["trainingRunId"] == _run_of(server, "churn", "1")
+    # Where DataRobot's client polls after creating: already done, it redirects to the deployment.
+    done = client.get(response.headers["Location"], follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["Location"] == f"{server.url}{D}/{body['id']}/"
     assert body["predictionUsage"] == {"lastTimestamp": None, "dailyRates": [0] * 7}
     # datarobot-predict sends rows to {url}/predApi/…: the server this caller reached
     assert body["defaultPredictionServer"]["url"] == server.url
@@ -155,7 +165,9 @@ def test_create_answers_201_in_camel_case_and_makes_the_caller_owner(
     assert datetime.fromisoformat(body["createdAt"]).tzinfo is not None
 
     roles = client.get(f"{D}/{body['id']}/sharedRoles/").json()
-    assert roles["data"] == [{"username": name, "role": "OWNER"}]
+    assert roles["data"] == [
+        {"id": recipient_id(name), "name": name, "role": "OWNER", "shareRecipientType": "user"}
+    ]
     (entry,) = client.get(f"{D}/{body['id']}/auditLog/").json()["data"]
     assert (entry["action"], entry["actor"], entry["before"]) == ("create", name, None)
     assert entry["after"]["label"] == "Churn EU" and entry["after"]["model_id"] == "churn/1"
@@ -372,7 +384,7 @@ def test_a_deactivated_deployment_refuses_predictions_until_activated(
     name, client = owner
     d = server.deploy(owner=name)
     off = client.patch(f"{D}/{d.id}/status/", json={"status": "inactive"})
-    assert off.status_code == 200, off.text
+    assert off.status_code == 202, off.text
     assert off.json()["status"] == "inactive"
     refused = _predict(client, d.id, server.rows(2))
     assert refused.status_code == 422
@@ -433,7 +445,9 @@ def test_model_validation_reports_every_check(server: LiveServer, owner: tuple[s
     assert user["checks"]["permission"]["status"] == "failing"
     assert "only an OWNER" in user["checks"]["permission"]["message"]
     _field_error(client.post(f"{D}/{d.id}/model/validation/", json={"modelId": "churn"}), "body", "modelId")
-    _field_error(client.post(f"{D}/{d.id}/model/validation/", json={}), "body", "modelId")
+    # DataRobot 3.4+ clients name the model modelPackageId; exactly one of the two is needed.
+    neither = _field_error(client.post(f"{D}/{d.id}/model/validation/", json={}), "body")
+    assert "modelId" in neither["msg"] and "modelPackageId" in neither["msg"]
 
 
 def test_replace_records_reason_and_actor(server: LiveServer, owner: tuple[str, httpx.Client]) -> None:
@@ -443,7 +457,7 @@ def test_replace_records_reason_and_actor(server: LiveServer, owner: tuple[str, 
     response = client.patch(
         f"{D}/{d.id}/model/", json={"modelId": server.models.churn_v2, "reason": "DATA_DRIFT"}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert response.json()["model"]["id"] == "churn/2"
     assert response.json()["modelHealth"]["status"] == "unknown"
 
@@ -529,6 +543,12 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
             "metric": None,
             "refreshSchedule": None,
         },
+        # DataRobot's sections with no counterpart here: off (api.schemas.UNSUPPORTED_SETTINGS).
+        "predictionIntervals": {"enabled": False, "percentiles": []},
+        "challengerModels": {"enabled": False},
+        "segmentAnalysis": {"enabled": False, "attributes": []},
+        "predictionsByForecastDate": {"enabled": False},
+        "biasAndFairness": None,
     }
     response = client.patch(
         url,
@@ -546,7 +566,7 @@ def test_settings_get_and_patch(server: LiveServer, owner: tuple[str, httpx.Clie
             },
         },
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     after = client.get(url).json()
     assert after == response.json()
     assert after["featureDrift"] == {"enabled": False}
@@ -611,7 +631,7 @@ def test_durations_take_any_iso_form_and_read_back_in_one(
     url = f"{D}/{d.id}/settings/"
     body = {"retraining": {"coolDown": "PT90M", "dataWindow": "PT36H", "timestampColumn": "event_time"}}
     response = client.patch(url, json=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert (response.json()["retraining"]["coolDown"], response.json()["retraining"]["dataWindow"]) == (
         "PT1H30M",
         "P1DT12H",
@@ -628,7 +648,7 @@ def test_a_null_section_changes_nothing(server: LiveServer, owner: tuple[str, ht
     d = server.deploy(owner=name)
     before = client.get(f"{D}/{d.id}/settings/").json()
     response = client.patch(f"{D}/{d.id}/settings/", json={"associationId": None, "targetDrift": None})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert response.json() == before
     health = client.patch(
         f"{D}/{d.id}/healthSettings/", json={"service": None, "accuracy": {"metric": "AUC"}}
@@ -661,7 +681,7 @@ def test_settings_rules_beyond_the_schema(server: LiveServer, owner: tuple[str, 
     fine = patch(
         regression, {"predictionWarning": {"enabled": True, "customBoundaries": {"lower": 5, "upper": 150}}}
     )
-    assert fine.status_code == 200, fine.text
+    assert fine.status_code == 202, fine.text
     assert fine.json()["predictionWarning"] == {
         "enabled": True,
         "customBoundaries": {"lower": 5.0, "upper": 150.0},
@@ -676,8 +696,8 @@ def test_association_id_is_frozen_once_the_deployment_served_predictions(
     name, client = owner
     d = server.deploy(owner=name)
     url = f"{D}/{d.id}/settings/"
-    assert client.patch(url, json={"associationId": {"columnNames": ["customer_id"]}}).status_code == 200
-    assert client.patch(url, json={"associationId": {"columnNames": ["order_id"]}}).status_code == 200
+    assert client.patch(url, json={"associationId": {"columnNames": ["customer_id"]}}).status_code == 202
+    assert client.patch(url, json={"associationId": {"columnNames": ["order_id"]}}).status_code == 202
     assert _predict(client, d.id, server.rows(2)).status_code == 200
     server.app.state.prediction_log.flush()
 
@@ -686,8 +706,8 @@ def test_association_id_is_frozen_once_the_deployment_served_predictions(
     assert "cannot change once the deployment has served predictions" in frozen.json()["detail"]
     assert client.get(url).json()["associationId"]["columnNames"] == ["order_id"]
     # Repeating the current value, or changing another setting, is still fine.
-    assert client.patch(url, json={"associationId": {"columnNames": ["order_id"]}}).status_code == 200
-    assert client.patch(url, json={"targetDrift": {"enabled": False}}).status_code == 200
+    assert client.patch(url, json={"associationId": {"columnNames": ["order_id"]}}).status_code == 202
+    assert client.patch(url, json={"targetDrift": {"enabled": False}}).status_code == 202
     cleared = client.patch(url, json={"associationId": {"columnNames": []}})
     assert cleared.status_code == 422
 
@@ -847,10 +867,7 @@ def test_sharing_gives_and_takes_roles(server: LiveServer, owner: tuple[str, htt
             == 403
         )
         roles = client.get(f"{D}/{d.id}/sharedRoles/").json()["data"]
-        assert sorted(roles, key=lambda r: r["username"]) == sorted(
-            [{"username": name, "role": "OWNER"}, {"username": bob, "role": "USER"}],
-            key=lambda r: r["username"],
-        )
+        assert sorted((r["name"], r["role"]) for r in roles) == sorted([(name, "OWNER"), (bob, "USER")])
 
         promoted = client.patch(
             f"{D}/{d.id}/sharedRoles/", json={"roles": [{"username": bob, "role": "OWNER"}]}
@@ -912,7 +929,7 @@ def test_audit_log_lists_every_change_with_before_and_after(
     ]
     for method, url, body in steps:
         response = client.request(method, url, json=body)
-        assert response.status_code in (200, 204), (url, response.text)
+        assert response.status_code in (200, 202, 204), (url, response.text)
     log = client.get(f"{D}/{did}/auditLog/").json()
     assert log["count"] == 7
     entries = log["data"]
