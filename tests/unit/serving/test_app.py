@@ -214,6 +214,8 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
         "permissions",
         "predictionUsage",
         "latestReport",
+        "defaultPredictionServer",
+        "modelPackage",
     }
     assert mine["label"] == LABEL
     assert mine["status"] == "active"
