@@ -1,0 +1,297 @@
+"""DataRobot's getting-started script, through the official ``datarobot`` client, against our server.
+
+Every call goes through the real client (its requests, its trafaret checks,
+its async polling) to the real app under uvicorn; the sweep really runs, in a
+worker process, kept to a few seconds by ``MLOPS_PROJECT_SWEEP_TRIALS`` and
+``MLOPS_PROJECT_SWEEP_TIMEOUT_S``. Values are checked against our own Python
+API: the leaderboard MLflow keeps for the sweep (``automl.load_leaderboard``)
+and the project's row in the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import datarobot as dr
+import pandas as pd
+import pytest
+from datarobot.errors import ClientError
+
+from airflow_mlops.automl import load_leaderboard
+from airflow_mlops.datasets import load_snapshot, make_churn
+from airflow_mlops.services.projects import get_project
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
+
+REPO = Path(__file__).resolve().parents[3]
+#: The hand-written contract of the demo's ``churn`` dataset applies to projects named ``churn``.
+CONTRACTS = REPO / "include" / "contracts"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_sweeps(server: LiveServer) -> Iterator[None]:
+    """Sweeps of three trials and at most 30 seconds; the repository's contracts in force."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLOPS_PROJECT_SWEEP_TRIALS", "3")
+    mp.setenv("MLOPS_PROJECT_SWEEP_TIMEOUT_S", "30")
+    mp.setenv("MLOPS_CONTRACTS_DIR", str(CONTRACTS))
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def user(server: LiveServer) -> str:
+    """A non-admin caller, connected as the client's global client."""
+    token = server.token("project-owner")
+    dr.Client(token=token, endpoint=f"{server.url}/api/v2")
+    return "project-owner"
+
+
+def churn_csv(tmp_path: Path, n_rows: int = 400, name: str = "churn.csv", **changes: Any) -> Path:
+    frame = make_churn(n_rows, seed=11)
+    for column, value in changes.items():
+        frame[column] = value
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def finished_project(server: LiveServer, tmp_path: Path) -> dr.Project:
+    project = dr.Project.create(sourcedata=str(churn_csv(tmp_path)), project_name="churn")
+    project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.QUICK)
+    project.wait_for_autopilot(check_interval=1, verbosity=0)
+    return project
+
+
+def test_create_reads_the_upload_and_answers_the_project(
+    server: LiveServer, user: str, tmp_path: Path
+) -> None:
+    path = churn_csv(tmp_path)
+    project = dr.Project.create(sourcedata=str(path), project_name="churn")
+
+    assert len(project.id) == 24
+    assert project.project_name == "churn"
+    assert project.file_name == "churn.csv"
+    assert project.stage == "aim"  # no target yet
+    assert project.target is None
+    stored = get_project(project.id, settings=server.settings)
+    assert stored.owner == user
+    assert stored.status == "created"
+    assert stored.columns == list(pd.read_csv(path, nrows=1).columns)
+    assert Path(stored.source).read_bytes() == path.read_bytes()
+    assert project.get_status() == {
+        "autopilot_done": False,
+        "stage": "aim",
+        "stage_description": "Ready to set target",
+        "autopilot_status": "created",
+    }
+
+
+def test_a_dataframe_upload_and_another_callers_view(server: LiveServer, user: str) -> None:
+    frame = make_churn(200, seed=5).drop(columns=["customer_id", "event_time"])
+    project = dr.Project.create(sourcedata=frame, project_name="Untitled Project")
+    assert project.file_name == "data.csv"  # the client's name for a DataFrame
+    # Not a dataset name: the project gets a dataset of its own.
+    assert get_project(project.id, settings=server.settings).dataset == f"project-{project.id}"
+
+    dr.Client(token=server.token("someone-else"), endpoint=f"{server.url}/api/v2")
+    with pytest.raises(ClientError) as caught:
+        dr.Project.get(project.id)
+    assert caught.value.status_code == 404
+    assert caught.value.json["message"] == f"no project with id {project.id!r}"
+    dr.Client(token=server.admin_token, endpoint=f"{server.url}/api/v2")
+    assert dr.Project.get(project.id).project_name == "Untitled Project"  # admins see every project
+
+
+def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, tmp_path: Path) -> None:
+    project = finished_project(server, tmp_path)
+
+    stored = get_project(project.id, settings=server.settings)
+    assert stored.status == "done", stored.error
+    assert stored.mode == "quick" and stored.sweep["n_trials"] == 3
+    assert project.get_status()["autopilot_done"] is True
+    project.refresh()
+    assert project.target == "churned"
+    assert project.target_type == "Binary"
+    assert project.metric == "AUC"  # our default for a binary target
+    assert project.mode == 3  # DataRobot's number for QUICK
+    assert project.stage == "modeling"
+
+    # The hand-written churn contract was in force: its key and time columns are not features.
+    snapshot = load_snapshot(server.settings.snapshots_dir, "churn", stored.snapshot_version)
+    assert snapshot.contract().origin == "hand-written"
+    assert stored.sweep["exclude"] == ["customer_id", "event_time"]
+
+    models = project.get_models()
+    board = load_leaderboard(stored.parent_run_id, server.settings.mlflow_tracking_uri)
+    assert [m.id for m in models] == list(board["run_id"])
+    assert len(models) >= 1
+    for model, (_, row) in zip(models, board.iterrows(), strict=True):
+        assert len(model.id) == 32
+        assert model.project_id == project.id
+        assert model.model_type.endswith(
+            f" ({row['family']})"
+        )  # e.g. "Random Forest Classifier (random_forest)"
+        assert model.model_category == "model"
+        assert model.model_number == row["trial_number"] + 1
+        assert model.sample_pct == pytest.approx(row["sample_pct"])
+        scores = model.metrics["AUC"]
+        assert scores["validation"] == pytest.approx(row["score"])
+        assert scores["crossValidation"] == pytest.approx(row["score"])
+        assert scores["holdout"] == pytest.approx(row["holdout_score"])
+    aucs = [m.metrics["AUC"]["validation"] for m in models]
+    assert aucs == sorted(aucs, reverse=True)  # leaderboard order: best first
+
+    one = dr.Model.get(project.id, models[0].id)
+    assert one.id == models[0].id and one.metrics == models[0].metrics
+
+
+def test_unknown_target_is_a_422_naming_it_and_sets_nothing(
+    server: LiveServer, user: str, tmp_path: Path
+) -> None:
+    project = dr.Project.create(sourcedata=str(churn_csv(tmp_path)), project_name="churn-typo")
+    with pytest.raises(ClientError) as caught:
+        project.set_target(target="churn", mode=dr.AUTOPILOT_MODE.QUICK)
+    assert caught.value.status_code == 422
+    message = caught.value.json["message"]
+    assert "target column 'churn' not found" in message
+    assert "churned" in message  # the columns found are listed
+    stored = get_project(project.id, settings=server.settings)
+    assert (stored.status, stored.target, stored.snapshot_version) == ("created", None, None)
+    assert not (server.settings.snapshots_dir / "churn-typo").exists() or not any(
+        p for p in (server.settings.snapshots_dir / "churn-typo").iterdir() if not p.name.startswith(".")
+    )
+
+
+def test_data_failing_the_contract_is_a_422_with_ingestions_message(
+    server: LiveServer, user: str, tmp_path: Path
+) -> None:
+    # The churn contract allows month-to-month, one-year and two-year contracts only.
+    path = churn_csv(tmp_path, contract="weekly")
+    project = dr.Project.create(sourcedata=str(path), project_name="churn")
+    with pytest.raises(ClientError) as caught:
+        project.set_target(target="churned")
+    assert caught.value.status_code == 422
+    message = caught.value.json["message"]
+    assert "contract" in message and "'weekly'" in message, message
+    assert get_project(project.id, settings=server.settings).status == "created"
+
+
+def test_an_upload_ingestion_cannot_read_is_refused_and_not_stored(
+    server: LiveServer, user: str, tmp_path: Path
+) -> None:
+    before = (
+        set((server.settings.home / "projects").iterdir())
+        if (server.settings.home / "projects").exists()
+        else set()
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ClientError) as caught:
+        dr.Project.create(sourcedata=str(empty), project_name="nothing")
+    assert caught.value.status_code == 422
+    assert "empty" in caught.value.json["message"]
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("name,churned\nJos\xe9,1\n".encode("latin-1"))
+    with pytest.raises(ClientError) as caught:
+        dr.Project.create(sourcedata=str(latin), project_name="latin")
+    assert caught.value.status_code == 422
+    assert "UTF-8" in caught.value.json["message"]
+    assert "latin.csv" in caught.value.json["message"]  # named as uploaded, not by our path
+    after = set((server.settings.home / "projects").iterdir())
+    assert after == before  # nothing half-stored
+
+
+def test_concepts_we_lack_are_named(server: LiveServer, user: str, tmp_path: Path) -> None:
+    project = dr.Project.create(sourcedata=str(churn_csv(tmp_path, 100)), project_name="churn-concepts")
+    with pytest.raises(ClientError) as caught:
+        project.get_featurelists()
+    assert caught.value.status_code == 404
+    assert "feature lists" in caught.value.json["message"]
+    with pytest.raises(ClientError) as caught:
+        dr.Blueprint.list(project.id) if hasattr(dr.Blueprint, "list") else project.get_blueprints()
+    assert caught.value.status_code == 404
+    assert "blueprints" in caught.value.json["message"]
+    with pytest.raises(ClientError) as caught:
+        project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.MANUAL)
+    assert caught.value.status_code == 422
+    assert "manual" in caught.value.json["message"]
+    with pytest.raises(ClientError) as caught:
+        project.set_target(target="churned", featurelist_id="0" * 24)
+    assert caught.value.status_code == 422
+    assert "featurelistId (feature lists)" in caught.value.json["message"]
+    with pytest.raises(ClientError) as caught:
+        project.set_target(target="churned", metric="Gini Norm")
+    assert caught.value.status_code == 422
+    assert "metric" in caught.value.json["message"] and "AUC" in caught.value.json["message"]
+    assert get_project(project.id, settings=server.settings).status == "created"
+
+
+def test_a_failed_sweep_is_reported(server: LiveServer, user: str, tmp_path: Path) -> None:
+    """A worker that dies is seen: the project is failed with the error, and get_models says so."""
+    frame = make_churn(60, seed=2).drop(columns=["customer_id", "event_time"])
+    project = dr.Project.create(sourcedata=frame, project_name="too-small-to-sweep")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLOPS_PROJECT_SWEEP_TRIALS", "not-a-number")
+    try:
+        with pytest.raises(ClientError) as caught:
+            project.set_target(target="churned")
+    finally:
+        mp.undo()
+    assert caught.value.status_code == 422
+    assert "MLOPS_PROJECT_SWEEP_TRIALS" in caught.value.json["message"]
+
+    # A worker that is started but cannot finish: kill its process, the server notices its exit.
+    project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.FULL_AUTO)
+    stored = get_project(project.id, settings=server.settings)
+    assert stored.worker and stored.worker.startswith("pid ")
+    import os
+    import signal
+
+    pid = int(stored.worker.split()[1])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while get_project(project.id, settings=server.settings).status not in ("failed", "done"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    stored = get_project(project.id, settings=server.settings)
+    assert stored.status == "failed"
+    assert "exited with code -9" in (stored.error or "")
+    project.wait_for_autopilot(check_interval=1, verbosity=0)  # done: it will not finish on its own
+    with pytest.raises(ClientError) as caught:
+        project.get_models()
+    assert caught.value.status_code == 422
+    assert "Autopilot failed" in caught.value.json["message"]
+
+
+def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Path) -> None:
+    """DataRobot's getting-started script, line for line, then a prediction and the service stats.
+
+    Deploying without ``registered_model_name`` needs the dr-deploy work, and the CSV prediction
+    route through ``datarobot_predict`` the dr-monitor work.
+    """
+    from datarobot_predict.deployment import predict
+
+    data = make_churn(400, seed=11)
+    project = dr.Project.create(sourcedata=data, project_name="churn")
+    project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.QUICK)
+    project.wait_for_autopilot()
+    models = project.get_models()
+    assert models, "the sweep ranked no model"
+
+    deployment = dr.Deployment.create_from_learning_model(models[0].id, label="churn")
+    assert deployment.label == "churn"
+    assert deployment.model["type"]
+
+    rows = make_churn(20, seed=99).drop(columns=["churned"])
+    result = predict(deployment, rows)
+    frame = result.dataframe
+    assert len(frame) == 20
+
+    stats = deployment.get_service_stats()
+    assert stats.metrics["totalPredictions"] == 20
