@@ -27,11 +27,12 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.schemas import Body
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.services.projects import (
@@ -83,48 +84,85 @@ UNSUPPORTED = {
     "jobs": "the project job queue (GET projects/{id}/modelJobs/ shows the sweep)",
 }
 
-#: ``PATCH aim`` keys we honour; any other key with a value names a DataRobot option we lack.
-AIM_KEYS = {"target", "mode", "metric", "targetType", "positiveClass"}
-#: Keys the client always sends with DataRobot's defaults; ignored while they keep those defaults.
-AIM_DEFAULTS = {"autopilotWithFeatureDiscovery": (None, False), "useSupervisedFeatureReduction": (None, True)}
+#: DataRobot options ``PATCH aim`` may carry that name a concept we lack: each is refused, naming it.
 AIM_CONCEPTS = {
     "featurelistId": "feature lists",
     "cvMethod": "custom partitioning",
     "validationType": "custom partitioning",
+    "reps": "custom partitioning",
+    "holdoutPct": "custom partitioning",
+    "validationPct": "custom partitioning",
+    "userPartitionCol": "custom partitioning",
+    "partitionKeyCols": "custom partitioning",
     "datetimePartitionColumn": "datetime partitioning",
     "useTimeSeries": "time series projects",
     "unsupervisedMode": "unsupervised projects",
+    "unsupervisedType": "unsupervised projects",
     "weights": "row weights",
     "offset": "offsets",
     "exposure": "exposure",
+    "eventsCount": "event counts",
+    "responseCap": "response capping",
+    "smartDownsampled": "smart downsampling",
+    "majorityDownsamplingRate": "smart downsampling",
+    "blueprintThreshold": "blueprints",
+    "blendBestModels": "blenders",
+    "scoringCodeOnly": "scoring code",
+    "prepareModelForDeployment": "model preparation for deployment",
     "relationshipsConfigurationId": "feature discovery",
+    "credentials": "feature discovery",
+    "featureEngineeringPredictionPoint": "feature discovery",
     "segmentationTaskId": "segmented modeling",
+    "useGpu": "GPU workers",
 }
 
 
-class AimBody(BaseModel):
-    """``PATCH projects/{id}/aim/``: the target and how hard to search; other DataRobot options are named."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
+class _AimBase(Body):
     target: str = Field(min_length=1, max_length=256, description="The column to predict.")
-    mode: str | None = Field(default=None, description="quick (default), auto or comprehensive.")
-    metric: str | None = Field(default=None, description="One of our metric names (AUC, LogLoss, RMSE, …).")
-    target_type: str | None = Field(
-        default=None, alias="targetType", description="Binary, Multiclass or Regression."
+    mode: str | None = Field(
+        default=None, max_length=32, description="quick (default), auto or comprehensive."
     )
-    positive_class: str | int | float | None = Field(default=None, alias="positiveClass")
+    metric: str | None = Field(
+        default=None, max_length=64, description="One of our metric names (AUC, LogLoss, RMSE, ...)."
+    )
+    target_type: str | None = Field(
+        default=None, alias="targetType", max_length=32, description="Binary, Multiclass or Regression."
+    )
+    positive_class: str | int | float | None = Field(
+        default=None, alias="positiveClass", description="Refused: the positive class is the larger label."
+    )
+    autopilot_with_feature_discovery: bool | None = Field(
+        default=None, alias="autopilotWithFeatureDiscovery", description="Only false: no feature discovery."
+    )
+    use_supervised_feature_reduction: bool | None = Field(
+        default=None,
+        alias="useSupervisedFeatureReduction",
+        description="Sent by the client by default; ignored (no feature discovery).",
+    )
 
 
-def _unsupported_aim_options(body: AimBody) -> list[str]:
-    named = []
-    for key, value in (body.model_extra or {}).items():
-        if key in AIM_DEFAULTS and value in AIM_DEFAULTS[key]:
-            continue
-        if value is None or value == [] or value == {}:
-            continue
-        concept = AIM_CONCEPTS.get(key, "a DataRobot project option")
-        named.append(f"{key} ({concept})")
+#: ``PATCH projects/{id}/aim/``: the target and how hard to search; DataRobot's other options are
+#: declared so that each is refused naming its concept (unknown fields are refused as everywhere).
+AimBody: Any = create_model(  # type: ignore[call-overload]
+    "AimBody",
+    __base__=_AimBase,
+    **{
+        key: (Any, Field(default=None, description=f"Refused: {concept}."))
+        for key, concept in AIM_CONCEPTS.items()
+    },
+)
+
+
+def _unsupported_aim_options(body: Any) -> list[str]:
+    named = [
+        f"{key} ({concept})"
+        for key, concept in AIM_CONCEPTS.items()
+        if getattr(body, key) not in (None, [], {}, False)
+    ]
+    if body.autopilot_with_feature_discovery:
+        named.append("autopilotWithFeatureDiscovery (feature discovery)")
+    if body.positive_class is not None:
+        named.append("positiveClass (choosing the positive class: ours is the larger label)")
     return named
 
 
@@ -235,7 +273,15 @@ def model_json(project: Project, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_projects_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/api/v2/projects", tags=["projects"])
+    router = APIRouter(
+        prefix="/api/v2/projects",
+        tags=["projects"],
+        responses={
+            401: {"description": "No valid token"},
+            404: {"description": "No such project, or not the caller's (the same answer)"},
+            422: {"description": "Bad input, or a DataRobot concept we lack; the message names it"},
+        },
+    )
 
     async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` off the event loop; our errors become 404 and 422 with their message."""
@@ -331,8 +377,6 @@ def build_projects_router(settings: Settings) -> APIRouter:
     )
     async def aim(request: Request, project_id: ProjectId, body: AimBody, principal: Caller) -> Response:
         unsupported = _unsupported_aim_options(body)
-        if body.positive_class is not None:
-            unsupported.append("positiveClass (choosing the positive class: ours is the larger label)")
         if unsupported:
             raise HTTPException(422, f"{', '.join(unsupported)}: not supported by airflow-mlops")
         await call(

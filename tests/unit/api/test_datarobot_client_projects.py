@@ -10,6 +10,8 @@ and the project's row in the store.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +45,18 @@ def tiny_sweeps(server: LiveServer) -> Iterator[None]:
     mp.undo()
 
 
+OWNER = "project-owner"
+
+
+def connect(server: LiveServer, user: str = OWNER) -> str:
+    """Make ``user`` (not an admin) the client's global client, as ``dr.Client`` does."""
+    dr.Client(token=server.token(user), endpoint=f"{server.url}/api/v2")
+    return user
+
+
 @pytest.fixture
 def user(server: LiveServer) -> str:
-    """A non-admin caller, connected as the client's global client."""
-    token = server.token("project-owner")
-    dr.Client(token=token, endpoint=f"{server.url}/api/v2")
-    return "project-owner"
+    return connect(server)
 
 
 def churn_csv(tmp_path: Path, n_rows: int = 400, name: str = "churn.csv", **changes: Any) -> Path:
@@ -60,8 +68,12 @@ def churn_csv(tmp_path: Path, n_rows: int = 400, name: str = "churn.csv", **chan
     return path
 
 
-def finished_project(server: LiveServer, tmp_path: Path) -> dr.Project:
-    project = dr.Project.create(sourcedata=str(churn_csv(tmp_path)), project_name="churn")
+@pytest.fixture(scope="module")
+def quick(server: LiveServer, tiny_sweeps: None, tmp_path_factory: pytest.TempPathFactory) -> dr.Project:
+    """One project through QUICK Autopilot, shared by the tests that read its leaderboard."""
+    connect(server)
+    path = churn_csv(tmp_path_factory.mktemp("quick"))
+    project = dr.Project.create(sourcedata=str(path), project_name="churn")
     project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.QUICK)
     project.wait_for_autopilot(check_interval=1, verbosity=0)
     return project
@@ -107,8 +119,8 @@ def test_a_dataframe_upload_and_another_callers_view(server: LiveServer, user: s
     assert dr.Project.get(project.id).project_name == "Untitled Project"  # admins see every project
 
 
-def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, tmp_path: Path) -> None:
-    project = finished_project(server, tmp_path)
+def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, quick: dr.Project) -> None:
+    project = dr.Project.get(quick.id)
 
     stored = get_project(project.id, settings=server.settings)
     assert stored.status == "done", stored.error
@@ -148,6 +160,31 @@ def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, t
 
     one = dr.Model.get(project.id, models[0].id)
     assert one.id == models[0].id and one.metrics == models[0].metrics
+
+
+def test_a_leaderboard_model_deploys_by_its_id(server: LiveServer, user: str, quick: dr.Project) -> None:
+    """A model id from get_models is the trial run fromLearningModel refits (with today's required name)."""
+    from mlflow import MlflowClient
+
+    from airflow_mlops.deployments import Deployment
+
+    models = quick.get_models()
+    chosen = models[-1]  # any ranked model, not only the best
+    response = dr.client.get_client().post(
+        "deployments/fromLearningModel/",
+        data={"modelId": chosen.id, "label": "from the leaderboard", "registeredModelName": "churn-project"},
+    )
+    assert response.status_code == 201, response.text
+    deployment = dr.Deployment.get(response.json()["id"])
+    assert deployment.label == "from the leaderboard"
+
+    ours = Deployment.get(deployment.id, store_url=server.settings.store_url)
+    version = MlflowClient(tracking_uri=server.settings.mlflow_tracking_uri).get_model_version(
+        ours.model["registered_model_name"], ours.model["version"]
+    )
+    assert version.tags["learning_model_run_id"] == chosen.id
+    stored = get_project(quick.id, settings=server.settings)
+    assert version.tags["sweep_parent_run_id"] == stored.parent_run_id
 
 
 def test_unknown_target_is_a_422_naming_it_and_sets_nothing(
@@ -214,7 +251,7 @@ def test_concepts_we_lack_are_named(server: LiveServer, user: str, tmp_path: Pat
     assert caught.value.status_code == 404
     assert "feature lists" in caught.value.json["message"]
     with pytest.raises(ClientError) as caught:
-        dr.Blueprint.list(project.id) if hasattr(dr.Blueprint, "list") else project.get_blueprints()
+        project.get_blueprints()
     assert caught.value.status_code == 404
     assert "blueprints" in caught.value.json["message"]
     with pytest.raises(ClientError) as caught:
@@ -233,9 +270,9 @@ def test_concepts_we_lack_are_named(server: LiveServer, user: str, tmp_path: Pat
 
 
 def test_a_failed_sweep_is_reported(server: LiveServer, user: str, tmp_path: Path) -> None:
-    """A worker that dies is seen: the project is failed with the error, and get_models says so."""
+    """A bad budget is refused up front; a worker that dies is seen: failed with the error, and get_models says so."""
     frame = make_churn(60, seed=2).drop(columns=["customer_id", "event_time"])
-    project = dr.Project.create(sourcedata=frame, project_name="too-small-to-sweep")
+    project = dr.Project.create(sourcedata=frame, project_name="killed-worker")
     mp = pytest.MonkeyPatch()
     mp.setenv("MLOPS_PROJECT_SWEEP_TRIALS", "not-a-number")
     try:
@@ -250,9 +287,6 @@ def test_a_failed_sweep_is_reported(server: LiveServer, user: str, tmp_path: Pat
     project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.FULL_AUTO)
     stored = get_project(project.id, settings=server.settings)
     assert stored.worker and stored.worker.startswith("pid ")
-    import os
-    import signal
-
     pid = int(stored.worker.split()[1])
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
