@@ -35,6 +35,7 @@ from airflow_mlops.api.auth import Caller
 from airflow_mlops.api.schemas import Body
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
+from airflow_mlops.services.project_runners import get_runner
 from airflow_mlops.services.projects import (
     AUTOPILOT_MODE_NUMBERS,
     TARGET_TYPES,
@@ -388,6 +389,7 @@ def build_projects_router(settings: Settings) -> APIRouter:
             mode=body.mode,
             metric=body.metric,
             target_type=body.target_type,
+            runner=await call(get_runner),
         )
         return accepted(request, resource=f"projects/{project_id}/")
 

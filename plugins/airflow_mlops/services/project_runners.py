@@ -17,12 +17,12 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Protocol
 
 from airflow_mlops.config import Settings
 from airflow_mlops.services.projects import (
     Project,
     ProjectInputError,
+    ProjectRunner,
     get_project,
     project_dir,
     update_project,
@@ -39,14 +39,6 @@ __all__ = [
 
 RUNNER_ENV = "MLOPS_PROJECT_RUNNER"
 LOG_FILE = "sweep.log"
-
-
-class ProjectRunner(Protocol):
-    """Starts a queued project's sweep somewhere else and says where (shown as the project's worker)."""
-
-    name: str
-
-    def start(self, project: Project, settings: Settings) -> str: ...
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import pandas as pd
 from sqlalchemy import select
@@ -51,6 +51,7 @@ __all__ = [
     "Project",
     "ProjectInputError",
     "ProjectNotFound",
+    "ProjectRunner",
     "create_project",
     "delete_project",
     "get_project",
@@ -75,6 +76,17 @@ TARGET_TYPES = {"binary": "Binary", "multiclass": "Multiclass", "regression": "R
 
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ProjectRunner(Protocol):
+    """Starts a queued project's sweep outside the request and says where (the project's ``worker``).
+
+    Implementations and the registry to choose one by name: :mod:`.project_runners`.
+    """
+
+    name: str
+
+    def start(self, project: Project, settings: Settings) -> str: ...
 
 
 class ProjectNotFound(LookupError):
@@ -304,11 +316,10 @@ def set_target(
     mode: str | None = None,
     metric: str | None = None,
     target_type: str | None = None,
-    runner: str | None = None,
+    runner: ProjectRunner,
 ) -> Project:
     """Snapshot the upload with ``target``, check the sweep's settings, queue the sweep with a runner."""
     from airflow_mlops.automl import default_metric, detect_task, get_metric
-    from airflow_mlops.services.project_runners import get_runner
 
     project = get_project(project_id, settings=settings, principal=principal)
     if project.status != "created":
@@ -317,7 +328,7 @@ def set_target(
             f"{project.status}); create another project to model another target"
         )
     sweep_mode = _check_mode(mode)
-    chosen_runner = get_runner(runner)
+    chosen_runner = runner
     if metric is not None:
         try:
             get_metric(metric)
