@@ -35,7 +35,7 @@ from airflow_mlops.api.auth import Caller
 from airflow_mlops.api.schemas import Body
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
-from airflow_mlops.services.project_runners import get_runner
+from airflow_mlops.services.project_runners import get_runner, reconcile
 from airflow_mlops.services.projects import (
     AUTOPILOT_MODE_NUMBERS,
     TARGET_TYPES,
@@ -293,8 +293,12 @@ def build_projects_router(settings: Settings) -> APIRouter:
         except ProjectInputError as exc:
             raise HTTPException(422, str(exc)) from exc
 
+    def current(project_id: str, principal: Any) -> Project:
+        """The caller's project, its state reconciled with its worker's process."""
+        return reconcile(get_project(project_id, settings=settings, principal=principal), settings)
+
     async def leaderboard(project_id: str, principal: Any) -> tuple[Project, list[dict[str, Any]]]:
-        project: Project = await call(get_project, project_id, settings=settings, principal=principal)
+        project: Project = await call(current, project_id, principal)
         if project.status == "failed":
             raise HTTPException(
                 422, f"project {project.id!r}: Autopilot failed, so it has no models: {project.error}"
@@ -352,13 +356,23 @@ def build_projects_router(settings: Settings) -> APIRouter:
         return accepted(request, resource=f"projects/{project.id}/", body={"pid": project.id})
 
     @router.get("/", summary="List the caller's projects (every project for an admin)")
-    async def list_all(principal: Caller) -> list[dict[str, Any]]:
-        projects = await call(list_projects, settings=settings, principal=principal)
-        return [project_json(p) for p in projects]
+    async def list_all(
+        principal: Caller,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=1000, ge=0, le=1000),
+        projectName: str | None = Query(default=None, max_length=512),
+        project_name: str | None = Query(default=None, max_length=512, description="The client's spelling."),
+    ) -> list[dict[str, Any]]:
+        projects: list[Project] = await call(list_projects, settings=settings, principal=principal)
+        search = projectName or project_name
+        if search:
+            projects = [p for p in projects if search.lower() in p.name.lower()]
+        shown = projects[offset:] if limit == 0 else projects[offset : offset + limit]
+        return [project_json(p) for p in shown]
 
     @router.get("/{project_id}/", summary="Get a project")
     async def get(project_id: ProjectId, principal: Caller) -> dict[str, Any]:
-        return project_json(await call(get_project, project_id, settings=settings, principal=principal))
+        return project_json(await call(current, project_id, principal))
 
     @router.delete("/{project_id}/", status_code=204, summary="Delete a project (its snapshot and runs stay)")
     async def delete(project_id: ProjectId, principal: Caller) -> Response:
@@ -395,7 +409,7 @@ def build_projects_router(settings: Settings) -> APIRouter:
 
     @router.get("/{project_id}/status/", summary="Autopilot's progress: stage and autopilotDone")
     async def status(project_id: ProjectId, principal: Caller) -> dict[str, Any]:
-        project: Project = await call(get_project, project_id, settings=settings, principal=principal)
+        project: Project = await call(current, project_id, principal)
         descriptions = {
             "created": "Ready to set target",
             "queued": "Autopilot queued",
@@ -415,7 +429,7 @@ def build_projects_router(settings: Settings) -> APIRouter:
     async def model_jobs(
         project_id: ProjectId, principal: Caller, status: str | None = Query(default=None, max_length=32)
     ) -> list[dict[str, Any]]:
-        project: Project = await call(get_project, project_id, settings=settings, principal=principal)
+        project: Project = await call(current, project_id, principal)
         state = {"queued": "queue", "running": "inprogress"}.get(project.status)
         if state is None or (status is not None and status != state):
             return []

@@ -14,6 +14,7 @@ imports no Airflow.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 RUNNER_ENV = "MLOPS_PROJECT_RUNNER"
+#: A project whose sweep has not recorded an outcome yet.
+ACTIVE = ("queued", "running")
 LOG_FILE = "sweep.log"
 
 
@@ -89,13 +92,49 @@ def _reap(process: subprocess.Popen[bytes], project_id: str, settings: Settings,
         project = get_project(project_id, settings=settings)
     except LookupError:
         return
-    if project.status in ("queued", "running"):
+    if project.status in ACTIVE:
         update_project(
             project_id,
             settings=settings,
+            only_if=ACTIVE,
             status="failed",
             error=f"the sweep process exited with code {code} before finishing; see {log_path}",
         )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reconcile(project: Project, settings: Settings) -> Project:
+    """A local worker that is gone without an outcome (killed while this server was down) fails its project.
+
+    The watcher thread of :class:`LocalProcessRunner` covers a worker that dies while the
+    server runs; this covers the rest, when the project is read. Workers of other runners
+    and on other hosts are left to their runner.
+    """
+    if project.status not in ACTIVE or project.runner != LocalProcessRunner.name or not project.worker:
+        return project
+    parts = project.worker.split()  # "pid N" (the runner's), then "pid N on HOST" (the worker's)
+    if len(parts) < 2 or not parts[1].isdigit():
+        return project
+    if len(parts) >= 4 and parts[3] != socket.gethostname():
+        return project
+    if _alive(int(parts[1])):
+        return project
+    return update_project(
+        project.id,
+        settings=settings,
+        only_if=ACTIVE,
+        status="failed",
+        error=f"the sweep process ({project.worker}) is gone without recording an outcome",
+    )
 
 
 _RUNNERS: dict[str, ProjectRunner] = {"local": LocalProcessRunner()}

@@ -260,12 +260,23 @@ def delete_project(project_id: str, *, settings: Settings, principal: Principal)
     shutil.rmtree(project_dir(settings, project_id), ignore_errors=True)
 
 
-def update_project(project_id: str, *, settings: Settings, **values: Any) -> Project:
-    """Set columns of the project's row (the worker's and the runner's state changes)."""
+def update_project(
+    project_id: str, *, settings: Settings, only_if: tuple[str, ...] | None = None, **values: Any
+) -> Project:
+    """Set columns of the project's row (the worker's and the runner's state changes).
+
+    With ``only_if``, nothing changes unless the status is one of those (read and written
+    in one transaction), so a watcher never overwrites the outcome a worker just recorded.
+    """
     with session_scope(settings.store_url) as session:
-        row = session.get(ProjectRow, project_id)
+        query = select(ProjectRow).where(ProjectRow.id == project_id)
+        if only_if is not None and session.get_bind().dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = session.scalars(query).first()
         if row is None:
             raise ProjectNotFound(f"no project with id {project_id!r}")
+        if only_if is not None and row.status not in only_if:
+            return Project.from_row(row)
         for key, value in values.items():
             setattr(row, key, value)
         row.updated_at = _now()

@@ -162,6 +162,37 @@ def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, q
     assert one.id == models[0].id and one.metrics == models[0].metrics
 
 
+def test_list_a_url_source_and_delete(server: LiveServer, user: str, tmp_path: Path) -> None:
+    """``Project.create`` with a URL (JSON ``url``), ``Project.list`` (the caller's only), ``delete``."""
+    incoming = server.settings.home / "incoming"
+    incoming.mkdir(exist_ok=True)
+    path = churn_csv(incoming, 100, name="from-url.csv")
+    other = dr.Project.create(sourcedata=str(path), project_name="another one")
+    project = dr.Project.create(sourcedata=path.as_uri(), project_name="from a url")
+    stored = get_project(project.id, settings=server.settings)
+    assert stored.source == path.as_uri()
+    assert project.file_name == "from-url.csv"
+
+    mine = {p.id for p in dr.Project.list()}
+    assert project.id in mine
+    assert all(get_project(pid, settings=server.settings).owner == user for pid in mine)
+    assert {project.id, other.id} <= mine
+    assert [p.id for p in dr.Project.list(search_params={"project_name": "from a url"})] == [project.id]
+
+    outside = tmp_path / "outside.csv"  # not under an allowed root: ingestion's own refusal
+    outside.write_text("a,b\n1,2\n")
+    with pytest.raises(ClientError) as caught:
+        dr.Project.create(sourcedata=outside.as_uri(), project_name="outside")
+    assert caught.value.status_code == 422
+    assert "outside the allowed roots" in caught.value.json["message"]
+
+    project.delete()
+    with pytest.raises(ClientError) as caught:
+        dr.Project.get(project.id)
+    assert caught.value.status_code == 404
+    assert not (server.settings.home / "projects" / project.id).exists()
+
+
 def test_a_leaderboard_model_deploys_by_its_id(server: LiveServer, user: str, quick: dr.Project) -> None:
     """A model id from get_models is the trial run fromLearningModel refits (with today's required name)."""
     from mlflow import MlflowClient
@@ -301,6 +332,37 @@ def test_a_failed_sweep_is_reported(server: LiveServer, user: str, tmp_path: Pat
         project.get_models()
     assert caught.value.status_code == 422
     assert "Autopilot failed" in caught.value.json["message"]
+
+
+def test_a_worker_gone_while_the_server_was_down_fails_its_project(
+    server: LiveServer, user: str, tmp_path: Path
+) -> None:
+    """No watcher saw it die (say the server restarted): reading the project notices, and says so."""
+    import subprocess
+
+    from airflow_mlops.services.projects import update_project
+
+    project = dr.Project.create(sourcedata=str(churn_csv(tmp_path, 100)), project_name="orphaned")
+    dead_pid = subprocess.Popen(["true"])  # a process that has exited and been reaped: its pid is free
+    dead_pid.wait()
+    update_project(
+        project.id, settings=server.settings, status="running", runner="local", worker=f"pid {dead_pid.pid}"
+    )
+    status = project.get_status()
+    assert status["autopilot_done"] is True
+    assert status["autopilot_status"] == "failed"
+    assert f"pid {dead_pid.pid}" in status["error"] and "is gone" in status["error"]
+    # A worker still alive is left alone.
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        other = dr.Project.create(sourcedata=str(churn_csv(tmp_path, 100)), project_name="still-running")
+        update_project(
+            other.id, settings=server.settings, status="running", runner="local", worker=f"pid {alive.pid}"
+        )
+        assert other.get_status()["autopilot_done"] is False
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Path) -> None:
