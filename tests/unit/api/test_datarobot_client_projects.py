@@ -382,7 +382,11 @@ def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Pat
 
     deployment = dr.Deployment.create_from_learning_model(models[0].id, label="churn")
     assert deployment.label == "churn"
-    assert deployment.model["type"]
+    stored = get_project(project.id, settings=server.settings)
+    assert deployment.model["target_name"] == "churned"
+    assert deployment.model["sweep_parent_run_id"] == stored.parent_run_id  # the project's sweep
+    assert deployment.model["dataset_name"] == "churn"
+    assert deployment.model["dataset_version"] == stored.snapshot_version
 
     rows = make_churn(20, seed=99).drop(columns=["churned"])
     result = predict(deployment, rows)
