@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from airflow_mlops.config import Settings
 from airflow_mlops.datasets import ContractError, DataValidationError, find_contract, ingest, open_source
@@ -263,23 +263,22 @@ def delete_project(project_id: str, *, settings: Settings, principal: Principal)
 def update_project(
     project_id: str, *, settings: Settings, only_if: tuple[str, ...] | None = None, **values: Any
 ) -> Project:
-    """Set columns of the project's row (the worker's and the runner's state changes).
+    """Set columns of the project's row (the worker's and the runner's state changes); the row after.
 
-    With ``only_if``, nothing changes unless the status is one of those (read and written
-    in one transaction), so a watcher never overwrites the outcome a worker just recorded.
+    With ``only_if``, nothing changes unless the status is one of those: one conditional
+    ``UPDATE``, atomic on every database, so a watcher never overwrites the outcome a worker
+    just recorded and two concurrent requests cannot both claim the project.
     """
+    changes = {**values, "updated_at": _now()}
+    condition = ProjectRow.id == project_id
+    if only_if is not None:
+        condition = condition & ProjectRow.status.in_(only_if)
     with session_scope(settings.store_url) as session:
-        query = select(ProjectRow).where(ProjectRow.id == project_id)
-        if only_if is not None and session.get_bind().dialect.name != "sqlite":
-            query = query.with_for_update()
-        row = session.scalars(query).first()
+        session.execute(update(ProjectRow).where(condition).values(**changes))
+    with session_scope(settings.store_url) as session:
+        row = session.get(ProjectRow, project_id)
         if row is None:
             raise ProjectNotFound(f"no project with id {project_id!r}")
-        if only_if is not None and row.status not in only_if:
-            return Project.from_row(row)
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.updated_at = _now()
         return Project.from_row(row)
 
 
@@ -379,9 +378,11 @@ def set_target(
         get_metric(chosen_metric, task)
     except ValueError as exc:
         raise ProjectInputError(f"{'metric' if metric else 'target'}: {exc}") from exc
+    claim = uuid.uuid4().hex  # two concurrent aims: only the one whose claim lands starts a sweep
     project = update_project(
         project_id,
         settings=settings,
+        only_if=("created",),
         status="queued",
         error=None,
         target=target,
@@ -396,8 +397,13 @@ def set_target(
             "exclude": exclude,
             "n_train": snapshot.n_train,
             "n_holdout": snapshot.n_holdout,
+            "claim": claim,
         },
     )
+    if project.sweep.get("claim") != claim:
+        raise ProjectInputError(
+            f"target: project {project_id!r} got its target {project.target!r} from another request meanwhile"
+        )
     try:
         worker = chosen_runner.start(project, settings)
     except Exception as exc:
