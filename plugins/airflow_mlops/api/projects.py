@@ -47,6 +47,7 @@ from airflow_mlops.services.projects import (
     get_project,
     list_projects,
     project_leaderboard,
+    rename_project,
     set_target,
 )
 
@@ -167,6 +168,23 @@ def _unsupported_aim_options(body: Any) -> list[str]:
     return named
 
 
+class ProjectUpdate(Body):
+    """``PATCH projects/{id}/``: what the client's ``rename``, ``set_worker_count`` and ``unlock_holdout`` send."""
+
+    project_name: str | None = Field(default=None, alias="projectName", min_length=1, max_length=512)
+    project_description: str | None = Field(default=None, alias="projectDescription", max_length=10_000)
+    worker_count: int | None = Field(
+        default=None,
+        alias="workerCount",
+        ge=-1,
+        le=1024,
+        description="Accepted and without effect: a project's sweep runs in one worker.",
+    )
+    holdout_unlocked: bool | None = Field(
+        default=None, alias="holdoutUnlocked", description="Only true: the holdout is never locked here."
+    )
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -178,7 +196,7 @@ def project_json(project: Project) -> dict[str, Any]:
     return {
         "id": project.id,
         "projectName": project.name,
-        "projectDescription": None,
+        "projectDescription": project.description,
         "fileName": project.file_name,
         "created": _iso(project.created_at),
         "stage": "modeling" if aimed else "aim",
@@ -373,6 +391,22 @@ def build_projects_router(settings: Settings) -> APIRouter:
     @router.get("/{project_id}/", summary="Get a project")
     async def get(project_id: ProjectId, principal: Caller) -> dict[str, Any]:
         return project_json(await call(current, project_id, principal))
+
+    @router.patch("/{project_id}/", summary="Rename; workerCount is accepted (one worker per sweep)")
+    async def patch(project_id: ProjectId, body: ProjectUpdate, principal: Caller) -> dict[str, Any]:
+        if body.holdout_unlocked is False:
+            raise HTTPException(
+                422, "holdoutUnlocked: locking the holdout has no counterpart; it is always unlocked"
+            )
+        project = await call(
+            rename_project,
+            project_id,
+            settings=settings,
+            principal=principal,
+            name=body.project_name,
+            description=body.project_description,
+        )
+        return project_json(project)
 
     @router.delete("/{project_id}/", status_code=204, summary="Delete a project (its snapshot and runs stay)")
     async def delete(project_id: ProjectId, principal: Caller) -> Response:

@@ -58,6 +58,7 @@ __all__ = [
     "list_projects",
     "project_dir",
     "project_leaderboard",
+    "rename_project",
     "set_target",
     "update_project",
 ]
@@ -103,6 +104,7 @@ class Project:
 
     id: str
     name: str
+    description: str | None
     owner: str
     file_name: str | None
     source: str
@@ -208,6 +210,7 @@ def create_project(
     row = ProjectRow(
         id=project_id,
         name=name,
+        description=None,
         owner=owner,
         file_name=shown_name,
         source=source,
@@ -246,6 +249,20 @@ def list_projects(*, settings: Settings, principal: Principal) -> list[Project]:
         query = query.where(ProjectRow.owner == principal.name)
     with session_scope(settings.store_url) as session:
         return [Project.from_row(row) for row in session.scalars(query)]
+
+
+def rename_project(
+    project_id: str,
+    *,
+    settings: Settings,
+    principal: Principal,
+    name: str | None = None,
+    description: str | None = None,
+) -> Project:
+    """Change the project's name or description (the dataset keeps the name it was given)."""
+    get_project(project_id, settings=settings, principal=principal)
+    values: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    return update_project(project_id, settings=settings, **values)
 
 
 def delete_project(project_id: str, *, settings: Settings, principal: Principal) -> None:

@@ -201,6 +201,7 @@ ROUTES = [
     Route("POST", f"{P}/", "any", 422, lambda s: {"projectName": "from the matrix"}),
     Route("GET", f"{P}/", "any", 200),
     Route("GET", f"{P}/{{project_id}}/", "any", 422),
+    Route("PATCH", f"{P}/{{project_id}}/", "any", 422, lambda s: {"projectName": "renamed"}),
     Route("DELETE", f"{P}/{{project_id}}/", "any", 422),
     Route("GET", f"{P}/{{project_id}}/options/", "any", 422),
     Route("PATCH", f"{P}/{{project_id}}/aim/", "any", 422, lambda s: {"target": "churned"}),

@@ -186,6 +186,14 @@ def test_list_a_url_source_and_delete(server: LiveServer, user: str, tmp_path: P
     assert caught.value.status_code == 422
     assert "outside the allowed roots" in caught.value.json["message"]
 
+    project.rename("renamed by the client")
+    project.set_worker_count(-1)  # accepted: one worker per sweep here
+    project.unlock_holdout()
+    again = dr.Project.get(project.id)
+    assert again.project_name == "renamed by the client"
+    assert again.holdout_unlocked is True
+    assert get_project(project.id, settings=server.settings).name == "renamed by the client"
+
     project.delete()
     with pytest.raises(ClientError) as caught:
         dr.Project.get(project.id)

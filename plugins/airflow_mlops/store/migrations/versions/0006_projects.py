@@ -21,6 +21,7 @@ def upgrade() -> None:
         "projects",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
         sa.Column("owner", sa.String(length=256), nullable=False),
         sa.Column("file_name", sa.String(length=512), nullable=True),
         sa.Column("source", sa.Text(), nullable=False),
