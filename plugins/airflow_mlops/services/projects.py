@@ -261,7 +261,9 @@ def rename_project(
 ) -> Project:
     """Change the project's name or description (the dataset keeps the name it was given)."""
     get_project(project_id, settings=settings, principal=principal)
-    values: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    values: dict[str, Any] = {
+        k: v for k, v in (("name", name), ("description", description)) if v is not None
+    }
     return update_project(project_id, settings=settings, **values)
 
 
