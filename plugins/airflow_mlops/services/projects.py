@@ -192,7 +192,7 @@ def create_project(
             try:
                 columns = _read_through(str(target), roots=[staging])
             except (DataValidationError, ContractError, ValueError) as exc:
-                raise ProjectInputError(str(exc).replace(str(staging), safe)) from exc
+                raise ProjectInputError(str(exc).replace(str(staging) + os.sep, "")) from exc
             staging.rename(final)
             source, shown_name = str(final / safe), safe
         else:

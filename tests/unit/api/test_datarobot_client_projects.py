@@ -278,7 +278,9 @@ def test_an_upload_ingestion_cannot_read_is_refused_and_not_stored(
         dr.Project.create(sourcedata=str(latin), project_name="latin")
     assert caught.value.status_code == 422
     assert "UTF-8" in caught.value.json["message"]
-    assert "latin.csv" in caught.value.json["message"]  # named as uploaded, not by our path
+    message = caught.value.json["message"]
+    assert message.startswith("latin.csv"), message  # named as uploaded, not by our path
+    assert str(server.settings.home) not in message
     after = set((server.settings.home / "projects").iterdir())
     assert after == before  # nothing half-stored
 
