@@ -18,6 +18,7 @@ EXPECTED = {
     "mlops_ingest",
     "mlops_batch_score",
     "mlops_refresh",
+    "mlops_project",
 }
 
 PARSE = """

@@ -28,6 +28,7 @@ from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
 from airflow_mlops.api.deployments import build_router
 from airflow_mlops.api.errors import install_error_handlers
 from airflow_mlops.api.monitoring import build_monitoring_router
+from airflow_mlops.api.projects import build_projects_router
 from airflow_mlops.api.status import build_status_router
 from airflow_mlops.api.version import build_version_router
 from airflow_mlops.config import Settings, get_settings
@@ -200,6 +201,7 @@ def create_app(
     app.include_router(build_monitoring_router(cfg))
     app.include_router(build_version_router(app.version))
     app.include_router(build_status_router())
+    app.include_router(build_projects_router(cfg))
     install_pages(app, login_url=login_url)
 
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")

@@ -13,6 +13,7 @@ from airflow_mlops.store.tables import (
     FoldedFileRow,
     HealthRow,
     ModelHistoryRow,
+    ProjectRow,
     RetrainingRequestRow,
     ServiceBucketRow,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "FoldedFileRow",
     "HealthRow",
     "ModelHistoryRow",
+    "ProjectRow",
     "RetrainingRequestRow",
     "ServiceBucketRow",
     "dispose_engines",

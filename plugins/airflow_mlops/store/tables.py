@@ -255,3 +255,39 @@ class RetrainingRequestRow(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProjectRow(Base):
+    """A DataRobot-style AutoML project: an uploaded dataset, then a target and a sweep over it.
+
+    ``status`` follows the sweep: ``created`` (data uploaded, no target yet) →
+    ``queued`` (target set, snapshot taken, runner asked) → ``running`` →
+    ``done`` or ``failed`` (``error`` says why). The sweep's MLflow parent run
+    (``parent_run_id``) holds the leaderboard the project's models come from.
+    """
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str] = mapped_column(String(256), index=True)
+    file_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    source: Mapped[str] = mapped_column(Text)
+    dataset: Mapped[str] = mapped_column(String(256))
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    target_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    metric: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    snapshot_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sweep: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    runner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    parent_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -60,6 +60,7 @@ PUBLIC = {
 }
 
 D = "/api/v2/deployments"
+P = "/api/v2/projects"
 UNKNOWN_REQUEST = "0" * 32
 #: A finished operation's status id, as ``api.status.accepted`` issues them (its poll answers 200).
 DONE_STATUS = "eyJyZXN1bHQiOnt9fQ"
@@ -219,6 +220,24 @@ ROUTES = [
         200,
         lambda s: {"datasetId": "include/data/churn.csv"},
         destructive=True,
+    ),
+    # ---- projects (dr-projects): any authenticated caller gets past authentication; projects are
+    # visible to their creator and admins (tested in test_datarobot_client_projects.py). Creating
+    # without a file or url is a 422; "{project_id}" is sent as is and is not a project id: 422.
+    Route("POST", f"{P}/", "any", 422, lambda s: {"projectName": "from the matrix"}),
+    Route("GET", f"{P}/", "any", 200),
+    Route("GET", f"{P}/{{project_id}}/", "any", 422),
+    Route("PATCH", f"{P}/{{project_id}}/", "any", 422, lambda s: {"projectName": "renamed"}),
+    Route("DELETE", f"{P}/{{project_id}}/", "any", 422),
+    Route("GET", f"{P}/{{project_id}}/options/", "any", 422),
+    Route("PATCH", f"{P}/{{project_id}}/aim/", "any", 422, lambda s: {"target": "churned"}),
+    Route("GET", f"{P}/{{project_id}}/status/", "any", 422),
+    Route("GET", f"{P}/{{project_id}}/modelJobs/", "any", 422),
+    Route("GET", f"{P}/{{project_id}}/models/", "any", 422),
+    Route("GET", f"{P}/{{project_id}}/models/{{model_id}}/", "any", 422),
+    *(
+        Route(method, f"{P}/{{project_id}}/{{concept}}/{{rest:path}}", "any", 422)
+        for method in ("GET", "POST", "PATCH", "PUT", "DELETE")
     ),
 ]
 
