@@ -21,9 +21,11 @@ import datarobot as dr
 import pandas as pd
 import pytest
 from datarobot.errors import ClientError
+from monitoring_traffic import fold
 
 from airflow_mlops.automl import load_leaderboard
 from airflow_mlops.datasets import load_snapshot, make_churn
+from airflow_mlops.deployments import Deployment
 from airflow_mlops.services.projects import get_project
 
 if TYPE_CHECKING:
@@ -378,8 +380,7 @@ def test_a_worker_gone_while_the_server_was_down_fails_its_project(
 def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Path) -> None:
     """DataRobot's getting-started script, line for line, then a prediction and the service stats.
 
-    Deploying without ``registered_model_name`` needs the dr-deploy work, and the CSV prediction
-    route through ``datarobot_predict`` the dr-monitor work.
+    The monitoring pass (``fold``) stands in for ``mlops_monitor`` between predicting and reading.
     """
     from datarobot_predict.deployment import predict
 
@@ -402,6 +403,18 @@ def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Pat
     result = predict(deployment, rows)
     frame = result.dataframe
     assert len(frame) == 20
+    ours = Deployment.get(deployment.id, store_url=server.settings.store_url)
+    # DataRobot's columns: each class's probability, the label, the threshold and positive class
+    probabilities = frame[["churned_0_PREDICTION", "churned_1_PREDICTION"]]
+    assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-6
+    assert set(frame["churned_PREDICTION"]) <= {0, 1}
+    assert (frame["POSITIVE_CLASS"] == 1).all()
 
+    # Monitor: the monitoring pass folds the log; the client reads what our Python API reads.
+    fold(server, ours)
     stats = deployment.get_service_stats()
     assert stats.metrics["totalPredictions"] == 20
+    # (the client refuses a null stat: unknown ones are left out and read as None)
+    assert stats.metrics == {k: v for k, v in ours.get_service_stats().metrics.items() if v is not None}
+    drift = deployment.get_target_drift()
+    assert drift.sample_size == 20 and drift.drift_score == ours.get_target_drift().drift_score
