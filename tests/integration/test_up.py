@@ -42,6 +42,9 @@ def _environment(home: Path) -> dict[str, str]:
     """The user's shell: nothing of the test session's Airflow or MLflow settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_", "MLOPS_"))}
     env["MLOPS_HOME"] = str(home)
+    # A DataRobot project's sweep small enough for a test (the user's knob, README "Coming from DataRobot").
+    env["MLOPS_PROJECT_SWEEP_TRIALS"] = "3"
+    env["MLOPS_PROJECT_SWEEP_TIMEOUT_S"] = "60"
     return env
 
 
@@ -229,3 +232,38 @@ def test_drift_closes_the_loop_under_the_scheduler(up: Up) -> None:
     last = history_rows[-1]
     assert last["reason"] == "DATA_DRIFT", history_rows
     assert last["newModelVersion"] != first_model.rsplit("/", 1)[1], history_rows
+
+
+def test_the_datarobot_client_runs_a_project_through_the_scheduler(up: Up) -> None:
+    """DataRobot's getting-started script against the plugin's mount: ``set_target`` starts a run of
+    ``mlops_project`` that the real scheduler executes; the model it ranks deploys and predicts."""
+    import datarobot as dr
+    from datarobot_predict.deployment import predict
+
+    created = subprocess.run(
+        [CLI, "token", "create", "--user", "dr-user", "--expires-in", "1d"],
+        env=_environment(up.home),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dr.Client(token=created.stdout.strip().splitlines()[-1], endpoint=f"{up.url}/mlops/api/v2")
+    data = make_churn(600, seed=21)
+    project = dr.Project.create(sourcedata=data, project_name="churn")
+    project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.QUICK)
+    project.wait_for_autopilot(check_interval=5, timeout=900)
+
+    runs = up.client.get("/api/v2/dags/mlops_project/dagRuns").json()["dag_runs"]
+    (run,) = [r for r in runs if r["conf"].get("project_id") == project.id]
+    assert run["state"] == "success", run
+    models = project.get_models()
+    assert len(models) >= 1 and all(len(m.id) == 32 for m in models)
+    scores = [m.metrics["AUC"]["holdout"] for m in models]
+    assert all(0.5 < s <= 1 for s in scores), scores
+
+    deployment = dr.Deployment.create_from_learning_model(models[0].id, label="churn from the client")
+    assert deployment.default_prediction_server["url"] == f"{up.url}/mlops"
+    rows = make_churn(25, seed=22).drop(columns=["churned"])
+    frame = predict(deployment, rows).dataframe
+    assert len(frame) == 25 and set(frame["churned_PREDICTION"]) <= {0, 1}
