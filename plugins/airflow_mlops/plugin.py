@@ -22,7 +22,7 @@ from airflow_mlops.api.auth import bearer_token
 from airflow_mlops.operators.projects import AirflowDagRunner
 from airflow_mlops.security import AuthError, Principal
 from airflow_mlops.security.tokens import PREFIX
-from airflow_mlops.services.project_runners import register_runner, set_default_runner
+from airflow_mlops.services.project_runners import register_runner
 from airflow_mlops.serving.app import create_app
 
 URL_PREFIX = "/mlops"
@@ -31,7 +31,6 @@ AIRFLOW_COOKIE = "_token"
 # Inside Airflow, a project's sweep is a run of the mlops_project DAG (MLOPS_PROJECT_RUNNER=local: a
 # child process of the API server, as under `airflow-mlops serve`).
 register_runner(AirflowDagRunner(), replace=True)
-set_default_runner(AirflowDagRunner.name)
 
 
 def airflow_login_url(next_url: str) -> str:
@@ -61,7 +60,11 @@ class MLOpsPlugin(AirflowPlugin):
     name = "airflow_mlops"
     fastapi_apps = [
         {
-            "app": create_app(authenticators=[airflow_user], login_url=airflow_login_url),
+            "app": create_app(
+                authenticators=[airflow_user],
+                login_url=airflow_login_url,
+                project_runner=AirflowDagRunner.name,
+            ),
             "url_prefix": URL_PREFIX,
             "name": "airflow-mlops",
         }

@@ -15,6 +15,8 @@ import httpx
 import jsonschema
 from fastapi import FastAPI
 
+from airflow_mlops.serving.app import create_app
+
 DISTRIBUTION = "airflow-mlops"
 
 
@@ -161,3 +163,17 @@ def test_airflow_reports_no_plugin_import_error() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
     assert report["plugins"].count("airflow_mlops") == 1
+
+
+def test_the_plugin_runs_projects_as_dag_runs_without_changing_other_apps() -> None:
+    """The plugin's app defaults to the ``airflow`` project runner; importing the plugin leaves every
+    other app (``airflow-mlops serve``, tests) on ``local``: the default is the app's, not the process's."""
+    import_module("airflow_mlops.plugin")
+    from airflow_mlops.services.project_runners import get_runner
+
+    assert get_runner().name == "local"
+    assert get_runner(default="airflow").name == "airflow"
+    from airflow_mlops.plugin import MLOpsPlugin
+
+    assert MLOpsPlugin.fastapi_apps[0]["app"].state.project_runner == "airflow"
+    assert create_app().state.project_runner == "local"

@@ -60,7 +60,7 @@ ProjectId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The proj
 ModelId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A sweep trial's MLflow run id.")]
 
 
-def build_projects_router(settings: Settings) -> APIRouter:
+def build_projects_router(settings: Settings, *, default_runner: str = "local") -> APIRouter:
     router = APIRouter(
         prefix="/api/v2/projects",
         tags=["projects"],
@@ -206,7 +206,7 @@ def build_projects_router(settings: Settings) -> APIRouter:
             mode=body.mode,
             metric=body.metric,
             target_type=body.target_type,
-            runner=await call(get_runner),
+            runner=await call(get_runner, default=default_runner),
         )
         return accepted(request, resource=f"projects/{project_id}/")
 

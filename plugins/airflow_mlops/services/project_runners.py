@@ -35,7 +35,6 @@ __all__ = [
     "ProjectRunner",
     "get_runner",
     "register_runner",
-    "set_default_runner",
     "settings_env",
 ]
 
@@ -148,19 +147,13 @@ def register_runner(runner: ProjectRunner, *, replace: bool = False) -> None:
     _RUNNERS[runner.name] = runner
 
 
-_default = ["local"]
+def get_runner(name: str | None = None, *, default: str = "local") -> ProjectRunner:
+    """``name``, else ``MLOPS_PROJECT_RUNNER``, else ``default``; an unknown name lists the known ones.
 
-
-def set_default_runner(name: str) -> None:
-    """The runner used when ``MLOPS_PROJECT_RUNNER`` is unset (the Airflow plugin makes it ``airflow``)."""
-    if name not in _RUNNERS:
-        raise ValueError(f"no project runner named {name!r}; register it first")
-    _default[0] = name
-
-
-def get_runner(name: str | None = None) -> ProjectRunner:
-    """``name``, else ``MLOPS_PROJECT_RUNNER``, else the default; an unknown name lists the known ones."""
-    chosen = name or os.environ.get(RUNNER_ENV, "").strip() or _default[0]
+    The default is the app's (``create_app(project_runner=…)``: ``airflow`` in the plugin), not a
+    process-wide setting, so importing the plugin changes nothing for other apps in the process.
+    """
+    chosen = name or os.environ.get(RUNNER_ENV, "").strip() or default
     try:
         return _RUNNERS[chosen]
     except KeyError:

@@ -151,12 +151,15 @@ def create_app(
     loader: Any = None,
     authenticators: Sequence[Authenticator] | None = None,
     login_url: LoginUrl | None = None,
+    project_runner: str = "local",
 ) -> FastAPI:
     """Build the app; ``settings`` default to the environment's (see ``config.get_settings``).
 
     ``authenticators`` run before the API-token check; the Airflow plugin adds one
     that accepts a logged-in Airflow user, and a ``login_url`` to send a browser
-    without a login to (see :mod:`airflow_mlops.serving.pages`).
+    without a login to (see :mod:`airflow_mlops.serving.pages`). ``project_runner`` names who runs
+    a DataRobot project's sweep when ``MLOPS_PROJECT_RUNNER`` is unset (``local``: a child process;
+    the plugin passes ``airflow``; see :mod:`airflow_mlops.services.project_runners`).
     """
     cfg = settings or get_settings()
     ttl_s = float(os.environ.get(AUTH_CACHE_TTL_ENV, "0") or 0)
@@ -188,6 +191,7 @@ def create_app(
     app.state.model_cache = cache
     app.state.prediction_log = writer
     app.state.settings = cfg
+    app.state.project_runner = project_runner  # the default MLOPS_PROJECT_RUNNER overrides
 
     @app.get("/health", response_model=None)
     def health() -> dict[str, str] | JSONResponse:
@@ -201,7 +205,7 @@ def create_app(
     app.include_router(build_monitoring_router(cfg))
     app.include_router(build_version_router(app.version))
     app.include_router(build_status_router())
-    app.include_router(build_projects_router(cfg))
+    app.include_router(build_projects_router(cfg, default_runner=project_runner))
     install_pages(app, login_url=login_url)
 
     @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
