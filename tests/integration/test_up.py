@@ -238,7 +238,7 @@ def test_the_datarobot_client_runs_a_project_through_the_scheduler(up: Up) -> No
     """DataRobot's getting-started script against the plugin's mount: ``set_target`` starts a run of
     ``mlops_project`` that the real scheduler executes; the model it ranks deploys and predicts."""
     import datarobot as dr
-    from datarobot_predict.deployment import predict
+    from datarobot_predict.deployment import clear_context, predict
 
     created = subprocess.run(
         [CLI, "token", "create", "--user", "dr-user", "--expires-in", "1d"],
@@ -249,6 +249,7 @@ def test_the_datarobot_client_runs_a_project_through_the_scheduler(up: Up) -> No
         timeout=120,
     )
     dr.Client(token=created.stdout.strip().splitlines()[-1], endpoint=f"{up.url}/mlops/api/v2")
+    clear_context()  # datarobot-predict keeps the first client it saw (URL and token) per context
     data = make_churn(600, seed=21)
     project = dr.Project.create(sourcedata=data, project_name="churn")
     project.set_target(target="churned", mode=dr.AUTOPILOT_MODE.QUICK)

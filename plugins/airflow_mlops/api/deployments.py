@@ -19,6 +19,7 @@ from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.api.deployment_extras import build_extras_router
+from airflow_mlops.api.paging import page
 from airflow_mlops.api.sharing import build_sharing_router
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
@@ -42,22 +43,6 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"description": "Done", "heade
 RequestId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{32}$", description="A retraining request id (32 hex digits).")
 ]
-
-
-def page(request: Request, items: list[Any], offset: int, limit: int) -> dict[str, Any]:
-    """One page of ``items`` with DataRobot's links to the next and previous pages."""
-    chunk = items[offset : offset + limit]
-
-    def link(start: int) -> str:
-        return str(request.url.include_query_params(offset=start, limit=limit))
-
-    return {
-        "count": len(chunk),
-        "totalCount": len(items),
-        "next": link(offset + limit) if offset + limit < len(items) else None,
-        "previous": link(max(offset - limit, 0)) if offset > 0 else None,
-        "data": chunk,
-    }
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api import monitoring_json as dr
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, authorized
-from airflow_mlops.api.deployments import page
+from airflow_mlops.api.paging import page
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import Deployment, SettingsError

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller
 from airflow_mlops.api.auth import authorized as authorize
+from airflow_mlops.api.paging import page
 from airflow_mlops.config import Settings
 from airflow_mlops.deployments import Deployment, SettingsError
 
@@ -44,7 +45,6 @@ def build_sharing_router(settings: Settings) -> APIRouter:
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> dict[str, Any]:
-        from airflow_mlops.api.deployments import page
 
         deployment = await authorized(deployment_id, principal, "read")
         roles = [schemas.shared_role_json(r) for r in await run_in_threadpool(deployment.list_shared_roles)]

@@ -382,7 +382,7 @@ def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Pat
 
     The monitoring pass (``fold``) stands in for ``mlops_monitor`` between predicting and reading.
     """
-    from datarobot_predict.deployment import predict
+    from datarobot_predict.deployment import clear_context, predict
 
     data = make_churn(400, seed=11)
     project = dr.Project.create(sourcedata=data, project_name="churn")
@@ -400,6 +400,7 @@ def test_getting_started_end_to_end(server: LiveServer, user: str, tmp_path: Pat
     assert deployment.model["dataset_version"] == stored.snapshot_version
 
     rows = make_churn(20, seed=99).drop(columns=["churned"])
+    clear_context()  # datarobot-predict keeps the first client it saw (URL and token) per context
     result = predict(deployment, rows)
     frame = result.dataframe
     assert len(frame) == 20
