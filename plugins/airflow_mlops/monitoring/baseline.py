@@ -38,11 +38,14 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+from airflow_mlops.monitoring.binning import EdgeIndex
 
 __all__ = ["Baseline", "FeatureBins", "build_baseline"]
 
@@ -142,40 +145,72 @@ class FeatureBins:
         The fold reads the prediction log as Arrow; converting 50 feature columns to
         pandas objects per file cost more than binning them. Numbers are cast to
         float64 (nulls become NaN, the missing bin); strings are looked up in the
-        categories in Arrow (nulls are missing, values not found are "other").
-        Any other type goes through :meth:`count`, so the result is always the
-        same as counting the pandas column.
+        categories in Arrow (nulls are missing, values not found are "other"), and
+        a dictionary-encoded column only looks up its dictionary. Any other type
+        goes through :meth:`count`, so the result is always the same as counting
+        the pandas column.
         """
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
         kind = values.type
+        if pa.types.is_dictionary(kind) and self.kind == "categorical" and _is_arrow_text(kind.value_type):
+            # Look up each distinct value once, then map the rows' indices (nulls: missing).
+            per_value = self._arrow_category_codes(values.dictionary)
+            indices = pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)
+            codes = np.append(per_value, 0).take(indices)
+            return np.bincount(codes, minlength=self.n_bins).astype(np.int64)
         if pa.types.is_dictionary(kind):
             values = values.dictionary_decode()
             kind = values.type
         if self.kind == "numeric" and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             x = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-            missing = np.isnan(x)
-            codes = np.searchsorted(np.asarray(self.edges, dtype="float64"), x, side="right") + 1
-            codes[missing] = 0
+            codes = self._numeric_codes_of(x)
             return np.bincount(codes, minlength=self.n_bins).astype(np.int64)
-        if self.kind == "categorical" and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-            found = pc.index_in(values, value_set=pa.array(self.categories, type=kind))
-            index = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp)
-            codes = np.where(index < 0, len(self.categories) + 1, index + 1)
-            codes[values.is_null().to_numpy(zero_copy_only=False)] = 0
+        if self.kind == "categorical" and _is_arrow_text(kind):
+            codes = self._arrow_category_codes(values)
             return np.bincount(codes, minlength=self.n_bins).astype(np.int64)
         return self.count(values.to_pandas())
 
-    def _numeric_codes(self, series: pd.Series) -> NDArray[np.intp]:
-        x = _to_float(series, self.name)
+    @cached_property
+    def _edge_index(self) -> EdgeIndex:
+        """The edges' lookup table, built on first use (the bins never change)."""
+        return EdgeIndex(np.asarray(self.edges, dtype="float64"))
+
+    @cached_property
+    def _category_set(self) -> Any:
+        """The categories as a pyarrow array, built once instead of per counted batch."""
+        import pyarrow as pa
+
+        return pa.array(self.categories, type=pa.string())
+
+    def _arrow_category_codes(self, values: Any) -> NDArray[np.intp]:
+        """Bin codes of a pyarrow string array: categories, ``other``, nulls missing."""
+        import pyarrow.compute as pc
+
+        value_set = self._category_set
+        if value_set.type != values.type:
+            value_set = value_set.cast(values.type)
+        found = pc.index_in(values, value_set=value_set)
+        index = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+        codes = np.where(index < 0, len(self.categories) + 1, index + 1)
+        if values.null_count:
+            codes[values.is_null().to_numpy(zero_copy_only=False)] = 0
+        return codes
+
+    def _numeric_codes_of(self, x: NDArray[np.float64]) -> NDArray[np.intp]:
+        # searchsorted(side="right") counts edges <= x, i.e. closed-left bins: 0 -> underflow,
+        # len(edges) -> overflow; +1 skips the missing bin (NaN), which EdgeIndex leaves at 0.
         missing = np.isnan(x)
-        edges = np.asarray(self.edges, dtype="float64")
-        # side="right" counts edges <= x, i.e. closed-left bins: 0 -> underflow,
-        # len(edges) -> overflow; +1 skips the missing bin.
-        codes = np.searchsorted(edges, x, side="right") + 1
+        codes = self._edge_index.codes(x, missing)
+        codes += 1
         codes[missing] = 0
-        return codes.astype(np.intp)
+        return codes
+
+    def _numeric_codes(self, series: pd.Series) -> NDArray[np.intp]:
+        return self._numeric_codes_of(_to_float(series, self.name))
 
     def _categorical_codes(self, series: pd.Series) -> NDArray[np.intp]:
         missing = series.isna().to_numpy(dtype=bool)
@@ -202,6 +237,12 @@ class FeatureBins:
             edges=[float(e) for e in data.get("edges", [])],
             categories=[str(c) for c in data.get("categories", [])],
         )
+
+
+def _is_arrow_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _as_category_text(series: pd.Series) -> pd.Series:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -226,22 +228,17 @@ def _read_file(
     rows = 0
     previous: tuple[Any, ...] | None = None
     for batch in batches:
-        # Only the log's own columns go to pandas; features are binned straight from Arrow.
-        frame = batch.select([c for c in batch.schema.names if not c.startswith(FEATURE_PREFIX)]).to_pandas()
+        # Only the log's own columns go to pandas, and only those the fold reads; features
+        # are binned straight from Arrow.
+        own = [c for c in batch.schema.names if not c.startswith(FEATURE_PREFIX) and c not in _UNREAD]
+        frame = batch.select(own).to_pandas()
         rows += len(frame)
         starts = request_starts(frame, previous)
         previous = last_key(frame)
-        stamps = frame["timestamp"]
-        if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
-            stamps = pd.to_datetime(stamps, utc=True)
-        hours = stamps.dt.tz_convert("UTC").dt.floor("h")
-        frame = frame.assign(__hour=hours, __start=starts, __row=np.arange(len(frame)))
-        for (version, hour), group_rows in _groups(frame):
-            key = (str(version), pd.Timestamp(hour).to_pydatetime().astimezone(UTC))
-            summary.hours.add(key[1])
-            service.setdefault(key, HourState()).add_rows(
-                group_rows, group_rows["__start"].to_numpy(dtype=bool)
-            )
+        for (version, hour), group_rows, positions in _groups(frame, batch):
+            key = (str(version), hour)
+            summary.hours.add(hour)
+            service.setdefault(key, HourState()).add_rows(group_rows, starts[positions])
             keep = group_rows["status_code"].to_numpy(dtype="int64") < 400
             if "data_collected" in group_rows.columns:
                 # Data collection off: such rows count for service stats only; they carry
@@ -249,18 +246,20 @@ def _read_file(
                 keep &= group_rows["data_collected"].fillna(True).astype(bool).to_numpy()
             ok = group_rows if keep.all() else group_rows[keep]
             if "association_id" in ok.columns:
-                linked = ok[ok["association_id"].notna()]
-                for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):
-                    associations.setdefault(
-                        str(aid)[:128],
-                        {"model_version": key[0], "hour": key[1], "prediction": _prediction_text(pred)},
-                    )
+                linked_rows = ok["association_id"].notna().to_numpy()
+                if linked_rows.any():
+                    linked = ok[linked_rows]
+                    for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):
+                        associations.setdefault(
+                            str(aid)[:128],
+                            {"model_version": key[0], "hour": key[1], "prediction": _prediction_text(pred)},
+                        )
             baseline = baselines.get(key[0])
             if baseline is None:
                 summary.skipped_without_baseline += len(group_rows)
                 continue
-            positions = ok["__row"].to_numpy()
-            part = batch if len(positions) == batch.num_rows else batch.take(pa.array(positions))
+            kept = positions[keep]
+            part = batch if len(kept) == batch.num_rows else batch.take(pa.array(kept))
             counts = baseline.count_arrow(part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"))
             target = drift.setdefault(key, {})
             for feature, vector in counts.items():
@@ -302,12 +301,56 @@ def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSumm
     summary.rows += group.rows
 
 
-def _groups(frame: pd.DataFrame) -> Any:
-    """(model version, hour) groups; a log file is one hour, usually of one version: no groupby then."""
-    versions, hours = frame["model_version"], frame["__hour"]
-    if len(frame) and (versions.iloc[0] == versions).all() and (hours.iloc[0] == hours).all():
-        return [((versions.iloc[0], hours.iloc[0]), frame)]
-    return frame.groupby(["model_version", "__hour"], sort=True)
+#: Log columns the fold never reads, so never converted to pandas (row ids: a string per row).
+_UNREAD = frozenset({"row_id"})
+_MICROS_PER_HOUR = 3_600_000_000
+_UNITS_PER_HOUR = {"s": 3_600, "ms": 3_600_000, "us": _MICROS_PER_HOUR, "ns": 3_600_000_000_000}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _groups(
+    frame: pd.DataFrame, batch: pa.RecordBatch
+) -> list[tuple[tuple[Any, datetime], pd.DataFrame, NDArray[np.intp]]]:
+    """The batch's (model version, UTC hour) groups: each key, its rows and their positions.
+
+    A log file is one hour, usually of one version: then the whole frame is the one
+    group, found from the Arrow timestamps without a pandas datetime conversion.
+    """
+    if not len(frame):
+        return []
+    versions = frame["model_version"]
+    hours = _hour_micros(batch.column("timestamp"))
+    if hours is not None and hours.min() == hours.max() and (versions.iloc[0] == versions).all():
+        return [((versions.iloc[0], _utc_hour(int(hours[0]))), frame, np.arange(len(frame)))]
+    stamps = frame["timestamp"]
+    if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = pd.to_datetime(stamps, utc=True)
+    keyed = pd.DataFrame({"version": versions.to_numpy(), "hour": stamps.dt.tz_convert("UTC").dt.floor("h")})
+    # Rows without a timestamp (NaT) belong to no hour and are left out, as groupby drops them.
+    groups = keyed.groupby(["version", "hour"], sort=True).indices
+    out = []
+    for version, hour in sorted(groups):
+        positions = np.asarray(groups[(version, hour)], dtype=np.intp)
+        key = (version, pd.Timestamp(hour).to_pydatetime().astimezone(UTC))
+        out.append((key, frame.iloc[positions], positions))
+    return out
+
+
+def _hour_micros(stamps: pa.ChunkedArray | pa.Array) -> NDArray[np.int64] | None:
+    """Each row's UTC hour as microseconds since the epoch, from an Arrow timestamp column.
+
+    None for other types (a string column, say): the caller then goes through pandas.
+    Naive timestamps are UTC, as ``pd.to_datetime(utc=True)`` reads them.
+    """
+    if not pa.types.is_timestamp(stamps.type) or stamps.null_count:
+        return None
+    per_hour = _UNITS_PER_HOUR[stamps.type.unit]
+    since_epoch = np.asarray(pc.cast(stamps, pa.int64()).to_numpy(), dtype=np.int64)
+    return since_epoch // per_hour * _MICROS_PER_HOUR
+
+
+def _utc_hour(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _write_drift(

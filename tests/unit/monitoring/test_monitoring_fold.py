@@ -382,3 +382,36 @@ def test_rows_logged_without_data_collection_count_for_service_only(settings: Se
     drift = _drift_rows(settings.store_url)
     for feature, vector in expected.items():
         assert drift[("1", hour, feature)] == [int(c) for c in vector], feature
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_a_file_spanning_hours_and_versions_is_bucketed_per_row(settings: Settings, unit: str) -> None:
+    """Files not from our writer (a backfill, another tool): rows of several hours and versions, any unit."""
+    baseline = _deploy(settings, baseline_versions=("1", "2"))
+    rows = _traffic(120, H10, seed=1) + _traffic(80, H11, seed=2, version="2") + _traffic(50, H12, seed=3)
+    order = np.random.default_rng(0).permutation(len(rows))
+    rows = [rows[i] for i in order]  # hours and versions interleaved within the file
+    table = pa.table(
+        {
+            "timestamp": pa.array([r["timestamp"] for r in rows], pa.timestamp("us", "UTC")).cast(
+                pa.timestamp(unit, "UTC")
+            ),
+            "association_id": [r["association_id"] for r in rows],
+            "model_version": [r["model_version"] for r in rows],
+            "prediction": [r["prediction"] for r in rows],
+            "status_code": pa.array([r["status_code"] for r in rows], pa.int64()),
+            "latency_ms": [r["latency_ms"] for r in rows],
+            "row_id": [f"r{i}" for i in range(len(rows))],
+            "f.tenure": [r["features"]["tenure"] for r in rows],
+            "f.plan": [r["features"]["plan"] for r in rows],
+        }
+    )
+    path = settings.prediction_log_dir / f"deployment={DEP}" / "hour=20240301T10" / "part-0-backfill.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+
+    summary = _fold(settings)
+
+    assert summary.hours == {H10, H11, H12}
+    assert _drift_rows(settings.store_url) == _expected_drift(baseline, rows, versions=("1", "2"))
+    assert _service_rows(settings.store_url) == _expected_service(rows)
