@@ -30,7 +30,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     # Imported where used: config (so every command) imports this module, and fsspec and
@@ -184,12 +184,30 @@ def arrow_filesystem(path: UPath) -> pafs.FileSystem:
     return pafs.PyFileSystem(pafs.FSSpecHandler(path.fs))
 
 
-def parquet_file(path: StoragePath) -> pq.ParquetFile:
+def parquet_file(
+    path: StoragePath, *, text_as_dictionary: Callable[[str], bool] | None = None
+) -> pq.ParquetFile:
+    """Open a Parquet file; string columns named so that ``text_as_dictionary(name)`` is true
+    are read dictionary-encoded (distinct values once, plus an index per row)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if is_local(path):
-        return pq.ParquetFile(path)
-    return pq.ParquetFile(path.path, filesystem=arrow_filesystem(path))
+    def open_file(**options: Any) -> pq.ParquetFile:
+        if is_local(path):
+            return pq.ParquetFile(path, **options)
+        return pq.ParquetFile(path.path, filesystem=arrow_filesystem(path), **options)
+
+    opened = open_file()
+    if text_as_dictionary is None:
+        return opened
+    names = [
+        field.name
+        for field in opened.schema_arrow
+        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+        and text_as_dictionary(field.name)
+    ]
+    # Reopened with the footer already read: no second read of the metadata.
+    return open_file(metadata=opened.metadata, read_dictionary=names) if names else opened
 
 
 def read_parquet(path: StoragePath) -> pa.Table:

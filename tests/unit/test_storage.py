@@ -42,3 +42,16 @@ def test_atomic_writes_and_parquet_reads_on_local_and_memory_roots(tmp_path: Pat
         assert (root / "LATEST").read_text() == "v2\n"
         names = sorted(p.name for p in root.iterdir())
         assert names == ["LATEST", "deployment=d"], names  # no temporary file left behind
+
+
+def test_parquet_file_reads_chosen_text_columns_as_dictionaries(tmp_path: Path) -> None:
+    table = pa.table({"f.plan": ["a", None, "b", "a"], "f.n": [1, 2, 3, 4], "row_id": ["1", "2", "3", "4"]})
+    for root in (tmp_path, storage_root(f"memory://mlops-{uuid.uuid4().hex}")):
+        path = root / "part-1.parquet"
+        write_bytes_atomic(path, parquet_bytes(table))
+        read = parquet_file(path, text_as_dictionary=lambda name: name.startswith("f.")).read()
+        assert pa.types.is_dictionary(read.schema.field("f.plan").type)
+        assert read.schema.field("row_id").type == pa.string()  # not chosen
+        assert read.schema.field("f.n").type == pa.int64()  # not text
+        assert read.column("f.plan").to_pylist() == ["a", None, "b", "a"]
+        assert parquet_file(path).read().equals(table)

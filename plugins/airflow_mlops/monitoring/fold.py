@@ -19,6 +19,7 @@ so that actuals can be joined to them whenever either side arrives first;
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,8 @@ MAX_PAIRS_PER_HOUR = 100_000
 COMMIT_FILES = 256
 COMMIT_ROWS = 1_000_000
 COMMIT_ASSOCIATIONS = 200_000
+#: Threads binning a batch's features (numpy and Arrow release the GIL; same counts with 1).
+COUNT_THREADS = int(os.environ.get("MLOPS_FOLD_COUNT_THREADS", "1"))
 #: Actuals joined per transaction.
 JOIN_CHUNK = 20_000
 
@@ -157,7 +160,10 @@ class _Prefetch:
     def _run(self, paths: list[StoragePath]) -> None:
         for path in paths:
             try:
-                for batch in parquet_file(path).iter_batches(batch_size=BATCH_ROWS):
+                # Text features come dictionary-encoded (as Parquet stores them): counting
+                # then looks up each distinct value once, not every row's string.
+                opened = parquet_file(path, text_as_dictionary=_is_feature)
+                for batch in opened.iter_batches(batch_size=BATCH_ROWS):
                     if not self._put(batch):
                         return
             except Exception as exc:
@@ -206,6 +212,10 @@ class _Group:
             self.associations.setdefault(aid, value)
         self.files.extend(other.files)
         self.rows += other.rows
+
+
+def _is_feature(column: str) -> bool:
+    return column.startswith(FEATURE_PREFIX)
 
 
 def _key(path: StoragePath, root: StoragePath) -> str:
@@ -260,7 +270,9 @@ def _read_file(
                 continue
             kept = positions[keep]
             part = batch if len(kept) == batch.num_rows else batch.take(pa.array(kept))
-            counts = baseline.count_arrow(part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"))
+            counts = baseline.count_arrow(
+                part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"), threads=COUNT_THREADS
+            )
             target = drift.setdefault(key, {})
             for feature, vector in counts.items():
                 target[feature] = target[feature] + vector if feature in target else vector

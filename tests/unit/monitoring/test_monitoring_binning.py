@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from airflow_mlops.monitoring import FeatureBins
-from airflow_mlops.monitoring.binning import MAX_CELLS, EdgeIndex
+from airflow_mlops.monitoring import FeatureBins, build_baseline
+from airflow_mlops.monitoring.binning import MAX_CELLS, MAX_STEPS, EdgeIndex
 
 
 def _quantile_edges(values: np.ndarray, n: int = 100) -> np.ndarray:
@@ -31,13 +31,11 @@ def _awkward_values(edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _check(edges: np.ndarray, x: np.ndarray) -> None:
-    index = EdgeIndex(edges)
-    missing = np.isnan(x)
-    want = np.searchsorted(edges, x, side="right")
-    want[missing] = 0
-    got = index.codes(x)
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(index.codes(x, missing), want)
+    numbers = ~np.isnan(x)  # NaN codes are the caller's business
+    for offset in (0, 1, 3):
+        want = np.searchsorted(edges, x, side="right") + offset
+        got = EdgeIndex(edges, offset=offset).codes(x)
+        np.testing.assert_array_equal(got[numbers], want[numbers])
 
 
 @pytest.mark.parametrize(
@@ -75,10 +73,20 @@ def test_codes_equal_searchsorted_for_edge_sets_that_defeat_the_table() -> None:
         _check(edges, _awkward_values(edges, rng) if len(edges) else rng.normal(size=100))
 
 
-def test_the_table_is_bounded_and_used() -> None:
-    edges = np.concatenate([[0.0], 1.0 + np.arange(10) * 1e-12, [1e9]])
-    index = EdgeIndex(edges)
+def test_crowded_cells_take_steps_or_the_search() -> None:
+    """Exercise each way a cell is answered: steps for a few edges, the search for many."""
+    rng = np.random.default_rng(3)
+    # 10 edges a picometre apart in a billion-wide range: one cell holds them all.
+    crowded = np.concatenate([[0.0], 1.0 + np.arange(10) * 1e-12, [1e9]])
+    index = EdgeIndex(crowded)
     assert index._table is not None and len(index._table) <= MAX_CELLS
+    assert index._crowded is not None and index._steps == MAX_STEPS
+    _check(crowded, _awkward_values(crowded, rng))
+    # pairs of edges closer than a cell: two steps, no search
+    pairs = np.sort(np.concatenate([np.arange(0.0, 1e7, 1e6), np.arange(0.0, 1e7, 1e6) + 1e-3]))
+    index = EdgeIndex(pairs)
+    assert index._crowded is None and index._steps == 2
+    _check(pairs, _awkward_values(pairs, rng))
     assert EdgeIndex(np.array([1.0, 2.0]))._table is None
 
 
@@ -107,3 +115,24 @@ def test_dictionary_columns_count_like_plain_strings() -> None:
     # a null stored in the dictionary itself is missing too
     assert bins.count_arrow(pa.array(values).dictionary_encode(null_encoding="encode")).tolist() == want
     assert bins.count_arrow(pa.array(values, pa.large_string())).tolist() == want
+
+
+def test_counting_features_in_threads_gives_the_same_counts() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=5000),
+            "b": rng.lognormal(size=5000),
+            "c": rng.choice(["x", "y", "z"], 5000),
+            "d": rng.integers(0, 9, 5000),
+        }
+    )
+    baseline = build_baseline(frame, prediction=pd.Series(rng.random(5000)), prediction_name="p")
+    current = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    batch = pa.RecordBatch.from_pandas(current.add_prefix("f."), preserve_index=False)
+    prediction = pa.array(rng.random(5000))
+    one = baseline.count_arrow(batch, prefix="f.", prediction=prediction)
+    three = baseline.count_arrow(batch, prefix="f.", prediction=prediction, threads=3)
+    assert list(one) == list(three) == ["a", "b", "c", "d", "p"]
+    for name in one:
+        assert one[name].tolist() == three[name].tolist(), name
