@@ -282,6 +282,7 @@ def write_log(frame: pd.DataFrame, root: Path, seed: int, request_rows: int = 10
             offsets = np.sort(rng.uniform(0, 3600, len(starts)))
             for a, offset in zip(starts, offsets, strict=True):
                 b = min(a + request_rows, int(index[-1]) + 1)
+                latency = float(rng.uniform(5, 50))
                 writer.append_batch(
                     DEP,
                     PredictionBatch(
@@ -289,9 +290,16 @@ def write_log(frame: pd.DataFrame, root: Path, seed: int, request_rows: int = 10
                         timestamp=hour + timedelta(seconds=float(offset)),
                         model_version=VERSION,
                         status_code=200,
-                        latency_ms=float(rng.uniform(5, 50)),
+                        latency_ms=latency,
                         prediction=prediction[a:b],
                         features={name: values[a:b] for name, values in columns.items()},
+                        # the request columns the server writes (prediction_log.layout)
+                        extras={
+                            "request_id": f"{seed}-{h}-{a}",
+                            "caller": "bench-client",
+                            "cache_hit": True,
+                            "execution_ms": latency * 0.8,
+                        },
                     ),
                 )
             writer.flush()
