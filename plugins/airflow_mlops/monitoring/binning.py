@@ -17,8 +17,10 @@ whose cell is above ``c`` is greater; only the edges *in* cell ``c`` need a
 comparison. The table holds, per cell, the number of edges in the cells before
 it, and one step per edge the cell holds (``code += x >= next_edge``) finishes
 the count. Cells holding more than :data:`MAX_STEPS` edges (the grid is capped
-at :data:`MAX_CELLS`) are answered by ``np.searchsorted`` for the values in
-them. Rounding never enters into it: the result is exactly the binary search's.
+at :data:`MAX_CELLS`; a skewed feature's quantiles crowd near its mode while its
+tails stretch the grid) are answered by a finer index over just the edges of
+those cells, nested up to :data:`MAX_DEPTH` deep, then by ``np.searchsorted``.
+Rounding never enters into it: the result is exactly the binary search's.
 
 NaN is not a number to bin: callers put it in the missing bin themselves, so
 NaN positions get an arbitrary code here and are never searched.
@@ -38,6 +40,8 @@ CELLS_PER_GAP = 2
 MAX_CELLS = 1 << 15
 #: Most edges one cell may hold and still be answered by steps (each step is three passes).
 MAX_STEPS = 3
+#: Nesting of finer indexes for crowded cells; below the last, a binary search.
+MAX_DEPTH = 3
 
 
 class EdgeIndex:
@@ -47,11 +51,12 @@ class EdgeIndex:
     a missing bin), saving a pass over the values.
     """
 
-    def __init__(self, edges: NDArray[np.float64], offset: int = 0) -> None:
+    def __init__(self, edges: NDArray[np.float64], offset: int = 0, depth: int = 1) -> None:
         self.edges = np.ascontiguousarray(edges, dtype=np.float64)
         self.offset = int(offset)
         self._table: NDArray[np.intp] | None = None
         self._crowded: NDArray[np.bool_] | None = None
+        self._finer: EdgeIndex | None = None
         self._steps = 0
         k = len(self.edges)
         if k < MIN_EDGES_FOR_TABLE:
@@ -73,6 +78,14 @@ class EdgeIndex:
         self._steps = min(most, MAX_STEPS)
         if most > MAX_STEPS:
             self._crowded = per_cell > MAX_STEPS
+            # The edges from the first crowded cell's to the last's: a value in a crowded
+            # cell is above every edge before them and below every edge after them.
+            crowded_cells = np.flatnonzero(self._crowded)
+            first = int(self._table[crowded_cells[0]]) - self.offset
+            last = int(self._table[crowded_cells[-1]] + per_cell[crowded_cells[-1]]) - self.offset
+            self._finer_edges = (first, last)
+            if depth < MAX_DEPTH:
+                self._finer = EdgeIndex(self.edges[first:last], self.offset + first, depth + 1)
         # upper[offset + j]: the edge a value of code j must reach to step up; none (NaN,
         # never reached) after the last edge. The offset's entries are never read.
         self._upper = np.concatenate([np.full(self.offset, np.nan), self.edges, [np.nan]])
@@ -105,5 +118,10 @@ class EdgeIndex:
             crowded = self._crowded.take(cell)
             if crowded.any():
                 where = np.flatnonzero(crowded)
-                codes[where] = np.searchsorted(self.edges, x[where], side="right") + self.offset
+                if self._finer is not None:
+                    codes[where] = self._finer.codes(x[where])
+                else:
+                    first, last = self._finer_edges
+                    inside = np.searchsorted(self.edges[first:last], x[where], side="right")
+                    codes[where] = inside + self.offset + first
         return codes

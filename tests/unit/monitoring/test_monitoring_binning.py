@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from airflow_mlops.monitoring import FeatureBins, build_baseline
-from airflow_mlops.monitoring.binning import MAX_CELLS, MAX_STEPS, EdgeIndex
+from airflow_mlops.monitoring.binning import MAX_CELLS, MAX_DEPTH, MAX_STEPS, EdgeIndex
 
 
 def _quantile_edges(values: np.ndarray, n: int = 100) -> np.ndarray:
@@ -81,7 +81,30 @@ def test_crowded_cells_take_steps_or_the_search() -> None:
     index = EdgeIndex(crowded)
     assert index._table is not None and len(index._table) <= MAX_CELLS
     assert index._crowded is not None and index._steps == MAX_STEPS
+    finest = index._finer
+    while finest is not None and finest._finer is not None:
+        finest = finest._finer
+    assert finest is not None and finest._crowded is None  # finer levels resolve the cluster
     _check(crowded, _awkward_values(crowded, rng))
+    # two such clusters a unit apart: every finer level sees the same crowding, down to the search
+    twice = np.concatenate([[0.0], 1.0 + np.arange(10) * 1e-12, 2.0 + np.arange(10) * 1e-12, [1e9]])
+    index = EdgeIndex(twice)
+    levels = 1
+    while index._finer is not None:
+        index, levels = index._finer, levels + 1
+    assert levels == MAX_DEPTH and index._crowded is not None
+    _check(twice, _awkward_values(twice, rng))
+    _check(twice, np.concatenate([1.0 + rng.uniform(0, 1e-11, 1000), 2.0 + rng.uniform(0, 1e-11, 1000)]))
+    # at the last level, the search covers only the crowded cells' edges (here not the first)
+    deepest = np.concatenate([[-1e9, -5.0, 0.0], 1.0 + np.arange(10) * 1e-12, [1e9]])
+    index = EdgeIndex(deepest, offset=2, depth=MAX_DEPTH)
+    assert index._finer is None and index._crowded is not None
+    numbers = _awkward_values(deepest, rng)
+    numbers = numbers[~np.isnan(numbers)]
+    np.testing.assert_array_equal(index.codes(numbers), np.searchsorted(deepest, numbers, side="right") + 2)
+    # a strongly skewed feature: quantiles crowd near 0 while the tail stretches the grid
+    skewed = _quantile_edges(rng.lognormal(0, 3, 20_000))
+    _check(skewed, rng.lognormal(0, 3, 20_000))
     # pairs of edges closer than a cell: two steps, no search
     pairs = np.sort(np.concatenate([np.arange(0.0, 1e7, 1e6), np.arange(0.0, 1e7, 1e6) + 1e-3]))
     index = EdgeIndex(pairs)
