@@ -36,7 +36,6 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -240,24 +239,6 @@ class FeatureBins:
         )
 
 
-def _count_jobs(jobs: list[tuple[str, FeatureBins, Any]]) -> dict[str, NDArray[np.int64]]:
-    return {name: bins.count_arrow(values) for name, bins, values in jobs}
-
-
-_POOLS: dict[int, Any] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _count_pool(threads: int) -> Any:
-    """A process-wide pool of ``threads`` counting threads, started on first use."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlops-count")
-        return _POOLS[threads]
-
-
 def _is_arrow_text(kind: Any) -> bool:
     import pyarrow as pa
 
@@ -372,35 +353,25 @@ class Baseline:
         return out
 
     def count_arrow(
-        self, batch: Any, *, prefix: str = "", prediction: Any = None, threads: int = 1
+        self, batch: Any, *, prefix: str = "", prediction: Any = None
     ) -> dict[str, NDArray[np.int64]]:
         """:meth:`count` for a pyarrow record batch whose feature columns are named ``prefix + name``.
 
         ``prediction`` (a pyarrow array) is counted under the prediction's name.
-        ``threads`` > 1 counts the features in that many threads at once (Arrow and
-        numpy release the GIL while they work); the counts are the same either way.
         """
         names = set(batch.schema.names)
         n_rows = batch.num_rows
-        jobs: list[tuple[str, FeatureBins, Any]] = []
         out: dict[str, NDArray[np.int64]] = {}
         for name, bins in self.features.items():
             column = prefix + name
             if column in names:
-                jobs.append((name, bins, batch.column(column)))
-                out[name] = np.zeros(0, dtype=np.int64)  # keeps the features' order
+                out[name] = bins.count_arrow(batch.column(column))
             else:
                 counts = np.zeros(bins.n_bins, dtype=np.int64)
                 counts[0] = n_rows
                 out[name] = counts
         if self.prediction is not None and prediction is not None:
-            jobs.append((self.prediction.name, self.prediction, prediction))
-        if threads > 1 and len(jobs) > 1:
-            shares = [jobs[i::threads] for i in range(threads)]
-            for part in _count_pool(threads).map(_count_jobs, shares):
-                out.update(part)
-        else:
-            out.update(_count_jobs(jobs))
+            out[self.prediction.name] = self.prediction.count_arrow(prediction)
         return out
 
     def to_dict(self) -> dict[str, Any]:

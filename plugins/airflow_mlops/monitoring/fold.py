@@ -19,7 +19,6 @@ so that actuals can be joined to them whenever either side arrives first;
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,8 +57,6 @@ MAX_PAIRS_PER_HOUR = 100_000
 COMMIT_FILES = 256
 COMMIT_ROWS = 1_000_000
 COMMIT_ASSOCIATIONS = 200_000
-#: Threads binning a batch's features (numpy and Arrow release the GIL; same counts with 1).
-COUNT_THREADS = int(os.environ.get("MLOPS_FOLD_COUNT_THREADS", "1"))
 #: Actuals joined per transaction.
 JOIN_CHUNK = 20_000
 
@@ -270,9 +267,7 @@ def _read_file(
                 continue
             kept = positions[keep]
             part = batch if len(kept) == batch.num_rows else batch.take(pa.array(kept))
-            counts = baseline.count_arrow(
-                part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"), threads=COUNT_THREADS
-            )
+            counts = baseline.count_arrow(part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"))
             target = drift.setdefault(key, {})
             for feature, vector in counts.items():
                 target[feature] = target[feature] + vector if feature in target else vector

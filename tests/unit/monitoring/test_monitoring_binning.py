@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from airflow_mlops.monitoring import FeatureBins, build_baseline
+from airflow_mlops.monitoring import FeatureBins
 from airflow_mlops.monitoring.binning import MAX_CELLS, MAX_DEPTH, MAX_STEPS, EdgeIndex
 
 
@@ -138,24 +138,3 @@ def test_dictionary_columns_count_like_plain_strings() -> None:
     # a null stored in the dictionary itself is missing too
     assert bins.count_arrow(pa.array(values).dictionary_encode(null_encoding="encode")).tolist() == want
     assert bins.count_arrow(pa.array(values, pa.large_string())).tolist() == want
-
-
-def test_counting_features_in_threads_gives_the_same_counts() -> None:
-    rng = np.random.default_rng(4)
-    frame = pd.DataFrame(
-        {
-            "a": rng.normal(size=5000),
-            "b": rng.lognormal(size=5000),
-            "c": rng.choice(["x", "y", "z"], 5000),
-            "d": rng.integers(0, 9, 5000),
-        }
-    )
-    baseline = build_baseline(frame, prediction=pd.Series(rng.random(5000)), prediction_name="p")
-    current = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    batch = pa.RecordBatch.from_pandas(current.add_prefix("f."), preserve_index=False)
-    prediction = pa.array(rng.random(5000))
-    one = baseline.count_arrow(batch, prefix="f.", prediction=prediction)
-    three = baseline.count_arrow(batch, prefix="f.", prediction=prediction, threads=3)
-    assert list(one) == list(three) == ["a", "b", "c", "d", "p"]
-    for name in one:
-        assert one[name].tolist() == three[name].tolist(), name
