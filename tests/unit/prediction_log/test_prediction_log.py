@@ -19,6 +19,7 @@ from airflow_mlops.prediction_log import (
     WARNING_COLUMN,
     PredictionLogWriter,
     feature_frame,
+    list_inbox,
     list_log_files,
     read_log_files,
     stringify,
@@ -45,7 +46,8 @@ def _rows(
 
 
 def _all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Every file but the inbox markers (``test_inbox.py`` checks those)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.parent.name != "_inbox")
 
 
 def _count(root: Path, deployment: str = "dep") -> int:
@@ -317,6 +319,7 @@ def test_failed_flush_keeps_rows_and_logs(
     assert "keeping them buffered" in caplog.text
     assert writer.pending == 4
     assert _all_files(tmp_path) == []
+    assert list_inbox(tmp_path, "dep") == []  # the failed file's marker went with it
 
     writer.append("dep", _rows(2, prefix="later", start=T0 + timedelta(seconds=30)))
     writer.close()
