@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,8 @@ RESERVED = frozenset((*CORE_COLUMNS, "features", "deployment_id"))
 DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HOUR_RE = re.compile(r"^hour=(\d{8}T\d{2})$")
 HOUR_FORMAT = "%Y%m%dT%H"
+#: Windows up to this many hours are listed hour by hour (cost independent of the log's age).
+DIRECT_WINDOW_HOURS = 24 * 8
 #: In the name of a compacted hour's file, and of no file a writer makes.
 COMPACTED_TAG = "-compacted-"
 
@@ -67,10 +69,18 @@ def list_log_files(
     being written) are never returned. ``root`` is a local directory or an
     fsspec URL / UPath (:mod:`airflow_mlops.storage`); on object storage the
     hour "directories" are key prefixes, listed once per selected hour.
+    A window of at most :data:`DIRECT_WINDOW_HOURS` hours lists just its hours,
+    never the deployment's list of every hour ever written.
     """
     check_deployment_id(deployment_id)
     first = hour_key(start) if start is not None else None
     last = hour_key(end) if end is not None else None
+    if start is not None and end is not None:
+        low = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        span = (end - low) // timedelta(hours=1) + 1
+        if span <= DIRECT_WINDOW_HOURS:
+            hours = [low + timedelta(hours=h) for h in range(max(span, 0))]
+            return [path for hour in hours for path in list_hour_files(root, deployment_id, hour_key(hour))]
 
     def wanted(name: str) -> bool:
         match = _HOUR_RE.match(name)
