@@ -72,6 +72,21 @@ class ActualsBody(BaseModel):
     data: list[ActualIn] = Field(min_length=1, max_length=10_000)
 
 
+def _drift_over_time(name: str, result: Any) -> dict[str, Any]:
+    """The JSON of a ``get_drift_over_time`` answer (an ``OverTime`` of drift scores)."""
+    return {
+        "featureName": name,
+        "metric": result.metric,
+        "bucketSize": result.bucket_size,
+        "modelId": result.model_id,
+        "period": result.period,
+        "buckets": [
+            {"period": b["period"], "driftScore": b["value"], "sampleSize": b["sampleSize"]}
+            for b in result.buckets
+        ],
+    }
+
+
 def build_monitoring_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"])
     url = settings.store_url
@@ -260,17 +275,31 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
             "read",
             lambda d: d.get_drift_over_time(featureName, metric, bucketSize, modelId, start, end),
         )
-        return {
-            "featureName": featureName,
-            "metric": result.metric,
-            "bucketSize": result.bucket_size,
-            "modelId": result.model_id,
-            "period": result.period,
-            "buckets": [
-                {"period": b["period"], "driftScore": b["value"], "sampleSize": b["sampleSize"]}
-                for b in result.buckets
-            ],
-        }
+        return _drift_over_time(featureName, result)
+
+    @router.get(
+        "/{deployment_id}/targetDriftOverTime/", summary="The target's (predictions') drift per bucket"
+    )
+    async def target_drift_over_time(
+        deployment_id: DeploymentId,
+        principal: Caller,
+        start: TimeQuery = None,
+        end: TimeQuery = None,
+        bucketSize: BucketQuery = "P1D",
+        metric: MetricQuery = None,
+        modelId: ModelQuery = None,
+    ) -> dict[str, Any]:
+        """``featureDriftOverTime/`` for the target, without knowing its name: the predictions' drift
+        per bucket (``targetName`` says which), the Python ``get_drift_over_time(target_name, …)``."""
+
+        def read(d: Deployment) -> tuple[str, Any]:
+            target = d.model.get("target_name")
+            if not target:
+                raise LookupError(f"deployment {d.id} has no target name: there is no target drift to read")
+            return target, d.get_drift_over_time(target, metric, bucketSize, modelId, start, end)
+
+        target, result = await call(deployment_id, principal, "read", read)
+        return {"targetName": target, **_drift_over_time(target, result)}
 
     @router.get("/{deployment_id}/accuracy/", summary="Every accuracy metric over a window")
     async def accuracy(

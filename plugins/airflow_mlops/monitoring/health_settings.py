@@ -43,7 +43,8 @@ class ServiceHealthSettings(SettingsModel):
     usually a client sending bad rows) warn at 5% and fail at 20%; slow requests
     (> 1000 ms) warn at 5% and fail at 20%. ``min_requests`` (default 1) is the
     traffic below which the window is ``unknown``: no requests, no verdict. The
-    mean response time thresholds (``response_time_*_ms``) are off by default:
+    median response time thresholds (``response_time_*_ms``, on the window's
+    median per-request ``responseTime``) are off by default:
     what is slow depends on the model, so a team sets them when it knows.
 
     Two failing checks also name a retraining reason (:func:`.health.service_failures`):

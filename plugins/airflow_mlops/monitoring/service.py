@@ -25,8 +25,11 @@ rows sharing a ``request_id`` when the log has one; otherwise the consecutive
 rows of a file with the same latency, status and model version (the serving
 app writes one latency per request). A request whose rows fall into several
 hours counts once in each. ``executionTime`` uses ``execution_ms`` when logged,
-else the response latency. Without a ``caller`` column ``numConsumers`` is null,
-and without ``cache_hit`` ``cacheHitRatio`` is null: unknown, not zero.
+else the response latency. Without a known ``caller`` ``numConsumers`` is null,
+and without a known ``cache_hit`` ``cacheHitRatio`` is null: unknown, not zero.
+The serving app writes all four per request (``serving.scoring.log_batch``);
+reported predictions carry ``request_id`` and ``caller`` only, batch scoring
+``request_id``, ``caller`` and ``execution_ms``.
 """
 
 from __future__ import annotations
@@ -135,8 +138,10 @@ class HourState:
         if "caller" in rows.columns:
             callers = rows["caller"][first]
             seen = {str(c) for c in callers[callers.notna()].unique()}
-            self.consumers = (self.consumers or set()) | seen
-            if len(self.consumers) > MAX_CONSUMERS_PER_HOUR:
+            # A column of nulls (rows logged without a caller) says nothing: unknown stays None, not 0.
+            if seen:
+                self.consumers = (self.consumers or set()) | seen
+            if self.consumers is not None and len(self.consumers) > MAX_CONSUMERS_PER_HOUR:
                 self.consumers = set(sorted(self.consumers)[:MAX_CONSUMERS_PER_HOUR])
         if "cache_hit" in rows.columns:
             hits = rows["cache_hit"][first]

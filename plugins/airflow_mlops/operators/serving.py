@@ -17,7 +17,9 @@ class BatchScoreOperator(BaseOperator):
     The work is :func:`airflow_mlops.serving.batch.batch_score` (chunks of
     ``chunk_rows``, bounded memory, every row in the prediction log as if served in
     real time). Returns the small summary ``{deployment_id, model_id, rows, chunks,
-    output, ...}`` as XCom, never the predictions.
+    output, ...}`` as XCom, never the predictions. The log names the DAG as the
+    caller (``airflow:<dag_id>``), so a scoring DAG counts as one consumer in
+    service stats.
     """
 
     template_fields: Sequence[str] = (
@@ -79,4 +81,5 @@ class BatchScoreOperator(BaseOperator):
                 timestamp_column=self.timestamp_column or None,
                 prediction_column=self.prediction_column or None,
                 chunk_rows=int(self.chunk_rows),
+                caller=f"airflow:{self.dag_id}",
             )

@@ -42,7 +42,12 @@ Columns of each file: ``timestamp`` (UTC, microseconds), ``association_id``,
 ``model_version``, ``prediction``, ``status_code``, ``latency_ms``, ``row_id``,
 any extra scalar keys the caller passed, and one ``f.<name>`` column per
 feature (the prefix keeps a feature called ``prediction`` from colliding with
-the log's own columns). Column types are inferred per file: all-bool stays
+the log's own columns). Extras the serving layer writes for service stats:
+``request_id``, ``caller``, ``cache_hit`` and ``execution_ms`` (see
+:mod:`.layout`: :data:`REQUEST_ID_COLUMN` and the three after it); each holds
+one value per request, given once per request (a ``Same`` column), so they cost
+the request path nothing per row. ``data_collected`` and
+``prediction_warning`` are the other extras the server writes. Column types are inferred per file: all-bool stays
 bool, all-int int64, ints and floats float64, all-str string; anything else
 (mixed kinds, dicts, lists) is stored as strings made by one function,
 :func:`stringify`, so equal values always give equal strings.
@@ -63,9 +68,13 @@ from airflow_mlops.prediction_log.inbox import (
     remove_markers,
 )
 from airflow_mlops.prediction_log.layout import (
+    CACHE_HIT_COLUMN,
+    CALLER_COLUMN,
     COMPACTED_TAG,
     CORE_COLUMNS,
+    EXECUTION_COLUMN,
     FEATURE_PREFIX,
+    REQUEST_ID_COLUMN,
     REQUIRED_KEYS,
     WARNING_COLUMN,
     delete_log_files,
@@ -79,10 +88,14 @@ from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
 from airflow_mlops.prediction_log.writer import PredictionLogWriter
 
 __all__ = [
+    "CACHE_HIT_COLUMN",
+    "CALLER_COLUMN",
     "COMPACTED_TAG",
     "CORE_COLUMNS",
+    "EXECUTION_COLUMN",
     "FEATURE_PREFIX",
     "INBOX_DIR",
+    "REQUEST_ID_COLUMN",
     "REQUIRED_KEYS",
     "WARNING_COLUMN",
     "InboxEntry",

@@ -37,6 +37,17 @@ REQUIRED_KEYS: tuple[str, ...] = (
 #: Per row of a regression deployment with prediction warnings on: was the prediction flagged an
 #: outlier (bool). Absent from files of requests scored with warnings off: unknown, never False.
 WARNING_COLUMN = "prediction_warning"
+#: Per row, written by the server for each answered request (service stats read them; absent or
+#: null: unknown, which the stats report as null rather than as zero):
+#: the request's id (the client's ``X-Request-Id`` or a uuid), shared by all its rows;
+REQUEST_ID_COLUMN = "request_id"
+#: the authenticated principal's name (never a token);
+CALLER_COLUMN = "caller"
+#: whether the model was already loaded when the request arrived (bool);
+CACHE_HIT_COLUMN = "cache_hit"
+#: how long the model call that scored the request took, in ms (less than ``latency_ms``, which
+#: also counts parsing, checks, queueing and logging).
+EXECUTION_COLUMN = "execution_ms"
 RESERVED = frozenset((*CORE_COLUMNS, "features", "deployment_id"))
 DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HOUR_RE = re.compile(r"^hour=(\d{8}T\d{2})$")

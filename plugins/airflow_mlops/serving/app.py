@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -62,6 +64,29 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 50 * 1024 * 1024
+#: A client's ``X-Request-Id``: 1-128 visible ASCII characters (it is logged with every row of the
+#: request and groups them into one request in service stats).
+REQUEST_ID_HEADER = "X-Request-Id"
+MAX_REQUEST_ID_CHARS = 128
+_REQUEST_ID_RE = re.compile(rf"^[\x21-\x7e]{{1,{MAX_REQUEST_ID_CHARS}}}$")
+
+
+def request_id_of(header: str | None) -> str:
+    """The client's request id if it sent a valid one, else a new uuid; 422 for a bad one.
+
+    Refused rather than cut or replaced: a client that sends an id wants to find
+    its request by it, so silently logging another would break that quietly.
+    """
+    if header is None:
+        return uuid.uuid4().hex
+    if not _REQUEST_ID_RE.fullmatch(header):
+        shown = header if len(header) <= 40 else f"{header[:40]}... ({len(header)} characters)"
+        raise HTTPException(
+            status_code=422,
+            detail=f"{REQUEST_ID_HEADER} header {shown!r} is not valid: expected 1-{MAX_REQUEST_ID_CHARS} "
+            "visible ASCII characters (no spaces), or leave it out and the server makes one",
+        )
+    return header
 
 
 def _load_predictor(settings: Settings) -> Any:
@@ -236,6 +261,10 @@ def create_app(
         here). ``maxExplanations`` may only be 0 (no prediction explanations);
         ``thresholdHigh``/``thresholdLow``/``maxNgramExplanations`` only tune
         explanations, so they are ignored; time series parameters are refused.
+        An ``X-Request-Id`` header (1-128 visible ASCII characters) names the request
+        in the prediction log, else the server makes one; either way it is answered
+        back in ``X-Request-Id``. The log also keeps the caller's name, whether the
+        model was already loaded, and how long the model call took.
         """
         started = time.perf_counter()
         if maxExplanations not in (None, "0"):
@@ -257,6 +286,7 @@ def create_app(
                 raise HTTPException(
                     status_code=422, detail=f"{name}={value!r} is not supported: no {why} here; leave it out"
                 )
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
         key = (deployment_id, principal.name, principal.is_admin)
         hit, role = role_cache.get(key)
         if not hit:
@@ -278,13 +308,25 @@ def create_app(
             checked = check_frame(
                 loaded, frame, passthrough=passthroughColumns, passthrough_set=passthroughColumnsSet
             )
-            rows, logged = await batcher.predict(loaded, checked.features)
-            scored = finish_scoring(loaded, checked, rows, logged)
+            (rows, logged), execution_ms = await batcher.predict_timed(loaded, checked.features)
+            scored = finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
         except PredictionInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
-        writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
+        writer.append_batch(
+            deployment_id,
+            log_batch(
+                loaded,
+                scored,
+                stamps,
+                latency_ms,
+                request_id=request_id,
+                caller=principal.name,
+                cache_hit=cache_hit,
+            ),
+        )
         headers = {
+            REQUEST_ID_HEADER: request_id,
             "X-MLOps-Model-Id": loaded.info.ref.id,
             "X-MLOps-Execution-Time": f"{latency_ms:.3f}",
             # DataRobot's: whole milliseconds, and whether the model was already in memory.

@@ -15,12 +15,18 @@ summary's ``rows`` reports.
 External deployments predict elsewhere: their rows must already carry a
 prediction (``prediction_column``); each chunk is then reported for monitoring
 with :func:`~airflow_mlops.serving.reporting.report_predictions`.
+
+For service stats each chunk is one request: its rows share a ``request_id``
+(``batch-<run>-<chunk>``), the run's ``caller`` (when given), and the model
+call's ``execution_ms``. ``cache_hit`` is not logged: a batch run loads its model
+itself, so "was it already in the server's memory" has no answer here.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,6 +198,7 @@ def batch_score(
     prediction_column: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     settings: Settings | None = None,
+    caller: str | None = None,
 ) -> dict[str, Any]:
     """Score (or, for an external deployment, report) every row of a source; returns a small summary.
 
@@ -199,6 +206,8 @@ def batch_score(
     written to a hidden temporary name and renamed at the end, so a failed run
     leaves no partial file. ``timestamp_column`` gives each row's prediction time
     (backfills; predictions made elsewhere); default: when its chunk is scored.
+    ``caller`` names who runs the batch in the log's ``caller`` column (service
+    stats' ``numConsumers``); ``None`` logs no caller.
     """
     from airflow_mlops.serving.app import _load_predictor
 
@@ -210,12 +219,13 @@ def batch_score(
         cache.stop()
     chunks = read_chunks(source, sql=sql, table=table, connection=connection, chunk_rows=chunk_rows)
     if loaded.info.kind == "external":
-        return _report_external(loaded, chunks, prediction_column, timestamp_column, cfg)
+        return _report_external(loaded, chunks, prediction_column, timestamp_column, cfg, caller)
     if loaded.status != "active":
         raise BatchScoreError(f"deployment {deployment_id!r} is {loaded.status}; activate it to score")
 
     out = _Output(Path(output)) if output else None
     rows = n_chunks = 0
+    run = uuid.uuid4().hex
     started = time.perf_counter()
     writer = PredictionLogWriter(cfg.prediction_log_dir, max_rows=max(5000, chunk_rows))
     try:
@@ -234,7 +244,12 @@ def batch_score(
             except PredictionInputError as exc:
                 raise BatchScoreError(_renumber(str(exc), rows)) from exc
             latency_ms = (time.perf_counter() - t0) * 1000.0
-            writer.append_batch(deployment_id, log_batch(loaded, scored, stamps, latency_ms))
+            writer.append_batch(
+                deployment_id,
+                log_batch(
+                    loaded, scored, stamps, latency_ms, request_id=f"batch-{run}-{n_chunks}", caller=caller
+                ),
+            )
             if out is not None:
                 extra = (
                     [str(c) for c in chunk.columns]
@@ -268,6 +283,7 @@ def _report_external(
     prediction_column: str | None,
     timestamp_column: str | None,
     cfg: Settings,
+    caller: str | None,
 ) -> dict[str, Any]:
     from airflow_mlops.serving.reporting import report_predictions
 
@@ -288,6 +304,7 @@ def _report_external(
                 timestamp_column=timestamp_column,
                 association_id_column=assoc,
                 settings=cfg,
+                caller=caller,
             )
         except ValueError as exc:
             raise BatchScoreError(_renumber(str(exc), rows)) from exc

@@ -4,10 +4,16 @@ An external model package has a schema but no artifact: it predicts in another
 system, and that system reports each row's features, prediction and time back
 here. The rows go to the same prediction log as served predictions, so
 monitoring folds, buckets and judges them exactly the same way.
+
+For service stats one report is one request: its rows share a ``request_id``
+(``report-<uuid>``) and the reporter's ``caller`` when given. Neither
+``cache_hit`` nor ``execution_ms`` is logged: the model ran elsewhere, so both
+are unknown here (stats say so, rather than count a made-up 0 ms or a miss).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import numpy as np
@@ -15,7 +21,12 @@ import pandas as pd
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, model_version_info
-from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
+from airflow_mlops.prediction_log import (
+    CALLER_COLUMN,
+    REQUEST_ID_COLUMN,
+    PredictionBatch,
+    PredictionLogWriter,
+)
 from airflow_mlops.serving.inputs import Columns, parse_timestamps
 
 
@@ -27,11 +38,13 @@ def report_predictions(
     timestamp_column: str | None = None,
     association_id_column: str | None = None,
     settings: Settings | None = None,
+    caller: str | None = None,
 ) -> int:
     """Log ``frame``'s rows as predictions of the deployment's current model; returns the row count.
 
     ``prediction_column`` holds what target drift watches: the positive class's
     probability (binary), the label (multiclass) or the value (regression).
+    ``caller`` names who reported (service stats' ``numConsumers``); ``None`` logs none.
     """
     cfg = settings or get_settings()
     deployment = Deployment.get(deployment_id, store_url=cfg.store_url)
@@ -65,6 +78,9 @@ def report_predictions(
             )
         predictions = numbers.to_numpy(dtype=float)
     ids = None if association_id_column is None else frame[association_id_column].map(str).tolist()
+    request: dict[str, str] = {REQUEST_ID_COLUMN: f"report-{uuid.uuid4().hex}"}
+    if caller is not None:
+        request[CALLER_COLUMN] = caller
     batch = PredictionBatch(
         size=len(frame),
         timestamp=when,
@@ -74,6 +90,7 @@ def report_predictions(
         prediction=predictions,
         features=frame[info.features].reset_index(drop=True),
         association_id=ids,
+        extras=request,
     )
     with PredictionLogWriter(cfg.prediction_log_dir) as writer:
         writer.append_batch(deployment_id, batch)

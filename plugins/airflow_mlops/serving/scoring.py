@@ -8,6 +8,7 @@ ids, same prediction warnings, same log columns, same data-collection rule.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -15,7 +16,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from airflow_mlops.prediction_log import WARNING_COLUMN, PredictionBatch
+from airflow_mlops.prediction_log import (
+    CACHE_HIT_COLUMN,
+    CALLER_COLUMN,
+    EXECUTION_COLUMN,
+    REQUEST_ID_COLUMN,
+    WARNING_COLUMN,
+    PredictionBatch,
+)
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -93,6 +101,9 @@ class Scored:
     features: Columns
     association_ids: list[str] | None
     warnings: np.ndarray | None
+    #: How long the model call that scored these rows took (ms); ``None`` if not measured.
+    #: A micro-batched call serves several requests: each is charged the whole call.
+    execution_ms: float | None = None
 
 
 @dataclass
@@ -132,7 +143,12 @@ def call_model(
 
 
 def finish_scoring(
-    loaded: LoadedModel, checked: Checked, rows: list[dict[str, Any]], logged: np.ndarray
+    loaded: LoadedModel,
+    checked: Checked,
+    rows: list[dict[str, Any]],
+    logged: np.ndarray,
+    *,
+    execution_ms: float | None = None,
 ) -> Scored:
     """Add warnings, passthrough values and association ids to the model's rows."""
     bounds = loaded.warning_boundaries
@@ -147,7 +163,7 @@ def finish_scoring(
             row["associationId"] = ids[i]
         if flags is not None:
             row["predictionWarning"] = {"isOutlierPrediction": bool(flags[i])}
-    return Scored(rows, logged, checked.features, ids, flags)
+    return Scored(rows, logged, checked.features, ids, flags, execution_ms)
 
 
 def score_frame(
@@ -164,8 +180,10 @@ def score_frame(
     (``serving.batching``).
     """
     checked = check_frame(loaded, frame, passthrough=passthrough, passthrough_set=passthrough_set)
+    started = time.perf_counter()
     rows, logged = call_model(loaded, checked.features)
-    return finish_scoring(loaded, checked, rows, logged)
+    execution_ms = (time.perf_counter() - started) * 1000.0
+    return finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
 
 
 def log_batch(
@@ -175,19 +193,36 @@ def log_batch(
     latency_ms: float,
     *,
     status_code: int = 200,
+    request_id: str | None = None,
+    caller: str | None = None,
+    cache_hit: bool | None = None,
 ) -> PredictionBatch:
     """The prediction-log rows for ``scored``, as columns (``PredictionLogWriter.append_batch``).
 
     ``stamps`` is one time for every row (a request scored now) or one per row.
     With ``predictions_data_collection`` off, each row keeps only what service
-    health needs (timestamp, model version, status, latency, association id) with
-    ``data_collected=False``, no features and a null prediction; drift and accuracy
-    must skip such rows (``docs/architecture.md``, "Serving").
+    health needs (timestamp, model version, status, latency, association id, and
+    the request columns below) with ``data_collected=False``, no features and a
+    null prediction; drift and accuracy must skip such rows (``docs/architecture.md``,
+    "Serving").
+
+    ``request_id``, ``caller``, ``cache_hit`` and ``scored.execution_ms`` become the
+    log's request columns (``prediction_log.layout``), one value shared by every
+    row; a ``None`` leaves its column out, so service stats say "unknown" rather
+    than count a made-up value.
     """
     collect = bool(loaded.settings["predictions_data_collection"]["enabled"])
     extras: dict[str, Any] = {"data_collected": collect}
     if scored.warnings is not None:
         extras[WARNING_COLUMN] = np.asarray(scored.warnings, dtype=bool)
+    for column, value in (
+        (REQUEST_ID_COLUMN, request_id),
+        (CALLER_COLUMN, caller),
+        (CACHE_HIT_COLUMN, None if cache_hit is None else bool(cache_hit)),
+        (EXECUTION_COLUMN, None if scored.execution_ms is None else float(scored.execution_ms)),
+    ):
+        if value is not None:
+            extras[column] = value
     return PredictionBatch(
         size=len(scored.rows),
         timestamp=stamps,

@@ -161,6 +161,7 @@ ROUTES = [
         422,
         params=lambda s: {"featureName": s.models.features[0]},
     ),
+    Route("GET", f"{D}/{{id}}/targetDriftOverTime/", "read", 422),
     Route(
         "GET",
         f"{D}/{{id}}/featureDriftOverTime/",

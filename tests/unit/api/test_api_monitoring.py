@@ -158,3 +158,57 @@ def test_bad_arguments_are_422_naming_the_value(server: LiveServer, owner: tuple
         )
     assert "'P2D'" in detail("featureDriftOverTime", deployment.id, featureName=NUMERIC, bucketSize="P2D")
     assert "'chi2'" in detail("featureDriftOverTime", deployment.id, featureName=NUMERIC, metric="chi2")
+
+
+def test_target_drift_over_time_is_the_predictions_drift_per_bucket(
+    server: LiveServer, owner: tuple[str, httpx.Client]
+) -> None:
+    """``targetDriftOverTime/`` and ``featureDriftOverTime/?featureName=<target>`` answer the Python read."""
+    from airflow_mlops.deployments import Deployment
+    from airflow_mlops.prediction_log import list_log_files, read_log_files
+
+    name, client = owner
+    baseline = drift_baseline(server)
+    deployment = server.deploy(owner=name, baseline=baseline.to_dict())
+    scored_two_hours(server, client, deployment)
+    window = {
+        "start": H.isoformat(),
+        "end": (H + timedelta(hours=3)).isoformat(),
+        "bucketSize": "PT1H",
+        "metric": "js_divergence",
+    }
+
+    response = client.get(f"{D}/{deployment.id}/targetDriftOverTime/", params=window)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["targetName"], body["featureName"], body["metric"]) == (TARGET, TARGET, "js_divergence")
+    assert [b["sampleSize"] for b in body["buckets"]] == [40, 20, 0]
+    by_name = client.get(
+        f"{D}/{deployment.id}/featureDriftOverTime/", params={**window, "featureName": TARGET}
+    ).json()
+    assert {k: v for k, v in body.items() if k != "targetName"} == by_name
+
+    ours = Deployment.get(deployment.id).get_drift_over_time(
+        TARGET, "js_divergence", "PT1H", None, window["start"], window["end"]
+    )
+    assert [b["driftScore"] for b in body["buckets"]] == [b["value"] for b in ours.buckets]
+    # Each hour's score is the metric on the baseline's prediction bins counting what the server logged.
+    logged = read_log_files(list_log_files(server.settings.prediction_log_dir, deployment.id))
+    hours = logged["timestamp"].dt.floor("h")
+    assert baseline.prediction is not None
+    for bucket, hour in zip(body["buckets"][:2], (H, H + timedelta(hours=1)), strict=True):
+        predictions = logged.loc[hours == hour, "prediction"].astype(float)
+        counts = baseline.bins(TARGET).count(predictions)
+        want = drift_score("js_divergence", baseline.baseline_counts[TARGET], counts)
+        assert bucket["driftScore"] == pytest.approx(want, rel=1e-12)
+    assert body["buckets"][2]["driftScore"] is None
+
+    bare = server.deploy(owner=name)  # no baseline: nothing to compare the predictions with
+    refused = client.get(f"{D}/{bare.id}/targetDriftOverTime/")
+    assert refused.status_code == 422 and "no monitoring baseline" in refused.json()["detail"]
+    assert (
+        "'P2D'"
+        in client.get(f"{D}/{deployment.id}/targetDriftOverTime/", params={"bucketSize": "P2D"}).json()[
+            "detail"
+        ]
+    )

@@ -192,11 +192,11 @@ def test_slow_answers_request_scoring_speed_from_the_deployments_thresholds(home
     # 300 ms is not slow by the defaults (slow means > 1000 ms) ...
     calm = xcom_result(run_dag("mlops_monitor", conf), "monitor")[0]
     assert calm["service_status"] == "passing" and "retrain_request" not in calm
-    # ... but it is for a deployment whose owner says a mean above 250 ms fails.
+    # ... but it is for a deployment whose owner says a median above 250 ms fails.
     _set_service_health(dep, response_time_failing_ms=250)
     slow = xcom_result(run_dag("mlops_monitor", conf), "monitor")[0]
     assert slow["service_status"] == "failing"
-    assert re.search(r"mean response time (299|300) ms >= 250 ms", slow["service_message"])
+    assert re.search(r"median response time (299|300) ms >= 250 ms", slow["service_message"])
     assert slow["retrain_request"]["reason"] == "SCORING_SPEED"
     assert slow["retrain_request"]["status"] == "requested"
 

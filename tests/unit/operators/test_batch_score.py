@@ -42,7 +42,7 @@ def test_a_file_is_scored_in_chunks_with_passthrough_and_logged(
     deployment.update_association_id_settings(column_names=["customer_id"])
     frame, path = _source(mlops_home, 2300)
     out = mlops_home / "scored" / "churn.parquet"
-    summary = BatchScoreOperator(
+    operator = BatchScoreOperator(
         task_id="score",
         deployment_id=deployment.id,
         source=str(path),
@@ -50,7 +50,8 @@ def test_a_file_is_scored_in_chunks_with_passthrough_and_logged(
         passthrough_columns=["customer_id"],
         timestamp_column="event_time",
         chunk_rows=500,
-    ).execute({})  # type: ignore[arg-type]
+    )
+    summary = operator.execute({})  # type: ignore[arg-type]
     assert summary["rows"] == 2300 and summary["chunks"] == 5 and summary["model_id"] == "churn/1"
 
     scored = pd.read_parquet(out)
@@ -75,6 +76,13 @@ def test_a_file_is_scored_in_chunks_with_passthrough_and_logged(
         frame.sort_values("customer_id")["event_time"]
     )
     np.testing.assert_allclose(np.sort(logged["prediction"].to_numpy(float)), np.sort(expected), rtol=1e-9)
+    # For service stats each chunk is one request, run by the DAG; cache hits are not a batch's to say.
+    chunks = logged.groupby("request_id")
+    assert chunks.ngroups == 5 and sorted(chunks.size()) == [300, 500, 500, 500, 500]
+    assert set(logged["caller"]) == {f"airflow:{operator.dag_id}"}
+    assert chunks["execution_ms"].nunique().eq(1).all() and (logged["execution_ms"] > 0).all()
+    assert (logged["execution_ms"] < logged["latency_ms"]).all()
+    assert "cache_hit" not in logged.columns
 
 
 def test_a_bad_row_names_its_source_row_and_leaves_no_output(

@@ -147,3 +147,27 @@ def test_after_a_batched_call_a_lone_request_waits_briefly_for_the_rest() -> Non
     assert max(waits) < 0.9, "the wait is capped by the last call's duration, not by max_wait_s"
     assert waited[-2:] == [False, False], "once only lone calls are recent, nothing is waited for"
     assert waited == sorted(waited, reverse=True), "waiting stops for good once it stops"
+
+
+def test_each_request_is_charged_the_model_call_that_scored_it() -> None:
+    """``predict_timed``: requests sharing a call get its duration; queueing for it is not counted."""
+
+    async def scenario() -> list[Any]:
+        model = Model("m")
+        batcher = MicroBatcher(_predict)
+        model.gate.clear()  # the first call waits at the gate: that wait is inside its model call
+        first = asyncio.create_task(batcher.predict_timed(model, _frame(1)))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(batcher.predict_timed(model, _frame(i))) for i in (2, 3)]
+        await asyncio.sleep(0.2)  # queued while the first call runs: not part of their call
+        model.delay_s = 0.05
+        model.gate.set()
+        return await asyncio.gather(first, *queued)
+
+    (lone, lone_ms), *shared = asyncio.run(scenario())
+    assert lone == ([{"rowId": 0, "prediction": 2, "model": "m"}], [2])
+    assert lone_ms >= 250, "the first call was held at the gate for ~0.25 s"
+    (one, one_ms), (two, two_ms) = shared
+    assert (one[1], two[1]) == ([4], [6])
+    assert one_ms == two_ms, "one call served both: both are charged all of it"
+    assert 50 <= one_ms < 250, "the model call (0.05 s), not the time spent queued behind the first"

@@ -70,16 +70,26 @@ def test_reported_predictions_are_logged_and_monitored(external: Deployment) -> 
         prediction_column="score",
         timestamp_column="event_time",
         association_id_column="customer_id",
+        caller="crm-exporter",
     )
     assert count == 600
     logged = read_log_files(list_log_files(settings.prediction_log_dir, external.id))
     assert len(logged) == 600
     assert set(logged["association_id"]) == set(stable["customer_id"])
     assert logged["model_version"].unique().tolist() == [external.model["version"]]
+    # One report is one request, by the reporter; the model ran elsewhere, so no cache or execution time.
+    (request_id,) = logged["request_id"].unique()
+    assert str(request_id).startswith("report-") and set(logged["caller"]) == {"crm-exporter"}
+    assert "cache_hit" not in logged.columns and "execution_ms" not in logged.columns
 
     result = monitor_deployment(external.id, settings, window_end=T0 + timedelta(hours=6), window_hours=6)
     assert result.folded_rows == 600
     assert sum(result.predictions_per_hour.values()) == 600
+    assert result.service_stats is not None
+    stats = result.service_stats
+    # The report's rows spread over the window's hours: one request in each hour it touched.
+    assert stats["totalRequests"] == len(logged["timestamp"].dt.floor("h").unique())
+    assert (stats["numConsumers"], stats["cacheHitRatio"]) == (1, None), "no lookup: unknown, not 0"
     assert set(result.drift) == set(FEATURES)
     assert result.drift_status == "passing"
 
