@@ -36,6 +36,12 @@ class Settings:
     #: The prediction server's base URL as clients should reach it (``MLOPS_PREDICTION_SERVER_URL``),
     #: shown as each deployment's ``defaultPredictionServer``; None: the URL the caller reached.
     prediction_server_url: str | None = None
+    #: Days of raw prediction rows kept (``MLOPS_PREDICTION_LOG_RETENTION_DAYS``); None (unset, the
+    #: default): kept forever. Buckets, baselines and health history are never deleted.
+    prediction_log_retention_days: int | None = None
+    #: Minutes after an hour's end before its log files are compacted into one
+    #: (``MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES``, default 60); None (``off``): never compacted.
+    prediction_log_compact_after_minutes: int | None = 60
 
     def ensure_dirs(self) -> None:
         """Create the local directories; object stores have no directories to create."""
@@ -66,6 +72,12 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
             os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions", env="MLOPS_PREDICTION_LOG_DIR"
         ),
         prediction_server_url=(os.environ.get("MLOPS_PREDICTION_SERVER_URL") or "").rstrip("/") or None,
+        prediction_log_retention_days=_optional_int(
+            "MLOPS_PREDICTION_LOG_RETENTION_DAYS", None, minimum=1, off=("", "0", "off", "none")
+        ),
+        prediction_log_compact_after_minutes=_optional_int(
+            "MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", 60, minimum=0, off=("off", "none")
+        ),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")
@@ -75,6 +87,26 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
             else (root / "mlartifacts").as_uri()
         ),
     )
+
+
+def _optional_int(name: str, default: int | None, *, minimum: int, off: tuple[str, ...]) -> int | None:
+    """An integer setting that can be switched off; a clear error naming the variable otherwise."""
+    raw = os.environ.get(name)
+    if raw is None or (raw.strip() == "" and "" not in off):
+        return default
+    text = raw.strip().lower()
+    if text in off:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        allowed = " or ".join(repr(o) for o in off if o) or "nothing else"
+        raise ValueError(
+            f"{name}={raw!r} is not valid; expected an integer >= {minimum}, or {allowed} to turn it off"
+        )
+    return value
 
 
 def airflow_environment(settings: Settings, project_dir: Path | None = None) -> dict[str, str]:

@@ -15,6 +15,8 @@ OVERRIDES = (
     "MLFLOW_REGISTRY_URI",
     "MLOPS_SNAPSHOTS_DIR",
     "MLOPS_PREDICTION_LOG_DIR",
+    "MLOPS_PREDICTION_LOG_RETENTION_DAYS",
+    "MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES",
 )
 AIRFLOW_VARS = (
     "AIRFLOW_HOME",
@@ -222,3 +224,43 @@ def test_an_unusable_storage_url_names_the_variable_the_value_and_what_is_expect
     assert message.startswith(f"{variable}={value!r}: ")
     assert problem in message
     assert "expected a local directory" in message and "s3://bucket/prefix" in message
+
+
+def test_log_retention_is_off_and_compaction_on_after_an_hour_by_default(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path))
+    settings = get_settings()
+    assert (settings.prediction_log_retention_days, settings.prediction_log_compact_after_minutes) == (
+        None,
+        60,
+    )
+    clean_env.setenv("MLOPS_PREDICTION_LOG_RETENTION_DAYS", "90")
+    clean_env.setenv("MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", "15")
+    settings = get_settings()
+    assert (settings.prediction_log_retention_days, settings.prediction_log_compact_after_minutes) == (90, 15)
+    clean_env.setenv("MLOPS_PREDICTION_LOG_RETENTION_DAYS", "off")
+    clean_env.setenv("MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", "OFF")
+    settings = get_settings()
+    assert (settings.prediction_log_retention_days, settings.prediction_log_compact_after_minutes) == (
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MLOPS_PREDICTION_LOG_RETENTION_DAYS", "-3"),
+        ("MLOPS_PREDICTION_LOG_RETENTION_DAYS", "ninety"),
+        ("MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", "-1"),
+        ("MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", "1.5"),
+    ],
+)
+def test_bad_log_lifecycle_settings_name_the_variable(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str
+) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path))
+    clean_env.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}={value!r} is not valid; expected an integer >= "):
+        get_settings()

@@ -1,7 +1,8 @@
 """Fold new prediction-log files into per-hour buckets, exactly once each; join actuals.
 
 Each log file is immutable, so "what is new" is "files not yet in the
-``folded_files`` table". A file's counts and its folded mark are written in one
+``folded_files`` table", looked up only for the files the deployment's inbox
+announces (``fold_plan.py``), never for the whole log. A file's counts and its folded mark are written in one
 transaction (with those of the other files of its commit group): re-running a
 monitoring interval, a backfill or a crash half-way never double-counts, and a
 late file (an hour long past) is simply folded into its own hour when it
@@ -29,12 +30,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.monitoring.fold_plan import plan_fold
 from airflow_mlops.monitoring.service import HourState, last_key, request_starts
-from airflow_mlops.prediction_log import list_log_files
+from airflow_mlops.prediction_log import hour_of_key
 from airflow_mlops.storage import StoragePath, as_storage_path, parquet_file, relative_key
 from airflow_mlops.store import (
     AccuracyBucketRow,
@@ -67,6 +69,11 @@ class FoldSummary:
     rows: int = 0
     hours: set[datetime] = field(default_factory=set)
     skipped_without_baseline: int = 0
+    #: How the files were found (``fold_plan.py``): a one-off full scan, or the inbox; hour
+    #: partitions listed and folded marks looked up, which must not grow with the log's age.
+    full_scan: bool = False
+    listed_hours: int = 0
+    marks_checked: int = 0
 
 
 def fold_new_predictions(
@@ -75,26 +82,38 @@ def fold_new_predictions(
     store_url: str,
     log_root: StoragePath | str,
     progress: Callable[[str], None] | None = None,
+    rescan: bool = False,
 ) -> FoldSummary:
     """Fold every not-yet-folded log file of a deployment; returns what was folded.
 
-    Files are read one batch at a time and committed in groups (:data:`COMMIT_FILES`
-    files or :data:`COMMIT_ROWS` rows, whichever comes first): the group's bucket
-    counts and every one of its files' folded marks go in one transaction, so a
-    crash loses the whole group or nothing, and a commit's fixed cost is paid per
-    group instead of per file.
+    The files come from the deployment's inbox (:func:`.plan_fold`), so a pass
+    lists only the hours written since the last one and looks up only those
+    files' marks; the first fold of a deployment (or ``rescan=True``) scans the
+    whole log once. Files are read one batch at a time and committed in groups
+    (:data:`COMMIT_FILES` files or :data:`COMMIT_ROWS` rows, whichever comes
+    first): the group's bucket counts and every one of its files' folded marks go
+    in one transaction, so a crash loses the whole group or nothing, and a
+    commit's fixed cost is paid per group instead of per file.
     """
     summary = FoldSummary()
     log_root = as_storage_path(log_root)
     with session_scope(store_url) as session:
-        done = set(
-            session.scalars(select(FoldedFileRow.path).where(FoldedFileRow.deployment_id == deployment_id))
-        )
         baselines = {
             row.model_version: Baseline.from_dict(row.baseline)
             for row in session.scalars(select(BaselineRow).where(BaselineRow.deployment_id == deployment_id))
         }
-    pending = [p for p in list_log_files(log_root, deployment_id) if _key(p, log_root) not in done]
+    plan = plan_fold(deployment_id, store_url=store_url, log_root=log_root, rescan=rescan)
+    summary.full_scan, summary.listed_hours, summary.marks_checked = (
+        plan.full_scan,
+        plan.listed_hours,
+        plan.marks_checked,
+    )
+    pending = plan.files
+
+    def commit(group: _Group) -> None:
+        _commit(deployment_id, group, store_url, summary)
+        plan.committed([key for key, _rows in group.files])
+
     group = _Group()
     batches = _Prefetch(pending)
     try:
@@ -103,7 +122,7 @@ def fold_new_predictions(
                 read = _read_file(batches.of_next_file(), _key(path, log_root), baselines, summary)
             except Exception:
                 # Keep the good files before a bad one: they commit, the bad one stops the fold.
-                _commit(deployment_id, group, store_url, summary)
+                commit(group)
                 raise
             group.absorb(read)
             full = (
@@ -112,12 +131,13 @@ def fold_new_predictions(
                 or len(group.associations) >= COMMIT_ASSOCIATIONS
             )
             if full or index == len(pending):
-                _commit(deployment_id, group, store_url, summary)
+                commit(group)
                 group = _Group()
             if progress and (index % 50 == 0 or index == len(pending)):
                 progress(f"folded {index}/{len(pending)} log files ({summary.rows} rows) for {deployment_id}")
     finally:
         batches.close()
+    plan.finish()
     return summary
 
 
@@ -301,7 +321,14 @@ def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSumm
         _index_associations(session, deployment_id, group.associations)
         now = datetime.now(UTC)
         session.add_all(
-            FoldedFileRow(deployment_id=deployment_id, path=path, rows=rows, folded_at=now)
+            FoldedFileRow(
+                deployment_id=deployment_id,
+                path=path,
+                rows=rows,
+                folded_at=now,
+                hour=hour_of_key(path),
+                stage="part",
+            )
             for path, rows in group.files
         )
     summary.files += len(group.files)
@@ -482,11 +509,13 @@ def join_actuals(deployment_id: str, *, store_url: str) -> JoinSummary:
                 bucket.joined = (bucket.joined or 0) + len(items)
             summary.joined += len(pairs)
     with session_scope(store_url) as session:
-        summary.pending = len(
-            session.scalars(
-                select(ActualRow.association_id).where(
-                    ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None)
-                )
-            ).all()
+        # A COUNT over the (deployment_id, matched_at) index: no ids are loaded.
+        summary.pending = (
+            session.scalar(
+                select(func.count())
+                .select_from(ActualRow)
+                .where(ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None))
+            )
+            or 0
         )
     return summary

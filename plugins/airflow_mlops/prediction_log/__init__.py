@@ -27,6 +27,12 @@ Its design follows from who uses it:
       <root>/deployment=<id>/hour=YYYYMMDDTHH/part-<flush time>-<uuid>.parquet
 
   ``<flush time>`` is ``YYYYMMDDTHHMMSSffffffZ`` so names sort by write time.
+  Before each file, the writer drops an empty marker in ``deployment=<id>/_inbox/``
+  (:mod:`~airflow_mlops.prediction_log.inbox`): what the monitoring fold lists
+  instead of every hour. Closed hours are later compacted into one
+  ``part-<time>Z-compacted-<uuid>.parquet`` file and may be deleted past a
+  retention (``monitoring/compaction.py``, ``monitoring/retention.py``); readers
+  see the same rows either way.
 * **Rows must not vanish.** If writing fails (full disk, permissions), the rows
   stay buffered, in order, ahead of newer ones, the error is logged, and the
   next flush retries. Only groups that failed are retried, so nothing is written
@@ -54,15 +60,28 @@ from __future__ import annotations
 
 from airflow_mlops.prediction_log.arrow import stringify
 from airflow_mlops.prediction_log.chunks import PredictionBatch, object_array
+from airflow_mlops.prediction_log.inbox import (
+    INBOX_DIR,
+    InboxEntry,
+    announce_log_file,
+    list_inbox,
+    remove_markers,
+)
 from airflow_mlops.prediction_log.layout import (
     CACHE_HIT_COLUMN,
     CALLER_COLUMN,
+    COMPACTED_TAG,
     CORE_COLUMNS,
     EXECUTION_COLUMN,
     FEATURE_PREFIX,
     REQUEST_ID_COLUMN,
     REQUIRED_KEYS,
     WARNING_COLUMN,
+    delete_log_files,
+    hour_key,
+    hour_of_key,
+    is_compacted_name,
+    list_hour_files,
     list_log_files,
 )
 from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
@@ -71,17 +90,28 @@ from airflow_mlops.prediction_log.writer import PredictionLogWriter
 __all__ = [
     "CACHE_HIT_COLUMN",
     "CALLER_COLUMN",
+    "COMPACTED_TAG",
     "CORE_COLUMNS",
     "EXECUTION_COLUMN",
     "FEATURE_PREFIX",
+    "INBOX_DIR",
     "REQUEST_ID_COLUMN",
     "REQUIRED_KEYS",
     "WARNING_COLUMN",
+    "InboxEntry",
     "PredictionBatch",
     "PredictionLogWriter",
+    "announce_log_file",
+    "delete_log_files",
     "feature_frame",
+    "hour_key",
+    "hour_of_key",
+    "is_compacted_name",
+    "list_hour_files",
+    "list_inbox",
     "list_log_files",
     "object_array",
     "read_log_files",
+    "remove_markers",
     "stringify",
 ]

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,10 @@ RESERVED = frozenset((*CORE_COLUMNS, "features", "deployment_id"))
 DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HOUR_RE = re.compile(r"^hour=(\d{8}T\d{2})$")
 HOUR_FORMAT = "%Y%m%dT%H"
+#: Windows up to this many hours are listed hour by hour (cost independent of the log's age).
+DIRECT_WINDOW_HOURS = 24 * 8
+#: In the name of a compacted hour's file, and of no file a writer makes.
+COMPACTED_TAG = "-compacted-"
 
 
 def check_deployment_id(deployment_id: str) -> None:
@@ -76,10 +80,18 @@ def list_log_files(
     being written) are never returned. ``root`` is a local directory or an
     fsspec URL / UPath (:mod:`airflow_mlops.storage`); on object storage the
     hour "directories" are key prefixes, listed once per selected hour.
+    A window of at most :data:`DIRECT_WINDOW_HOURS` hours lists just its hours,
+    never the deployment's list of every hour ever written.
     """
     check_deployment_id(deployment_id)
     first = hour_key(start) if start is not None else None
     last = hour_key(end) if end is not None else None
+    if start is not None and end is not None:
+        low = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        span = (end - low) // timedelta(hours=1) + 1
+        if span <= DIRECT_WINDOW_HOURS:
+            hours = [low + timedelta(hours=h) for h in range(max(span, 0))]
+            return [path for hour in hours for path in list_hour_files(root, deployment_id, hour_key(hour))]
 
     def wanted(name: str) -> bool:
         match = _HOUR_RE.match(name)
@@ -97,11 +109,7 @@ def list_log_files(
     for hour_dir in base.iterdir():
         if not wanted(hour_dir.name) or not hour_dir.is_dir():
             continue
-        files.extend(
-            path
-            for path in hour_dir.iterdir()
-            if path.name.startswith("part-") and path.name.endswith(".parquet") and path.is_file()
-        )
+        files.extend(path for path in hour_dir.iterdir() if _is_log_file(path.name) and path.is_file())
     return list(sorted(files))
 
 
@@ -124,13 +132,65 @@ def _list_remote(base: UPath, wanted: Callable[[str], bool]) -> list[StoragePath
             continue
         for item in listed:
             file_name = _basename(item["name"])
-            if (
-                item.get("type") == "file"
-                and file_name.startswith("part-")
-                and file_name.endswith(".parquet")
-            ):
+            if item.get("type") == "file" and _is_log_file(file_name):
                 files.append(hour_dir / file_name)
     return sorted(files, key=str)
+
+
+def list_hour_files(
+    root: StoragePath | str | os.PathLike[str], deployment_id: str, hour: str
+) -> list[StoragePath]:
+    """Complete log files of one deployment-hour (``hour`` a key like ``20260101T10``), sorted.
+
+    One listing of that partition only (one request on object storage), so work
+    on a few hours never pays for the log's age; ``[]`` when the hour has no files.
+    """
+    check_deployment_id(deployment_id)
+    hour_dir = as_storage_path(root) / f"deployment={deployment_id}" / f"hour={hour}"
+    if is_local(hour_dir):
+        try:
+            return sorted(p for p in hour_dir.iterdir() if _is_log_file(p.name) and p.is_file())
+        except FileNotFoundError:
+            return []
+    try:
+        listed = hour_dir.fs.ls(hour_dir.path, detail=True)
+    except FileNotFoundError:
+        return []
+    names = [_basename(item["name"]) for item in listed if item.get("type") == "file"]
+    return sorted((hour_dir / name for name in names if _is_log_file(name)), key=str)
+
+
+def delete_log_files(paths: list[StoragePath]) -> None:
+    """Delete log files (already gone is fine); one batched request per 1000 on object storage."""
+    remote: list[StoragePath] = []
+    for path in paths:
+        if is_local(path):
+            path.unlink(missing_ok=True)
+        else:
+            remote.append(path)
+    if remote:
+        fs = remote[0].fs  # type: ignore[union-attr]
+        names = [path.path for path in remote]  # type: ignore[union-attr]
+        for start in range(0, len(names), 1000):
+            try:
+                fs.rm(names[start : start + 1000])
+            except FileNotFoundError:
+                for name in names[start : start + 1000]:
+                    if fs.exists(name):
+                        fs.rm(name)
+
+
+def is_compacted_name(name: str) -> bool:
+    """Whether a log file name is a compacted hour's (``part-<time>Z-compacted-<uuid>.parquet``).
+
+    Compacted files are never folded: compaction records them as folded in the
+    same transaction that retires the parts they replace.
+    """
+    return COMPACTED_TAG in name.rsplit("/", 1)[-1]
+
+
+def _is_log_file(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".parquet")
 
 
 def _basename(name: str) -> str:
@@ -141,6 +201,15 @@ def hour_key(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"expected a timezone-aware datetime, got {moment!r}")
     return moment.astimezone(UTC).strftime(HOUR_FORMAT)
+
+
+def hour_of_key(key: str) -> datetime | None:
+    """The hour partition of a log file's key (``deployment=…/hour=YYYYMMDDTHH/…``), or None."""
+    for part in key.split("/"):
+        match = _HOUR_RE.match(part)
+        if match is not None:
+            return datetime.strptime(match.group(1), HOUR_FORMAT).replace(tzinfo=UTC)
+    return None
 
 
 def deployment_of(path: StoragePath) -> str | None:

@@ -25,6 +25,7 @@ from airflow_mlops.prediction_log.chunks import (
     normalize_row,
     rows_chunk,
 )
+from airflow_mlops.prediction_log.inbox import announce_log_file, drop_marker
 from airflow_mlops.prediction_log.layout import check_deployment_id
 from airflow_mlops.storage import StoragePath, as_storage_path, is_local, parquet_bytes, write_bytes_atomic
 
@@ -224,17 +225,27 @@ class PredictionLogWriter:
         """
         directory = self._root / f"deployment={deployment_id}" / f"hour={hour}"
         table = to_table(chunks)
-        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
-        if not is_local(directory):
-            write_bytes_atomic(directory / name, parquet_bytes(table))
-            return
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{name}.tmp"
+        now = datetime.now(UTC)
+        name = f"part-{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
+        # The inbox marker goes first (see prediction_log/inbox.py): a crash after it leaves
+        # a marker the fold drops later, never a file no fold would find.
+        marker = announce_log_file(self._root, deployment_id, hour, name, now=now)
         try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, directory / name)
+            if not is_local(directory):
+                write_bytes_atomic(directory / name, parquet_bytes(table))
+                return
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = directory / f".{name}.tmp"
+            try:
+                pq.write_table(table, tmp)
+                os.replace(tmp, directory / name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            # The retry writes under a new name with a new marker; this one would only wait out its grace.
+            with contextlib.suppress(Exception):
+                drop_marker(marker)
             raise
 
 

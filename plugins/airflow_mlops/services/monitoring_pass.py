@@ -17,6 +17,7 @@ from airflow_mlops.deployments import Deployment
 from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
 from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.monitoring.compaction import compact_prediction_log
 from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
 from airflow_mlops.monitoring.health import (
     DriftHealthSettings,
@@ -27,6 +28,7 @@ from airflow_mlops.monitoring.health import (
     service_health,
 )
 from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats
+from airflow_mlops.monitoring.retention import apply_log_retention
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour
 from airflow_mlops.retraining import request_from_monitoring, retraining_policy
 from airflow_mlops.store import HealthRow, session_scope
@@ -56,6 +58,8 @@ class MonitorResult:
     report_uri: str | None = None
     #: Failing service checks that name a retraining reason (ERRORS, SCORING_SPEED), with why.
     service_failures: dict[str, str] | None = None
+    #: What this pass's compaction and retention did to the raw log (:func:`maintain_prediction_log`).
+    log_lifecycle: dict[str, int] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """Small, JSON-safe: what a downstream task or a person needs."""
@@ -80,6 +84,7 @@ class MonitorResult:
             "actuals_joined": self.actuals_joined,
             "actuals_pending": self.actuals_pending,
             "report_uri": self.report_uri,
+            "log_lifecycle": self.log_lifecycle or {},
         }
 
 
@@ -105,6 +110,7 @@ def monitor_deployment(
     summary = fold_new_predictions(
         deployment_id, store_url=settings.store_url, log_root=settings.prediction_log_dir, progress=progress
     )
+    lifecycle = maintain_prediction_log(deployment_id, settings, progress=progress)
     end = top_of_hour(window_end + timedelta(minutes=59, seconds=59))
     start = end - timedelta(hours=window_hours)
     version = deployment.model["version"]
@@ -200,7 +206,47 @@ def monitor_deployment(
         actuals_pending=joined.pending,
         report_uri=report_uri,
         service_failures=service_failures(stats, service_rule),
+        log_lifecycle=lifecycle,
     )
+
+
+def maintain_prediction_log(
+    deployment_id: str,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Compact the deployment's closed hours, then apply the raw-row retention (both after the fold).
+
+    Runs in every monitoring pass, after the fold, so only folded files are
+    touched; the settings are ``MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES`` and
+    ``MLOPS_PREDICTION_LOG_RETENTION_DAYS`` (:mod:`airflow_mlops.config`).
+    """
+    done: dict[str, int] = {}
+    if settings.prediction_log_compact_after_minutes is not None:
+        compacted = compact_prediction_log(
+            deployment_id,
+            store_url=settings.store_url,
+            log_root=settings.prediction_log_dir,
+            grace=timedelta(minutes=settings.prediction_log_compact_after_minutes),
+            now=now,
+            progress=progress,
+        )
+        done.update(
+            compacted_hours=compacted.hours, compacted_files=compacted.files_in, compacted_rows=compacted.rows
+        )
+    expired = apply_log_retention(
+        deployment_id,
+        store_url=settings.store_url,
+        log_root=settings.prediction_log_dir,
+        retention_days=settings.prediction_log_retention_days,
+        now=now,
+        progress=progress,
+    )
+    if settings.prediction_log_retention_days is not None:
+        done.update(expired_hours=expired.hours, expired_files=expired.files, expired_rows=expired.rows)
+    return done
 
 
 def _accuracy_verdict(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -79,14 +79,45 @@ class BaselineRow(Base):
 
 
 class FoldedFileRow(Base):
-    """A prediction-log file already folded into buckets: what makes folding idempotent."""
+    """A prediction-log file already folded into buckets: what makes folding idempotent.
+
+    ``stage`` is the file's place in the log's lifecycle (``monitoring/compaction.py``):
+    ``part`` (folded, waiting to be compacted), ``compacted`` (its hour's compacted
+    file, or a lone part that needed no rewrite) or ``superseded`` (rewritten into
+    ``compacted_into``; the file is being deleted). The indexes serve the lifecycle's
+    queries without reading the marks of past hours: parts awaiting compaction by
+    hour, and the marks of hours past retention.
+    """
 
     __tablename__ = "folded_files"
+    __table_args__ = (
+        Index("ix_folded_files_stage_hour", "deployment_id", "stage", "hour"),
+        Index("ix_folded_files_hour", "deployment_id", "hour"),
+    )
 
     deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     rows: Mapped[int] = mapped_column(Integer)
     folded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Added by migration 0007. ``hour`` is the file's partition (null only for a legacy
+    # path without an ``hour=`` part, which the lifecycle then leaves alone).
+    hour: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stage: Mapped[str] = mapped_column(String(16), default="part", server_default="part")
+    compacted_into: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+
+class FoldStateRow(Base):
+    """Per deployment: when the one-off full scan of its log finished (see ``monitoring/inbox.py``).
+
+    Without this row the next fold lists every hour of the log once (a first pass,
+    or a log written before writers dropped inbox markers); with it, a fold lists
+    only the deployment's inbox.
+    """
+
+    __tablename__ = "fold_state"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    full_scan_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ServiceBucketRow(Base):
@@ -136,6 +167,8 @@ class ActualRow(Base):
     """An actual outcome for one association id; ``matched_at`` says it is in an accuracy bucket."""
 
     __tablename__ = "actuals"
+    #: Serves ``join_actuals`` and its pending count: a deployment's unmatched actuals (0007).
+    __table_args__ = (Index("ix_actuals_deployment_matched", "deployment_id", "matched_at"),)
 
     deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     association_id: Mapped[str] = mapped_column(String(128), primary_key=True)

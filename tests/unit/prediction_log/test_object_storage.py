@@ -75,12 +75,19 @@ def test_rows_written_to_s3_read_back_by_deployment_and_hour_window(
             ),
         )
 
-    # What is really on the server: the Hive layout, final names only (no temporary objects).
-    keys = list_keys(s3_endpoint, s3_bucket)
+    # What is really on the server: the Hive layout, final names only (no temporary objects),
+    # and one inbox marker per file, named after it (what the monitoring fold lists).
+    all_keys = list_keys(s3_endpoint, s3_bucket)
+    keys = [key for key in all_keys if "/_inbox/" not in key]
+    markers = sorted(key.rsplit("/", 1)[1] for key in all_keys if "/_inbox/" in key)
     dep_hours = sorted({key.split("/")[2] for key in keys if key.startswith("predictions/deployment=dep/")})
     assert dep_hours == ["hour=20240101T10", "hour=20240101T11", "hour=20240101T12", "hour=20240101T15"]
     assert all(key.rsplit("/", 1)[1].startswith("part-") and key.endswith(".parquet") for key in keys)
     assert len(keys) == 5  # one file per deployment-hour of the single flush
+    assert len(markers) == 5
+    assert sorted(m.split("_", 2)[2].removesuffix(".new") for m in markers) == sorted(
+        key.rsplit("/", 1)[1] for key in keys
+    )
 
     files = list_log_files(log_root, "dep")
     assert len(files) == 4 and all(isinstance(f, UPath) for f in files)

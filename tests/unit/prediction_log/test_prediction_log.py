@@ -19,6 +19,7 @@ from airflow_mlops.prediction_log import (
     WARNING_COLUMN,
     PredictionLogWriter,
     feature_frame,
+    list_inbox,
     list_log_files,
     read_log_files,
     stringify,
@@ -45,7 +46,8 @@ def _rows(
 
 
 def _all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Every file but the inbox markers (``test_inbox.py`` checks those)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.parent.name != "_inbox")
 
 
 def _count(root: Path, deployment: str = "dep") -> int:
@@ -135,6 +137,13 @@ def test_files_are_partitioned_by_deployment_and_utc_hour(tmp_path: Path) -> Non
     assert list_log_files(tmp_path, "missing") == []
     assert list_log_files(tmp_path, "a", start=datetime(2024, 1, 1, 11, 5, tzinfo=UTC)) == files_a[1:]
     assert list_log_files(tmp_path, "a", end=datetime(2024, 1, 1, 10, 59, tzinfo=UTC)) == files_a[:1]
+    window = {
+        "start": datetime(2024, 1, 1, 9, 30, tzinfo=UTC),
+        "end": datetime(2024, 1, 1, 11, 0, tzinfo=UTC),
+    }
+    assert list_log_files(tmp_path, "a", **window) == files_a
+    assert list_log_files(tmp_path, "a", start=window["end"], end=window["end"]) == files_a[1:]
+    assert list_log_files(tmp_path, "missing", **window) == []
 
     frame = read_log_files(files_a)
     assert len(frame) == 5
@@ -205,6 +214,26 @@ def test_columns_types_and_features(tmp_path: Path) -> None:
     features = feature_frame(frame)
     assert list(features.columns) == ["blob", "flag", "mixed", "n", "prediction", "x"]
     assert features["n"].tolist() == [1, 2]
+
+
+def test_a_short_window_lists_only_its_hours_never_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with PredictionLogWriter(tmp_path, max_rows=1000, max_delay_s=60) as writer:
+        for day in range(30):
+            writer.append("dep", _rows(1, start=T0 + timedelta(days=day)))
+    listed: list[str] = []
+    real = Path.iterdir
+
+    def spy(self: Path) -> Any:
+        listed.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", spy)
+    files = list_log_files(tmp_path, "dep", start=T0 + timedelta(days=3), end=T0 + timedelta(days=4))
+    assert [f.parent.name for f in files] == ["hour=20240104T10", "hour=20240105T10"]
+    assert "deployment=dep" not in listed  # a day's window never lists 30 days of hours
+    assert len(listed) == 25
 
 
 def test_reader_unifies_a_column_typed_differently_across_files(tmp_path: Path) -> None:
@@ -317,6 +346,7 @@ def test_failed_flush_keeps_rows_and_logs(
     assert "keeping them buffered" in caplog.text
     assert writer.pending == 4
     assert _all_files(tmp_path) == []
+    assert list_inbox(tmp_path, "dep") == []  # the failed file's marker went with it
 
     writer.append("dep", _rows(2, prefix="later", start=T0 + timedelta(seconds=30)))
     writer.close()

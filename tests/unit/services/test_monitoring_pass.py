@@ -17,7 +17,7 @@ from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring import Baseline, DriftHealthSettings, build_baseline, drift_score
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.monitoring.windows import window_counts
-from airflow_mlops.prediction_log import PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionLogWriter, list_log_files
 from airflow_mlops.services import monitor_deployment
 from airflow_mlops.store import HealthRow, session_scope
 
@@ -254,3 +254,50 @@ def test_scores_use_the_metric_health_judges_them_by(settings: Settings) -> None
     assert result.target_drift == pytest.approx(by_hand[TARGET], rel=1e-12)
     assert result.drift_status == HEALTH_STATUS.FAILING
     assert result.drift_message.startswith("failing: 1 high-importance feature drifted: tenure hellinger=")
+
+
+def test_the_pass_compacts_closed_hours_and_applies_retention_after_folding(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _deploy(settings)
+    for seed in range(3):  # three files in hour 10, one in hour 11; both long closed
+        _log(settings, 100, H10, seed=seed)
+    _log(settings, 50, H10 + timedelta(hours=1), seed=9)
+    messages: list[str] = []
+
+    first = monitor_deployment(
+        DEP,
+        settings,
+        window_end=H10 + timedelta(hours=1, minutes=5),
+        window_hours=2,
+        progress=messages.append,
+    )
+
+    assert first.folded_rows == 350
+    assert first.to_xcom()["log_lifecycle"] == {
+        "compacted_hours": 1,
+        "compacted_files": 3,
+        "compacted_rows": 300,
+    }
+    assert any(m.startswith("compacted 2/2 closed hours of") for m in messages)
+    assert len(list_log_files(settings.prediction_log_dir, DEP)) == 2
+
+    monkeypatch.setenv("MLOPS_PREDICTION_LOG_RETENTION_DAYS", "1")
+    retained = monitor_deployment(
+        DEP,
+        get_settings(),
+        window_end=H10 + timedelta(hours=1, minutes=5),
+        window_hours=2,
+        progress=messages.append,
+    )
+
+    assert retained.to_xcom()["log_lifecycle"]["expired_rows"] == 350
+    assert list_log_files(settings.prediction_log_dir, DEP) == []
+    assert any(m.startswith("retention (1 days) for") for m in messages)
+    # Buckets stay: the same window still has its predictions and drift.
+    assert (
+        retained.predictions_per_hour
+        == first.predictions_per_hour
+        == {H10: 300, H10 + timedelta(hours=1): 50}
+    )
+    assert retained.drift == pytest.approx(first.drift, rel=1e-12)

@@ -62,12 +62,16 @@ def test_predictions_served_to_an_s3_log_are_folded_and_monitored(
     hours = frame["event_time"].dt.floor("h")
     expected = {hour.to_pydatetime(): count for hour, count in hours.value_counts().items()}
     keys = list_keys(s3_endpoint, s3_bucket, f"predictions/deployment={deployment.id}/")
+    inbox = [key for key in keys if key.split("/")[2] == "_inbox"]
+    keys = [key for key in keys if key not in inbox]
     assert sorted({key.split("/")[2] for key in keys}) == sorted(f"hour={h:%Y%m%dT%H}" for h in expected)
+    assert len(inbox) == len(keys)  # one marker per file, for the fold to find it
     assert not any((mlops_home / "predictions").rglob("*"))  # the default local root, made by mlops_home
 
     end = T0 + timedelta(hours=3)
     result = monitor_deployment(deployment.id, settings, window_end=end, window_hours=4)
     assert result.folded_rows == 90
+    assert list_keys(s3_endpoint, s3_bucket, f"predictions/deployment={deployment.id}/_inbox/") == []
     assert result.predictions_per_hour == expected
     assert result.service_stats is not None and result.service_stats["totalPredictions"] == 90
     # A second pass finds nothing new: the S3 files are folded exactly once.
