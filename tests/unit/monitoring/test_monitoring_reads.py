@@ -178,11 +178,12 @@ def test_drift_reads_equal_scores_of_direct_counts(settings: Settings) -> None:
             f.name: f for f in FeatureDrift.list(DEP, metric=metric, store_url=settings.store_url, **window)
         }
         for name in ("tenure", "plan", "empty"):
-            want = drift_score(metric, b.baseline_counts[name], b.features[name].count(ok[name]))
+            bins = b.features[name]
+            want = drift_score(metric, b.baseline_counts[name], bins.count(ok[name]), bins)
             assert drift[name].drift_score == pytest.approx(want, rel=1e-12)
         target = d.get_target_drift(metric=metric, **window)
         assert target.drift_score == pytest.approx(
-            drift_score(metric, b.baseline_counts[TARGET], b.prediction.count(preds))
+            drift_score(metric, b.baseline_counts[TARGET], b.prediction.count(preds), b.prediction)
         )  # type: ignore[union-attr]
     drift = FeatureDrift.list(DEP, store_url=settings.store_url, **window)
     assert [f.name for f in drift] == ["tenure", "plan", "empty"]  # most important first
