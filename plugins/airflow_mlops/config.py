@@ -36,6 +36,9 @@ class Settings:
     #: The prediction server's base URL as clients should reach it (``MLOPS_PREDICTION_SERVER_URL``),
     #: shown as each deployment's ``defaultPredictionServer``; None: the URL the caller reached.
     prediction_server_url: str | None = None
+    #: Categories a monitoring baseline keeps per categorical feature (``MLOPS_BASELINE_TOP_K``,
+    #: default 500); the rest, and categories never seen in training, share one "other" bin.
+    baseline_top_k: int = 500
 
     def ensure_dirs(self) -> None:
         """Create the local directories; object stores have no directories to create."""
@@ -48,6 +51,19 @@ class Settings:
         ):
             if is_local(path):
                 path.mkdir(parents=True, exist_ok=True)
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={text!r} is not valid; expected a whole number >= 1")
+    return value
 
 
 def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
@@ -66,6 +82,7 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
             os.environ.get("MLOPS_PREDICTION_LOG_DIR") or root / "predictions", env="MLOPS_PREDICTION_LOG_DIR"
         ),
         prediction_server_url=(os.environ.get("MLOPS_PREDICTION_SERVER_URL") or "").rstrip("/") or None,
+        baseline_top_k=_positive_int("MLOPS_BASELINE_TOP_K", 500),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")

@@ -222,3 +222,17 @@ def test_an_unusable_storage_url_names_the_variable_the_value_and_what_is_expect
     assert message.startswith(f"{variable}={value!r}: ")
     assert problem in message
     assert "expected a local directory" in message and "s3://bucket/prefix" in message
+
+
+def test_baseline_top_k_comes_from_the_environment_and_is_checked(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path))
+    clean_env.delenv("MLOPS_BASELINE_TOP_K", raising=False)
+    assert get_settings().baseline_top_k == 500
+    clean_env.setenv("MLOPS_BASELINE_TOP_K", "50")
+    assert get_settings().baseline_top_k == 50
+    for bad in ("0", "many", "2.5"):
+        clean_env.setenv("MLOPS_BASELINE_TOP_K", bad)
+        with pytest.raises(ValueError, match=f"MLOPS_BASELINE_TOP_K='{bad}' is not valid; expected a whole"):
+            get_settings()

@@ -73,6 +73,7 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
             prediction=train[info.target],
             prediction_name=info.target,
             importance=importance,
+            top_k=settings.baseline_top_k,
         )
     else:
         predictor = load_predictor(
@@ -86,6 +87,7 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
             prediction=pd.Series(monitored_values(info.task, predictor.predict(x))),
             prediction_name=info.target,
             importance=importance,
+            top_k=settings.baseline_top_k,
         )
         if holdout is not None and len(holdout) and info.target in holdout.columns:
             baseline.holdout_metrics = _metrics_on(info, predictor, holdout, positive)
