@@ -11,7 +11,8 @@ from airflow_mlops.monitoring.accuracy import (
     get_accuracy_metric,
     register_accuracy_metric,
 )
-from airflow_mlops.monitoring.baseline import Baseline, FeatureBins, build_baseline
+from airflow_mlops.monitoring.baseline import Baseline, FeatureBins
+from airflow_mlops.monitoring.baseline_fit import build_baseline
 from airflow_mlops.monitoring.cdf import (
     binned_ks,
     binned_wasserstein,

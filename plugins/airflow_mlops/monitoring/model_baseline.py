@@ -21,7 +21,8 @@ import pandas as pd
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import load_snapshot
 from airflow_mlops.monitoring.accuracy import compute_accuracy
-from airflow_mlops.monitoring.baseline import Baseline, build_baseline
+from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.monitoring.baseline_fit import build_baseline
 from airflow_mlops.monitoring.reads import pairs_for_task
 from airflow_mlops.monitoring.warning_boundaries import holdout_boundaries, with_boundaries
 from airflow_mlops.registry import (

@@ -211,7 +211,7 @@ def test_no_false_alarm_on_unshifted_features_in_any_window_size() -> None:
 
 
 def test_sample_size_aware_thresholds_grow_in_small_windows() -> None:
-    # The KS critical value at the default 1e-6: ~0.156 at 300 rows, below the 0.03 effect size from ~30k.
+    # The KS critical value at the default 1e-6: ~0.156 at 300 rows, below the 0.03 effect size from ~9k.
     assert ks_critical_value(300, N_BASELINE, 1e-6) == pytest.approx(0.1557, abs=1e-3)
     assert ks_critical_value(N_WINDOW, N_BASELINE, 1e-6) < 0.03 / 2
     small = _judge(_uniform, shifted=False, n_window=300)
