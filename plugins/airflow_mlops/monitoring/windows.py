@@ -16,27 +16,18 @@ from sqlalchemy import func, select
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift import feature_drift
-from airflow_mlops.store import DriftBucketRow, ServiceBucketRow, session_scope
+from airflow_mlops.monitoring.reads import drift as drift_reads
+from airflow_mlops.store import ServiceBucketRow, session_scope
 
 
 def window_counts(
     store_url: str, deployment_id: str, model_version: str, start: datetime, end: datetime
 ) -> dict[str, NDArray[np.int64]]:
-    """Per feature, the bin counts of every bucket with ``start <= hour < end``, summed."""
-    totals: dict[str, NDArray[np.int64]] = {}
-    with session_scope(store_url) as session:
-        rows = session.execute(
-            select(DriftBucketRow.feature, DriftBucketRow.counts).where(
-                DriftBucketRow.deployment_id == deployment_id,
-                DriftBucketRow.model_version == model_version,
-                DriftBucketRow.hour >= start,
-                DriftBucketRow.hour < end,
-            )
-        )
-        for feature, counts in rows:
-            vector = np.asarray(counts, dtype=np.int64)
-            totals[feature] = totals[feature] + vector if feature in totals else vector
-    return totals
+    """Per feature, the bin counts of every bucket with ``start <= hour < end``, summed.
+
+    :func:`.reads.drift.window_counts` for every feature: one place sums windows.
+    """
+    return drift_reads.window_counts(store_url, deployment_id, model_version, start, end)
 
 
 def predictions_per_hour(

@@ -159,7 +159,7 @@ def test_drift_scores_equal_drift_score_on_the_summed_vectors(settings: Settings
     for metric in ("psi", "hellinger"):
         scores, sizes = drift_scores(settings.store_url, DEP, "1", baseline, H10, H12, metric=metric)
         expected = {
-            name: drift_score(metric, baseline.baseline_counts[name], vector)
+            name: drift_score(metric, baseline.baseline_counts[name], vector, baseline.bins(name))
             for name, vector in summed.items()
         }
         assert scores == pytest.approx(expected, rel=1e-12)

@@ -25,8 +25,10 @@ from airflow_mlops.monitoring.reads.drift import (
     get_drift_over_time,
     get_feature_histogram,
     get_target_drift,
+    judge_feature_drift,
     list_feature_drift,
     load_baseline,
+    window_counts,
 )
 from airflow_mlops.monitoring.reads.humility import HumilityOverTime, get_humility_stats_over_time
 from airflow_mlops.monitoring.reads.predictions_vs_actuals import (
@@ -73,10 +75,12 @@ __all__ = [
     "get_service_stats",
     "get_service_stats_over_time",
     "get_target_drift",
+    "judge_feature_drift",
     "list_feature_drift",
     "load_baseline",
     "model_version_of",
     "pairs_for_task",
     "prediction_usage",
     "resolve_window",
+    "window_counts",
 ]

@@ -15,6 +15,8 @@ from sqlalchemy import Text, select, type_coerce
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift import drift_score, get_drift_metric
+from airflow_mlops.monitoring.drift_rule import FeatureVerdict, judge_features
+from airflow_mlops.monitoring.health_settings import DriftHealthSettings
 from airflow_mlops.monitoring.reads.window import (
     OverTime,
     bucket_bounds,
@@ -87,10 +89,52 @@ def _sum_by_feature(rows: list[tuple[datetime, str, list[int]]]) -> dict[str, np
     return {feature: np.asarray(lists, dtype=np.int64).sum(axis=0) for feature, lists in grouped.items()}
 
 
+def window_counts(
+    store_url: str,
+    deployment_id: str,
+    version: str,
+    start: datetime,
+    end: datetime,
+    features: list[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per feature (and the prediction, under the target's name), the window's hourly vectors summed.
+
+    The window is ``start <= hour < end``; ``features`` limits the names read
+    (None: all). Every window sum of the drift reads goes through here, so the
+    storage behind it can change in one place.
+    """
+    return _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, features))
+
+
+def judge_feature_drift(
+    deployment_id: str,
+    *,
+    store_url: str,
+    version: str,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+    settings: DriftHealthSettings | None = None,
+) -> list[FeatureVerdict]:
+    """Every feature's verdict over the window under ``settings``' rule, in the baseline's feature order.
+
+    [] without a baseline. A feature with no rows in the window has a verdict
+    with ``score=None`` (see :func:`.drift_rule.judge_features`).
+    """
+    start, end = resolve_window(start_time, end_time)
+    baseline = load_baseline(store_url, deployment_id, version)
+    if baseline is None:
+        return []
+    names = list(baseline.features)
+    totals = window_counts(store_url, deployment_id, version, start, end, names)
+    counts = {name: totals.get(name, np.zeros(baseline.bins(name).n_bins, dtype=np.int64)) for name in names}
+    verdicts = judge_features(baseline, counts, settings)
+    return [verdicts[name] for name in names]
+
+
 def _score(baseline: Baseline, name: str, counts: np.ndarray | None, metric: str) -> float | None:
     if counts is None or counts.sum() == 0:
         return None  # no rows in the window: no score (not "no drift")
-    return drift_score(metric, baseline.baseline_counts[name], counts)
+    return drift_score(metric, baseline.baseline_counts[name], counts, baseline.bins(name))
 
 
 @dataclass
@@ -148,7 +192,7 @@ def get_target_drift(
     target = baseline.prediction.name if baseline is not None and baseline.prediction is not None else None
     if baseline is None or target is None or not enabled:
         return TargetDrift(deployment_id, version, target, name, None, 0, 0, period_of(start, end), enabled)
-    counts = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [target])).get(target)
+    counts = window_counts(store_url, deployment_id, version, start, end, [target]).get(target)
     return TargetDrift(
         deployment_id,
         version,
@@ -177,9 +221,7 @@ def list_feature_drift(
     baseline, name = _drift_context(store_url, deployment_id, version, metric, default_metric)
     if baseline is None or not enabled:
         return []
-    totals = _sum_by_feature(
-        _drift_rows(store_url, deployment_id, version, start, end, list(baseline.features))
-    )
+    totals = window_counts(store_url, deployment_id, version, start, end, list(baseline.features))
     out = [
         FeatureDriftResult(
             feature,
@@ -279,9 +321,7 @@ def get_feature_histogram(
         )
     bins = baseline.bins(feature)  # unknown name: KeyError listing the known ones
     reference = [int(c) for c in baseline.baseline_counts[feature]]
-    summed = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [feature])).get(
-        feature
-    )
+    summed = window_counts(store_url, deployment_id, version, start, end, [feature]).get(feature)
     window = [0] * bins.n_bins if summed is None else [int(c) for c in summed]
     base_total, window_total = sum(reference), sum(window)
     return FeatureHistogram(
