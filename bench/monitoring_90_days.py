@@ -318,6 +318,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                         "store_bytes": store_bytes(store_url),
                         "log_bytes": tree_bytes(log_root),
                         "elapsed_s": time.perf_counter() - wall,
+                        "load_average_1m": os.getloadavg()[0],  # other work on the machine meanwhile
                     }
                 )
                 print(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -37,9 +37,15 @@ Vectors = Mapping[str, NDArray[np.int64]]
 Range = tuple[datetime, datetime]
 
 
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r} given for a drift window; pass a timezone-aware one")
+    return moment.astimezone(UTC)
+
+
 def day_of(moment: datetime) -> datetime:
-    """The UTC day (midnight) a UTC hour belongs to."""
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    """The UTC day (midnight, UTC) a moment belongs to, whatever zone it is given in."""
+    return _utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _next_day(moment: datetime) -> datetime:
@@ -60,6 +66,7 @@ def add_drift(session: Session, deployment_id: str, drift: Mapping[tuple[str, da
     if not drift:
         return
     days: dict[tuple[str, datetime], dict[str, NDArray[np.int64]]] = {}
+    drift = {(version, _utc(hour)): vectors for (version, hour), vectors in drift.items()}
     for (version, hour), vectors in drift.items():
         add_into(days.setdefault((version, day_of(hour)), {}), vectors)
     with session.no_autoflush:
@@ -120,7 +127,8 @@ def cover(start: datetime, end: datetime, cuts: Iterable[datetime] = ()) -> tupl
     Day ranges hold whole UTC days with no cut strictly inside (a cut is a bucket
     boundary of an over-time read); everything else is read hour by hour.
     """
-    inner = sorted(c for c in cuts if start < c < end)
+    start, end = _utc(start), _utc(end)  # days are UTC days, whatever zone the window is given in
+    inner = sorted(u for u in (_utc(c) for c in cuts) if start < u < end)
     days: list[Range] = []
     day, last = _next_day(start), day_of(end)
     while day < last:

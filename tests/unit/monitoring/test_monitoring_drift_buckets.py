@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,17 @@ from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
 from airflow_mlops.monitoring.drift_buckets import cover
 from airflow_mlops.monitoring.fold import fold_new_predictions
 from airflow_mlops.monitoring.reads import get_drift_over_time, get_feature_histogram, list_feature_drift
-from airflow_mlops.monitoring.reads.drift import window_counts
+from airflow_mlops.monitoring.reads.drift import load_baseline, window_counts
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
-from airflow_mlops.store import DriftDayRow, DriftHourRow, dispose_engines, migrate, session_scope
+from airflow_mlops.store import (
+    BaselineRow,
+    DriftDayRow,
+    DriftHourRow,
+    dispose_engines,
+    migrate,
+    session_scope,
+)
 from airflow_mlops.store.drift_counts import unpack
 
 DEP = "dep1"
@@ -34,6 +41,7 @@ TARGET = "churned"
 FIRST = datetime(2024, 3, 1, 20, tzinfo=UTC)
 HOURS = [FIRST + timedelta(hours=k) for k in range(57)]
 DAY2 = datetime(2024, 3, 2, tzinfo=UTC)
+PLUS_2 = timezone(timedelta(hours=2))
 
 Row = dict[str, Any]
 
@@ -167,6 +175,13 @@ def _hours_of(ranges: list[tuple[datetime, datetime]]) -> list[datetime]:
             [DAY2 + timedelta(hours=6)],
             [(DAY2 + timedelta(days=1), DAY2 + timedelta(days=2))],
         ),
+        # Given in +02:00: the whole UTC day inside is still read from the rollup.
+        (
+            datetime(2024, 3, 2, tzinfo=PLUS_2),
+            datetime(2024, 3, 4, tzinfo=PLUS_2),
+            [],
+            [(DAY2, DAY2 + timedelta(days=1))],
+        ),
         # Boundaries at midnight cut nothing.
         (
             FIRST,
@@ -202,6 +217,9 @@ def test_window_counts_equal_the_rows_written_for_windows_across_days(
         (DAY2 - timedelta(hours=1), DAY2 + timedelta(days=1, hours=1)),  # one edge hour each side
         (DAY2 + timedelta(hours=5), DAY2 + timedelta(hours=29)),  # 24 hours, no whole day
         (FIRST - timedelta(days=3), FIRST + timedelta(days=30)),  # beyond the data both ways
+        # Given in another zone: days are still UTC days (midnight here is 22:00 UTC).
+        (DAY2.astimezone(PLUS_2) - timedelta(hours=2), DAY2.astimezone(PLUS_2) + timedelta(days=1, hours=5)),
+        (datetime(2024, 3, 2, tzinfo=PLUS_2), datetime(2024, 3, 4, tzinfo=PLUS_2)),
     ]
     for start, end in windows:
         expected = _direct(baseline, _within(rows, start, end))
@@ -308,3 +326,28 @@ def test_reads_over_time_and_the_histogram_use_the_same_counts(
         )
     }
     assert drift["tenure"].sample_size == len(rows)
+
+
+def test_a_baseline_re_fixed_for_the_same_version_is_read_again(store_url: str, baseline: Baseline) -> None:
+    """Parsed baselines are cached per stored version; a replacement's new ``created_at`` invalidates."""
+    first = load_baseline(store_url, DEP, "1")
+    assert first is not None and first.to_dict() == baseline.to_dict()
+    assert load_baseline(store_url, DEP, "1") is first  # parsed once
+    assert load_baseline(store_url, DEP, "9") is None
+    other = build_baseline(
+        pd.DataFrame({"tenure": np.arange(100.0), "plan": ["x"] * 100}),
+        prediction=pd.Series(np.linspace(0, 1, 100)),
+        prediction_name=TARGET,
+    )
+    with session_scope(store_url) as session:
+        session.merge(
+            BaselineRow(
+                deployment_id=DEP,
+                model_version="1",
+                baseline=other.to_dict(),
+                created_at=datetime.now(UTC) + timedelta(seconds=1),
+            )
+        )
+    again = load_baseline(store_url, DEP, "1")
+    assert again is not None and again is not first
+    assert again.to_dict() == other.to_dict()
