@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from airflow_mlops.store import DriftDayRow, DriftHourRow, session_scope
+from airflow_mlops.store import DriftDayRow, DriftHourRow, get_engine
 from airflow_mlops.store.drift_counts import add_into, flat_counts, pack, parse_layout, unpack
 
 DAY = timedelta(days=1)
@@ -152,7 +152,7 @@ def cover(start: datetime, end: datetime, cuts: Iterable[datetime] = ()) -> tupl
 
 
 def _rows(
-    session: Session, deployment_id: str, version: str, days: Sequence[Range], hours: Sequence[Range]
+    conn: Connection, deployment_id: str, version: str, days: Sequence[Range], hours: Sequence[Range]
 ) -> list[Any]:
     """``(start of the row's hour or day, layout, width, blob)`` of the rows covering the ranges."""
     out: list[Any] = []
@@ -164,7 +164,7 @@ def _rows(
             continue
         within = or_(*(and_(column >= lo, column < hi) for lo, hi in ranges))
         out.extend(
-            session.execute(
+            conn.execute(
                 select(column, table.layout, table.width, table.counts).where(
                     table.deployment_id == deployment_id, table.model_version == version, within
                 )
@@ -183,8 +183,9 @@ def window_sums(
 ) -> dict[str, NDArray[np.int64]]:
     """Per feature, the counts of every hour with ``start <= hour < end``, summed (absent: no rows)."""
     days, hours = cover(start, end)
-    with session_scope(store_url) as session:
-        rows = _rows(session, deployment_id, version, days, hours)
+    # A plain connection, not an ORM session: a third of the read's time was the session's.
+    with get_engine(store_url).connect() as conn:
+        rows = _rows(conn, deployment_id, version, days, hours)
     # Rows of one layout (the usual case: one model version's baseline) are summed as whole
     # blobs, one numpy add each; only then split into features.
     totals: dict[str, NDArray[np.int64]] = {}
@@ -222,8 +223,8 @@ def feature_rows(
 ) -> list[tuple[datetime, NDArray[np.int64]]]:
     """``(row start, counts)`` of one feature over ``[start, end)``; no row straddles a cut."""
     days, hours = cover(start, end, cuts)
-    with session_scope(store_url) as session:
-        rows = _rows(session, deployment_id, version, days, hours)
+    with get_engine(store_url).connect() as conn:
+        rows = _rows(conn, deployment_id, version, days, hours)
     out: list[tuple[datetime, NDArray[np.int64]]] = []
     for moment, layout, width, blob in rows:
         part = parse_layout(layout).slices().get(feature)

@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.typing import NDArray
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import func, select
 
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
+from airflow_mlops.monitoring import Baseline, build_baseline, drift_buckets, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour, window_counts
@@ -170,22 +169,21 @@ def test_drift_scores_equal_drift_score_on_the_summed_vectors(settings: Settings
 
 
 @contextmanager
-def _rows_read() -> Iterator[list[int]]:
-    """Rows returned by every SELECT a session runs while the block is open."""
+def _rows_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Bucket rows each drift window read fetched from the store while the block is open."""
     counts: list[int] = []
+    real = drift_buckets._rows
 
-    def count(state: ORMExecuteState) -> Any:
-        if not state.is_select:
-            return None
-        frozen = state.invoke_statement().freeze()
-        counts.append(len(frozen().all()))
-        return frozen()
+    def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        rows = real(*args, **kwargs)
+        counts.append(len(rows))
+        return rows
 
-    event.listen(Session, "do_orm_execute", count)
+    monkeypatch.setattr(drift_buckets, "_rows", counting)
     try:
         yield counts
     finally:
-        event.remove(Session, "do_orm_execute", count)
+        monkeypatch.setattr(drift_buckets, "_rows", real)
 
 
 def _bucket_rows_in_window(url: str, start: datetime, end: datetime) -> int:
@@ -205,17 +203,17 @@ def _bucket_rows_in_window(url: str, start: datetime, end: datetime) -> int:
 
 
 def test_window_cost_does_not_grow_with_the_number_of_predictions(
-    settings: Settings, baseline: Baseline
+    settings: Settings, baseline: Baseline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hours = (H10, H11, H12)
     _write_and_fold(settings, [row for k, hour in enumerate(hours) for row in _traffic(30, hour, seed=k)])
-    with _rows_read() as read_before:
+    with _rows_read(monkeypatch) as read_before:
         before = window_counts(settings.store_url, DEP, "1", H10, H13)
     rows_before = _bucket_rows_in_window(settings.store_url, H10, H13)
 
     more = [row for k, hour in enumerate(hours) for row in _traffic(300, hour, seed=10 + k)]
     _write_and_fold(settings, more)
-    with _rows_read() as read_after:
+    with _rows_read(monkeypatch) as read_after:
         after = window_counts(settings.store_url, DEP, "1", H10, H13)
 
     # One packed row per hour holds every feature (and the target); the window lies within one day.

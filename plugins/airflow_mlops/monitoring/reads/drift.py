@@ -173,6 +173,7 @@ def list_feature_drift(
     if baseline is None or not enabled:
         return []
     totals = window_counts(store_url, deployment_id, version, start, end, list(baseline.features))
+    period = period_of(start, end)
     out = [
         FeatureDriftResult(
             feature,
@@ -181,7 +182,7 @@ def list_feature_drift(
             baseline.importance.get(feature),
             0 if feature not in totals else int(totals[feature].sum()),
             int(sum(baseline.baseline_counts[feature])),
-            period_of(start, end),
+            dict(period),
             version,
         )
         for feature in baseline.features
