@@ -1,8 +1,8 @@
 """Reads over any time window: sums of hourly buckets, never a rescan of predictions.
 
-A window query touches (hours x features) rows however many predictions those
-hours hold, which is what makes a 7-day drift query cost the same for a
-thousand predictions as for a billion.
+A window query touches one row per whole day plus its edge hours, however many
+predictions those hours hold, which is what makes a 7-day drift query cost the
+same for a thousand predictions as for a billion.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift import feature_drift
-from airflow_mlops.monitoring.reads import drift as drift_reads
+from airflow_mlops.monitoring.reads.drift import window_counts as drift_window_counts
 from airflow_mlops.store import ServiceBucketRow, session_scope
 
 
@@ -25,9 +25,10 @@ def window_counts(
 ) -> dict[str, NDArray[np.int64]]:
     """Per feature, the bin counts of every bucket with ``start <= hour < end``, summed.
 
-    :func:`.reads.drift.window_counts` for every feature: one place sums windows.
+    The same sum as :func:`airflow_mlops.monitoring.reads.drift.window_counts`
+    (daily rollups plus edge hours), for every stored feature and the target.
     """
-    return drift_reads.window_counts(store_url, deployment_id, model_version, start, end)
+    return drift_window_counts(store_url, deployment_id, model_version, start, end)
 
 
 def predictions_per_hour(

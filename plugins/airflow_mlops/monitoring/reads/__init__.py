@@ -5,8 +5,8 @@ naive time means UTC), the default is the 7 days before the next top of the
 hour, and a window is ``start <= hour < end``. Bucket sizes are ``PT1H``, ``P1D``,
 ``P7D`` (whole hours from ``start_time``) and ``P1M`` (calendar months from
 ``start_time``'s day and hour; the last bucket is cut at ``end_time``).
-Every read sums stored hourly rows: its cost is hours x features, whatever the
-traffic.
+Every read sums stored buckets (drift: whole days from the daily rollup plus the
+edge hours): its cost depends on the window, whatever the traffic.
 """
 
 from __future__ import annotations
