@@ -42,6 +42,9 @@ class Settings:
     #: Minutes after an hour's end before its log files are compacted into one
     #: (``MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES``, default 60); None (``off``): never compacted.
     prediction_log_compact_after_minutes: int | None = 60
+    #: Categories a monitoring baseline keeps per categorical feature (``MLOPS_BASELINE_TOP_K``,
+    #: default 500); the rest, and categories never seen in training, share one "other" bin.
+    baseline_top_k: int = 500
 
     def ensure_dirs(self) -> None:
         """Create the local directories; object stores have no directories to create."""
@@ -54,6 +57,19 @@ class Settings:
         ):
             if is_local(path):
                 path.mkdir(parents=True, exist_ok=True)
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={text!r} is not valid; expected a whole number >= 1")
+    return value
 
 
 def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
@@ -78,6 +94,7 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         prediction_log_compact_after_minutes=_optional_int(
             "MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", 60, minimum=0, off=("off", "none")
         ),
+        baseline_top_k=_positive_int("MLOPS_BASELINE_TOP_K", 500),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")

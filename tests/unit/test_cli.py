@@ -19,7 +19,8 @@ STORE_TABLES = {
     "baselines",
     "folded_files",
     "service_buckets",
-    "drift_buckets",
+    "drift_hours",
+    "drift_days",
     "health_history",
 }
 

@@ -264,3 +264,17 @@ def test_bad_log_lifecycle_settings_name_the_variable(
     clean_env.setenv(name, value)
     with pytest.raises(ValueError, match=f"{name}={value!r} is not valid; expected an integer >= "):
         get_settings()
+
+
+def test_baseline_top_k_comes_from_the_environment_and_is_checked(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("MLOPS_HOME", str(tmp_path))
+    clean_env.delenv("MLOPS_BASELINE_TOP_K", raising=False)
+    assert get_settings().baseline_top_k == 500
+    clean_env.setenv("MLOPS_BASELINE_TOP_K", "50")
+    assert get_settings().baseline_top_k == 50
+    for bad in ("0", "many", "2.5"):
+        clean_env.setenv("MLOPS_BASELINE_TOP_K", bad)
+        with pytest.raises(ValueError, match=f"MLOPS_BASELINE_TOP_K='{bad}' is not valid; expected a whole"):
+            get_settings()

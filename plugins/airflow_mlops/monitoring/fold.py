@@ -30,10 +30,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.monitoring.drift_buckets import add_drift
 from airflow_mlops.monitoring.fold_plan import plan_fold
 from airflow_mlops.monitoring.service import HourState, last_key, request_starts
 from airflow_mlops.prediction_log import hour_of_key
@@ -43,7 +44,6 @@ from airflow_mlops.store import (
     ActualRow,
     AssociationRow,
     BaselineRow,
-    DriftBucketRow,
     FoldedFileRow,
     ServiceBucketRow,
     session_scope,
@@ -390,45 +390,12 @@ def _utc_hour(micros: int) -> datetime:
 def _write_drift(
     session: Session, deployment_id: str, drift: dict[tuple[str, datetime], dict[str, np.ndarray]]
 ) -> None:
-    """Add a file's drift vectors to their buckets: one read of the existing rows, bulk inserts.
+    """Add a group's drift vectors to their hour and day buckets (:func:`.drift_buckets.add_drift`).
 
-    A per-bucket ``session.get`` costs a query and an autoflush each; with 50
-    features x many hours that dominated the fold, so existing buckets of the
-    file's hours are loaded at once and new ones inserted in one statement.
+    One read of the touched buckets, then bulk inserts and updates: a per-bucket
+    ``session.get`` cost a query and an autoflush each and dominated the fold.
     """
-    if not drift:
-        return
-    versions = sorted({v for v, _h in drift})
-    hours = sorted({h for _v, h in drift})
-    existing: dict[tuple[str, datetime, str], DriftBucketRow] = {}
-    with session.no_autoflush:
-        for start in range(0, len(hours), 200):
-            for row in session.scalars(
-                select(DriftBucketRow).where(
-                    DriftBucketRow.deployment_id == deployment_id,
-                    DriftBucketRow.model_version.in_(versions),
-                    DriftBucketRow.hour.in_(hours[start : start + 200]),
-                )
-            ):
-                existing[(row.model_version, row.hour, row.feature)] = row
-    new_rows: list[dict[str, Any]] = []
-    for (version, hour), vectors in drift.items():
-        for feature, vector in vectors.items():
-            bucket = existing.get((version, hour, feature))
-            if bucket is None:
-                new_rows.append(
-                    {
-                        "deployment_id": deployment_id,
-                        "model_version": version,
-                        "hour": hour,
-                        "feature": feature,
-                        "counts": [int(c) for c in vector],
-                    }
-                )
-            else:
-                bucket.counts = [int(c) for c in np.asarray(bucket.counts) + vector]
-    if new_rows:
-        session.execute(insert(DriftBucketRow), new_rows)
+    add_drift(session, deployment_id, drift)
 
 
 def _index_associations(

@@ -1,12 +1,15 @@
-"""Data drift health: from per-feature scores to passing / warning / failing.
+"""Data drift health: from per-feature verdicts to passing / warning / failing.
 
-Mirrors DataRobot's drift status rules: a feature is *drifted* when its score
-reaches ``drift_threshold``; features are split into high and low importance by
-``importance_threshold``; and the status comes from how many features of each
-group drifted. The defaults are DataRobot's:
+Which features drifted is the rule the settings select (:mod:`.drift_rule`):
+``distribution`` (the default: sample-size-aware Wasserstein/KS, Jensen-Shannon,
+missing and unseen-value checks) or DataRobot's ``threshold`` (a feature is
+drifted when its ``metric`` score reaches ``drift_threshold``). The status then
+follows DataRobot's drift status rules: features are split into high and low
+importance by ``importance_threshold``, and the status comes from how many
+features of each group drifted. The defaults are DataRobot's:
 
-* ``drift_threshold=0.15`` (PSI): a bit above the classic 0.1 "watch it" level, so
-  sampling noise in small windows does not page anyone.
+* ``drift_threshold=0.15`` (PSI, ``threshold`` rule): a bit above the classic 0.1
+  "watch it" level, so sampling noise in mid-sized windows does not page anyone.
 * ``importance_threshold=0.5``: importance is normalised so the most important
   feature is 1.0; "high" means at least half as important as the top one.
 * one drifted low-importance feature is a warning and low-importance features
@@ -21,8 +24,10 @@ thresholds are the deployment's ``health`` settings (:mod:`.health_settings`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from airflow_mlops.enums import HEALTH_STATUS
+from airflow_mlops.monitoring.drift_rule import FeatureVerdict
 from airflow_mlops.monitoring.health_settings import DriftHealthSettings, ServiceHealthSettings
 
 __all__ = [
@@ -38,48 +43,73 @@ __all__ = [
 _MAX_LISTED = 5
 
 
-def _describe(group: str, drifted: list[tuple[str, float]], metric: str) -> str:
+def _describe(group: str, drifted: list[FeatureVerdict]) -> str:
     noun = "feature" if len(drifted) == 1 else "features"
-    listed = ", ".join(f"{name} {metric}={score:.3g}" for name, score in drifted[:_MAX_LISTED])
+    listed = ", ".join(f"{v.name} {v.statistic}={v.score:.3g}" for v in drifted[:_MAX_LISTED])
     if len(drifted) > _MAX_LISTED:
         listed += f" and {len(drifted) - _MAX_LISTED} more"
     return f"{len(drifted)} {group}-importance {noun} drifted: {listed}"
 
 
+def _from_scores(scores: Mapping[str, float], settings: DriftHealthSettings) -> dict[str, FeatureVerdict]:
+    """Plain scores judged as DataRobot does: ``metric`` >= ``drift_threshold``."""
+    nan = sorted(name for name, score in scores.items() if math.isnan(score))
+    if nan:
+        raise ValueError(f"drift scores are NaN for {', '.join(nan)}; scores must be numbers")
+    threshold = settings.drift_threshold
+    return {
+        name: FeatureVerdict(
+            name, score >= threshold, settings.metric, score, threshold, 0, f"{settings.metric} {score:.3g}"
+        )
+        for name, score in scores.items()
+    }
+
+
 def drift_health(
-    scores: dict[str, float],
+    judged: Mapping[str, FeatureVerdict] | Mapping[str, float],
     importance: dict[str, float],
     settings: DriftHealthSettings | None = None,
 ) -> tuple[HEALTH_STATUS, str]:
-    """Status and a message a person can act on (which features, by how much).
+    """Status and a message a person can act on (which features, by which statistic, how much).
 
-    ``unknown`` when there is nothing to judge (no scores, or all excluded): a
-    window without traffic is not evidence that the model is fine. A feature with
-    no importance entry while others have one counts as high importance, for the
-    same reason as in :class:`DriftHealthSettings`.
+    ``judged`` is either the verdicts of :func:`.drift_rule.judge_features`
+    (judged by the rule ``settings`` select) or, as before that existed, plain
+    scores of ``settings.metric``, which are judged by the ``threshold`` rule.
+    ``unknown`` when there is nothing to judge (no scores, all excluded, or no
+    rows in the window): a window without traffic is not evidence that the model
+    is fine. A feature with no importance entry while others have one counts as
+    high importance, for the same reason as in :class:`DriftHealthSettings`.
     """
     settings = settings or DriftHealthSettings()
-    metric = settings.metric
-    threshold = settings.drift_threshold
+    verdicts: dict[str, FeatureVerdict] = {}
+    scores: dict[str, float] = {}
+    for name, value in judged.items():
+        if isinstance(value, FeatureVerdict):
+            verdicts[name] = value
+        else:
+            scores[name] = float(value)
+    verdicts.update(_from_scores(scores, settings))
     excluded = set(settings.excluded_features)
-    judged = {name: score for name, score in scores.items() if name not in excluded}
-    nan = sorted(name for name, score in judged.items() if math.isnan(score))
-    if nan:
-        raise ValueError(f"drift scores are NaN for {', '.join(nan)}; scores must be numbers")
-    if not judged:
-        why = "all scored features are excluded" if scores else "no feature has drift scores in this window"
+    considered = {name: v for name, v in verdicts.items() if name not in excluded}
+    checked = {name: v for name, v in considered.items() if v.score is not None}
+    if not checked:
+        why = (
+            "all scored features are excluded"
+            if verdicts and not considered
+            else "no feature has drift scores in this window"
+        )
         return HEALTH_STATUS.UNKNOWN, f"unknown: {why}"
 
     def is_high(name: str) -> bool:
         return not importance or name not in importance or importance[name] >= settings.importance_threshold
 
-    # Highest score first, so the message leads with what to look at.
-    drifted = sorted(
-        ((name, score) for name, score in judged.items() if score >= threshold),
-        key=lambda item: (-item[1], item[0]),
-    )
-    high = [(n, s) for n, s in drifted if is_high(n)]
-    low = [(n, s) for n, s in drifted if not is_high(n)]
+    def ratio(v: FeatureVerdict) -> float:
+        return (v.score or 0.0) / v.threshold if v.threshold else (v.score or 0.0)
+
+    # Highest score first (relative to its threshold), so the message leads with what to look at.
+    drifted = sorted((v for v in checked.values() if v.drifted), key=lambda v: (-ratio(v), v.name))
+    high = [v for v in drifted if is_high(v.name)]
+    low = [v for v in drifted if not is_high(v.name)]
 
     low_failing = settings.low_importance_failing_count
     failing = len(high) >= settings.high_importance_failing_count or (
@@ -90,15 +120,17 @@ def drift_health(
         or len(low) >= settings.low_importance_warning_count
     )
     status = HEALTH_STATUS.FAILING if failing else HEALTH_STATUS.WARNING if warning else HEALTH_STATUS.PASSING
+    by_threshold = bool(scores) or settings.rule == "threshold"
+    rule = f"threshold {settings.drift_threshold:g}" if by_threshold else "distribution rule"
 
     if not drifted:
-        top_name, top_score = max(judged.items(), key=lambda item: (item[1], item[0]))
+        top = max(checked.values(), key=lambda v: (ratio(v), v.name))
         return status, (
-            f"passing: no feature drifted ({len(judged)} checked; highest {top_name} "
-            f"{metric}={top_score:.3g}, threshold {threshold:g})"
+            f"passing: no feature drifted ({len(checked)} checked; highest {top.name} "
+            f"{top.statistic}={top.score:.3g}, {rule})"
         )
-    parts = [_describe(group, items, metric) for group, items in (("high", high), ("low", low)) if items]
-    message = f"{status.value}: {'; '.join(parts)} (threshold {threshold:g})"
+    parts = [_describe(group, items) for group, items in (("high", high), ("low", low)) if items]
+    message = f"{status.value}: {'; '.join(parts)} ({rule})"
     if status is HEALTH_STATUS.PASSING:
         # Drifted, but fewer than the configured counts: say so, or it reads as a bug.
         message += " - below the configured warning counts"

@@ -76,12 +76,33 @@ class ServiceHealthSettings(SettingsModel):
 
 
 class DriftHealthSettings(SettingsModel):
-    """Thresholds turning drift scores into a status; defaults follow DataRobot (see :mod:`.health`)."""
+    """How a feature is judged drifted, and how drifted features become a status (see :mod:`.health`).
+
+    ``rule`` picks the per-feature judgement (:mod:`.drift_rule`): ``distribution``
+    (the default) compares the distributions with sample-size-aware tests and
+    effect sizes (``significance_level``, ``wasserstein_threshold``,
+    ``ks_threshold``, ``js_distance_threshold``, ``share_rise_threshold``);
+    ``threshold`` is DataRobot's rule, ``metric`` >= ``drift_threshold`` (PSI >=
+    0.15 by default). The importance split and the counts apply to both.
+    """
 
     #: The window drift is judged over (not part of the rule).
     time_interval: Duration = timedelta(days=7)
-    #: A feature is drifted when its score is >= this (on ``metric``'s scale).
+    #: ``distribution``: :func:`.drift_rule.judge_features`'s tests; ``threshold``: ``metric`` >= ``drift_threshold``.
+    rule: Literal["distribution", "threshold"] = "distribution"
+    #: ``threshold`` rule: a feature is drifted when its score is >= this (on ``metric``'s scale).
     drift_threshold: Annotated[float, Field(ge=0)] = 0.15
+    #: ``distribution`` rule: the false-alarm probability each test allows per feature and window.
+    significance_level: Annotated[float, Field(gt=0, lt=0.5)] = 1e-6
+    #: ``distribution`` rule: normed Wasserstein distance (in baseline standard deviations) that is drift.
+    wasserstein_threshold: Annotated[float, Field(gt=0)] = 0.1
+    #: ``distribution`` rule: Kolmogorov-Smirnov statistic that is drift even when the Wasserstein is small.
+    ks_threshold: Annotated[float, Field(gt=0, le=1)] = 0.03
+    #: ``distribution`` rule: Jensen-Shannon distance (natural log) of a categorical feature that is drift.
+    js_distance_threshold: Annotated[float, Field(gt=0, le=1)] = 0.07
+    #: ``distribution`` rule: rise of the missing share, or of the share of values the baseline never
+    #: saw (new categories, numbers outside the training range), that is drift.
+    share_rise_threshold: Annotated[float, Field(gt=0, le=1)] = 0.01
     #: Features with importance >= this are high importance. Without any known
     #: importance every feature is treated as high importance (we cannot tell an
     #: unimportant feature from an unmeasured one, so err on the side of alerting).
@@ -98,11 +119,11 @@ class DriftHealthSettings(SettingsModel):
     excluded_features: list[str] = Field(default_factory=list)
     #: Features the UI shows first (not part of the rule).
     starred_features: list[str] = Field(default_factory=list)
-    #: Registered drift metric the scores are computed with (named in messages).
+    #: Registered drift metric the scores are computed with (the ``threshold`` rule judges it).
     metric: Annotated[str, AfterValidator(_registered_metric)] = Field(
         default="psi",
-        description="A registered drift metric: psi, kl_divergence, dissimilarity, hellinger, js_divergence "
-        "or one a plugin registered.",
+        description="A registered drift metric: psi, kl_divergence, dissimilarity, hellinger, js_divergence, "
+        "wasserstein, ks, js_distance or one a plugin registered.",
     )
 
 

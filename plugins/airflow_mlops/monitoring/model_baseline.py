@@ -21,7 +21,8 @@ import pandas as pd
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import load_snapshot
 from airflow_mlops.monitoring.accuracy import compute_accuracy
-from airflow_mlops.monitoring.baseline import Baseline, build_baseline
+from airflow_mlops.monitoring.baseline import Baseline
+from airflow_mlops.monitoring.baseline_fit import build_baseline
 from airflow_mlops.monitoring.reads import pairs_for_task
 from airflow_mlops.monitoring.warning_boundaries import holdout_boundaries, with_boundaries
 from airflow_mlops.registry import (
@@ -73,6 +74,7 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
             prediction=train[info.target],
             prediction_name=info.target,
             importance=importance,
+            top_k=settings.baseline_top_k,
         )
     else:
         predictor = load_predictor(
@@ -86,6 +88,7 @@ def build_model_baseline(model_id: str, train: pd.DataFrame, holdout: pd.DataFra
             prediction=pd.Series(monitored_values(info.task, predictor.predict(x))),
             prediction_name=info.target,
             importance=importance,
+            top_k=settings.baseline_top_k,
         )
         if holdout is not None and len(holdout) and info.target in holdout.columns:
             baseline.holdout_metrics = _metrics_on(info, predictor, holdout, positive)

@@ -1,8 +1,8 @@
 """Reads over any time window: sums of hourly buckets, never a rescan of predictions.
 
-A window query touches (hours x features) rows however many predictions those
-hours hold, which is what makes a 7-day drift query cost the same for a
-thousand predictions as for a billion.
+A window query touches one row per whole day plus its edge hours, however many
+predictions those hours hold, which is what makes a 7-day drift query cost the
+same for a thousand predictions as for a billion.
 """
 
 from __future__ import annotations
@@ -16,27 +16,19 @@ from sqlalchemy import func, select
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift import feature_drift
-from airflow_mlops.store import DriftBucketRow, ServiceBucketRow, session_scope
+from airflow_mlops.monitoring.reads.drift import window_counts as drift_window_counts
+from airflow_mlops.store import ServiceBucketRow, session_scope
 
 
 def window_counts(
     store_url: str, deployment_id: str, model_version: str, start: datetime, end: datetime
 ) -> dict[str, NDArray[np.int64]]:
-    """Per feature, the bin counts of every bucket with ``start <= hour < end``, summed."""
-    totals: dict[str, NDArray[np.int64]] = {}
-    with session_scope(store_url) as session:
-        rows = session.execute(
-            select(DriftBucketRow.feature, DriftBucketRow.counts).where(
-                DriftBucketRow.deployment_id == deployment_id,
-                DriftBucketRow.model_version == model_version,
-                DriftBucketRow.hour >= start,
-                DriftBucketRow.hour < end,
-            )
-        )
-        for feature, counts in rows:
-            vector = np.asarray(counts, dtype=np.int64)
-            totals[feature] = totals[feature] + vector if feature in totals else vector
-    return totals
+    """Per feature, the bin counts of every bucket with ``start <= hour < end``, summed.
+
+    The same sum as :func:`airflow_mlops.monitoring.reads.drift.window_counts`
+    (daily rollups plus edge hours), for every stored feature and the target.
+    """
+    return drift_window_counts(store_url, deployment_id, model_version, start, end)
 
 
 def predictions_per_hour(

@@ -40,6 +40,12 @@ def failing_reasons(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
         found["DATA_DRIFT"] = {
             "message": summary["drift_message"],
             "drift": summary.get("drift") or {},
+            # What the drift rule judged, for the features it found drifted (statistic, score, why).
+            "drifted": {
+                name: verdict
+                for name, verdict in (summary.get("drift_verdicts") or {}).items()
+                if verdict.get("drifted")
+            },
             **window,
         }
     stats = summary.get("service_stats") or {}

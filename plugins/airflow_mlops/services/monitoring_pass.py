@@ -18,6 +18,8 @@ from airflow_mlops.enums import HEALTH_STATUS
 from airflow_mlops.monitoring.accuracy import default_accuracy_metric, get_accuracy_metric
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.compaction import compact_prediction_log
+from airflow_mlops.monitoring.drift import feature_drift
+from airflow_mlops.monitoring.drift_rule import FeatureVerdict, judge_features
 from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
 from airflow_mlops.monitoring.health import (
     DriftHealthSettings,
@@ -27,9 +29,9 @@ from airflow_mlops.monitoring.health import (
     service_failures,
     service_health,
 )
-from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats
+from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats, window_counts
 from airflow_mlops.monitoring.retention import apply_log_retention
-from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour
+from airflow_mlops.monitoring.windows import predictions_per_hour
 from airflow_mlops.retraining import request_from_monitoring, retraining_policy
 from airflow_mlops.store import HealthRow, session_scope
 
@@ -60,6 +62,8 @@ class MonitorResult:
     service_failures: dict[str, str] | None = None
     #: What this pass's compaction and retention did to the raw log (:func:`maintain_prediction_log`).
     log_lifecycle: dict[str, int] | None = None
+    #: Per feature, the drift rule's verdict (what drift health judged), JSON-safe.
+    drift_verdicts: dict[str, dict[str, Any]] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """Small, JSON-safe: what a downstream task or a person needs."""
@@ -74,6 +78,7 @@ class MonitorResult:
             "target_drift": self.target_drift,
             "drift_status": self.drift_status,
             "drift_message": self.drift_message,
+            "drift_verdicts": self.drift_verdicts or {},
             "service_status": self.service_status,
             "service_message": self.service_message,
             "service_stats": self.service_stats,
@@ -120,21 +125,25 @@ def monitor_deployment(
     health = health_settings or drift_health_settings(deployment.settings)
     scores: dict[str, float] = {}
     sizes: dict[str, int] = {}
+    verdicts: dict[str, FeatureVerdict] = {}
     if baseline is not None:
-        # Scored with the metric health judges (and names in its message), not a fixed PSI.
-        scores, sizes = drift_scores(
-            settings.store_url, deployment_id, version, baseline, start, end, metric=health.metric
-        )
+        counts = window_counts(settings.store_url, deployment_id, version, start, end)
+        # Scores in the settings' metric (what FeatureDrift.list shows); health judges the verdicts
+        # of the rule the settings select, on the same counts.
+        scores = feature_drift(baseline, counts, health.metric)
+        sizes = {name: int(vector.sum()) for name, vector in counts.items()}
+        verdicts = judge_features(baseline, {k: v for k, v in counts.items() if k != target}, health)
     target_drift = scores.pop(target, None)
     tracking = deployment.settings.get("drift_tracking", {})
     if not tracking.get("feature_drift", {}).get("enabled", True):
-        scores = {}
+        scores, verdicts = {}, {}
     if not tracking.get("target_drift", {}).get("enabled", True):
         target_drift = None
     if baseline is None:
         status, message = HEALTH_STATUS.UNKNOWN, "unknown: this model version has no baseline"
     else:
-        status, message = drift_health(scores, baseline.importance, health)
+        status, message = drift_health(verdicts, baseline.importance, health)
+    verdict_details = {name: _verdict_dict(v) for name, v in verdicts.items()}
     joined = join_actuals(deployment_id, store_url=settings.store_url)
     stats = get_service_stats(
         deployment_id, store_url=settings.store_url, start_time=start, end_time=end
@@ -160,7 +169,12 @@ def monitor_deployment(
     with session_scope(settings.store_url) as session:
         for kind, verdict, text, details in (
             ("service", service_status.value, service_message, {"stats": stats}),
-            ("drift", status.value, message, {"scores": scores, "target_drift": target_drift}),
+            (
+                "drift",
+                status.value,
+                message,
+                {"scores": scores, "target_drift": target_drift, "verdicts": verdict_details},
+            ),
             (
                 "accuracy",
                 accuracy_status,
@@ -207,6 +221,7 @@ def monitor_deployment(
         report_uri=report_uri,
         service_failures=service_failures(stats, service_rule),
         log_lifecycle=lifecycle,
+        drift_verdicts=verdict_details,
     )
 
 
@@ -247,6 +262,18 @@ def maintain_prediction_log(
     if settings.prediction_log_retention_days is not None:
         done.update(expired_hours=expired.hours, expired_files=expired.files, expired_rows=expired.rows)
     return done
+
+
+def _verdict_dict(verdict: FeatureVerdict) -> dict[str, Any]:
+    """A verdict as stored with the health row and passed on in XCom (JSON-safe)."""
+    return {
+        "drifted": verdict.drifted,
+        "statistic": verdict.statistic,
+        "score": None if verdict.score is None else round(verdict.score, 6),
+        "threshold": None if verdict.threshold is None else round(verdict.threshold, 6),
+        "sample_size": verdict.sample_size,
+        "reason": verdict.reason,
+    }
 
 
 def _accuracy_verdict(

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -151,16 +163,39 @@ class ServiceBucketRow(Base):
     consumers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
-class DriftBucketRow(Base):
-    """Per-hour counts over one feature's baseline bins (the target drift uses the prediction name)."""
+class DriftHourRow(Base):
+    """One hour's drift counts for one deployment and model version: every feature in one blob.
 
-    __tablename__ = "drift_buckets"
+    ``counts`` packs each feature's vector over its baseline bins (the target drift uses the
+    prediction's name) back to back, ``width`` bytes per count; ``layout`` is the JSON
+    ``[[name, n_bins], ...]`` in blob order (see :mod:`airflow_mlops.store.drift_counts`).
+    """
+
+    __tablename__ = "drift_hours"
 
     deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    feature: Mapped[str] = mapped_column(String(256), primary_key=True)
-    counts: Mapped[list[int]] = mapped_column(JSON)
+    layout: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DriftDayRow(Base):
+    """The sum of a UTC day's :class:`DriftHourRow` rows, kept by the fold in the same transaction.
+
+    A window reads whole days from here and only its edge hours from ``drift_hours``,
+    so a 90-day query reads ~90 rows, not 2 160.
+    """
+
+    __tablename__ = "drift_days"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    layout: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ActualRow(Base):

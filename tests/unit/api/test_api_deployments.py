@@ -746,7 +746,14 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
         "excludedFeatures",
         "starredFeatures",
         "metric",
+        "rule",
+        "significanceLevel",
+        "wassersteinThreshold",
+        "ksThreshold",
+        "jsDistanceThreshold",
+        "shareRiseThreshold",
     }
+    assert body["dataDrift"]["rule"] == "distribution"
     assert set(body["accuracy"]) == {"metric", "measurement", "warningThreshold", "failingThreshold"}
 
     changed = client.patch(
@@ -758,6 +765,8 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
                 "metric": "hellinger",
                 "timeInterval": "PT12H",
                 "excludedFeatures": ["tenure_months"],
+                "rule": "threshold",
+                "wassersteinThreshold": 0.2,
             },
             "accuracy": {"measurement": "value", "warningThreshold": 0.05},
         },
@@ -772,6 +781,7 @@ def test_health_settings_get_and_patch(server: LiveServer, owner: tuple[str, htt
         "responseTimeFailingMs": 250,
     }
     assert (after["dataDrift"]["driftThreshold"], after["dataDrift"]["metric"]) == (0.3, "hellinger")
+    assert (after["dataDrift"]["rule"], after["dataDrift"]["wassersteinThreshold"]) == ("threshold", 0.2)
     assert after["dataDrift"]["excludedFeatures"] == ["tenure_months"]
     assert after["dataDrift"]["importanceThreshold"] == body["dataDrift"]["importanceThreshold"]
     assert after["accuracy"]["measurement"] == "value"

@@ -127,7 +127,8 @@ def test_unknown_fields_are_refused_naming_them_and_the_valid_ones(
             "health",
             {"data_drift": {"metric": "vibes"}},
             "health.data_drift.metric: Input should be a registered drift metric: 'dissimilarity', "
-            "'hellinger', 'js_divergence', 'kl_divergence', 'psi', got 'vibes'",
+            "'hellinger', 'js_distance', 'js_divergence', 'kl_divergence', 'ks', 'psi', 'wasserstein', "
+            "got 'vibes'",
         ),
     ],
 )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_mlops.monitoring import Baseline, FeatureBins, build_baseline, drift_score
+from airflow_mlops.monitoring import Baseline, FeatureBins, build_baseline, drift_score, share_groups
 
 
 def _bin_of(bins: FeatureBins, value: object) -> str:
@@ -47,7 +47,7 @@ def test_numeric_labels_and_closed_left_convention() -> None:
 
 def test_categorical_labels() -> None:
     bins = FeatureBins(name="plan", kind="categorical", categories=["basic", "pro"])
-    assert bins.labels == ["missing", "basic", "pro", "other"]
+    assert bins.labels == ["missing", "basic", "pro", "other (not a baseline category)"]
 
 
 def test_quantile_edges_give_equal_mass_bins() -> None:
@@ -55,8 +55,36 @@ def test_quantile_edges_give_equal_mass_bins() -> None:
     baseline = build_baseline(df, n_bins=10)
     bins = baseline.features["x"]
     assert bins.kind == "numeric"
-    assert len(bins.edges) == 9  # interior quantiles only: 10 value bins
-    assert baseline.baseline_counts["x"] == [0] + [100] * 10
+    counts = np.asarray(baseline.baseline_counts["x"])
+    outside = bins.out_of_range_mask()
+    assert outside is not None
+    # The decile edges are edges; finer tail quantiles (0.1%, 0.2%, 0.5%) split the outer deciles.
+    assert {99.9, 199.8, 299.7, 899.1} <= set(np.round(bins.edges, 6))
+    assert {0.999, 1.998, 4.995, 994.005, 997.002, 998.001} <= set(np.round(bins.edges, 6))
+    groups = share_groups(bins, counts)
+    assert np.bincount(groups, weights=counts).tolist() == [0] + [100] * 10
+    # Outside the training range: 6 bins below the minimum, 6 from just above the maximum up.
+    assert counts[outside].sum() == 0 and outside.sum() == 12
+    assert bins.low == 0.0 and bins.high == 999.0
+
+
+def test_old_ten_bin_baselines_still_load_and_score() -> None:
+    """A format-1 baseline (deciles, no tails, top-10 "other") is read and scored as before."""
+    old = {
+        "version": 1,
+        "features": [
+            {"name": "x", "kind": "numeric", "edges": [1.0, 2.0, 3.0], "categories": []},
+            {"name": "c", "kind": "categorical", "edges": [], "categories": ["a", "b"]},
+        ],
+        "baseline_counts": {"x": [0, 25, 25, 25, 25], "c": [0, 60, 40, 0]},
+    }
+    baseline = Baseline.from_dict(old)
+    assert baseline.features["x"].low is None and baseline.features["x"].out_of_range_mask() is None
+    live = baseline.count(pd.DataFrame({"x": [0.5, 1.5, 2.5, 3.5] * 10, "c": ["a", "b", "zzz", None] * 10}))
+    assert live["x"].tolist() == [0, 10, 10, 10, 10]
+    assert live["c"].tolist() == [10, 10, 10, 10]
+    assert drift_score("psi", old["baseline_counts"]["x"], live["x"], baseline.bins("x")) == 0.0
+    assert Baseline.from_dict(baseline.to_dict()) == baseline  # written back as version 2
 
 
 def test_training_values_fill_non_missing_bins_and_out_of_range_goes_to_outer_bins(
@@ -65,10 +93,19 @@ def test_training_values_fill_non_missing_bins_and_out_of_range_goes_to_outer_bi
     baseline = build_baseline(train, ["age"])
     bins = baseline.features["age"]
     counts = baseline.baseline_counts["age"]
+    outside = bins.out_of_range_mask()
+    assert outside is not None
     assert counts[0] == train["age"].isna().sum()
-    assert all(c > 0 for c in counts[1:])  # continuous data: no empty value bin
-    assert _bin_of(bins, train["age"].min() - 100) == bins.labels[1]
-    assert _bin_of(bins, train["age"].max() + 100) == bins.labels[-1]
+    # Continuous data: no empty bin inside the training range, nothing outside it.
+    assert all(c > 0 for c, out in zip(counts[1:], outside[1:], strict=True) if not out)
+    assert all(c == 0 for c, out in zip(counts, outside, strict=True) if out)
+    assert bins.low == train["age"].min() and bins.high == train["age"].max()
+    assert _bin_of(bins, train["age"].min() - 1e6) == bins.labels[1]
+    assert _bin_of(bins, train["age"].max() + 1e6) == bins.labels[-1]
+    # Just beyond the training range is a bin of its own, known to be out of range.
+    just_above = bins.count(np.array([train["age"].max() + 1e-6]))
+    assert outside[int(np.argmax(just_above))]
+    assert not outside[int(np.argmax(bins.count(np.array([train["age"].max()]))))]
     assert bins.labels[1].startswith("< ")
     assert bins.labels[-1].startswith(">= ")
     inf_counts = bins.count(np.array([-np.inf, np.inf]))
@@ -140,12 +177,15 @@ def test_constant_numeric_column_is_still_usable() -> None:
     df = pd.DataFrame({"x": [5.0] * 50})
     baseline = build_baseline(df, n_bins=10)
     bins = baseline.features["x"]
-    assert bins.edges == [5.0]
-    assert bins.labels == ["missing", "< 5.0", ">= 5.0"]
-    assert baseline.baseline_counts["x"] == [0, 0, 50]
-    assert bins.count(pd.Series([4.0, 5.0, 6.0])).tolist() == [0, 1, 2]
-    assert drift_score("psi", baseline.baseline_counts["x"], [0, 0, 50]) == 0.0
-    assert drift_score("psi", baseline.baseline_counts["x"], [0, 25, 25]) > 1.0
+    # No spread to scale the tails by: steps of 1 around the one value, which has a bin of its own.
+    assert bins.edges == [-3.0, 1.0, 3.0, 4.0, 4.5, 5.0, np.nextafter(5.0, np.inf), 5.5, 6.0, 7.0, 9.0, 13.0]
+    assert bins.low == bins.high == 5.0 and bins.std == 0.0
+    own = [0] * 7 + [50] + [0] * 6
+    assert baseline.baseline_counts["x"] == own
+    assert bins.count(pd.Series([4.0, 5.0, 6.0])).tolist() == [0] * 5 + [1, 0, 1, 0, 0, 1] + [0] * 3
+    assert drift_score("psi", baseline.baseline_counts["x"], own, bins) == 0.0
+    moved = [0] * 7 + [25, 0, 25] + [0] * 4
+    assert drift_score("psi", baseline.baseline_counts["x"], moved, bins) > 1.0
 
 
 def test_counts_sum_to_row_count(train: pd.DataFrame) -> None:
@@ -184,7 +224,8 @@ def test_prediction_is_binned_under_its_name(train: pd.DataFrame) -> None:
     assert sum(baseline.baseline_counts["churn"]) == len(train)
     assert "churn" not in baseline.features
     with_column = baseline.count(pd.DataFrame({"age": [30.0], "churn": [0.99]}))
-    assert with_column["churn"].tolist()[-1] == 1
+    assert with_column["churn"].tolist() == baseline.prediction.count(pd.Series([0.99])).tolist()
+    assert with_column["churn"].sum() == 1 and with_column["churn"][0] == 0
     assert "churn" not in baseline.count(pd.DataFrame({"age": [30.0]}))  # not logged != all missing
 
 

@@ -108,6 +108,9 @@ def test_mlops_monitor_over_simulated_hours(home: Path) -> None:
     assert shifted["report_uri"] is None
     assert shifted["retrain_request"]["reason"] == "DATA_DRIFT"
     assert shifted["retrain_request"]["status"] == "requested"
+    # The request's evidence carries the drift rule's verdict on each drifted feature.
+    drifted = shifted["retrain_request"]["evidence"]["drifted"]
+    assert "tenure" in drifted and drifted["tenure"]["drifted"] and drifted["tenure"]["reason"]
     if first["accuracy_status"] == "failing":  # recorded, not acted on: the policy does not trigger on it
         assert first["retrain_request"]["status"] == "suppressed"
         assert "not in the policy's trigger_reasons" in first["retrain_request"]["message"]

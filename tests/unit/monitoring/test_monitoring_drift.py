@@ -140,12 +140,12 @@ def test_enum_members_are_accepted_and_registry_matches_enum() -> None:
 
 
 def test_unknown_metric_lists_registered_names() -> None:
-    with pytest.raises(ValueError, match="unknown drift metric 'wasserstein'") as info:
-        get_drift_metric("wasserstein")
+    with pytest.raises(ValueError, match="unknown drift metric 'energy'") as info:
+        get_drift_metric("energy")
     for name in ALL_METRICS:
         assert repr(name) in str(info.value)
-    with pytest.raises(ValueError, match="wasserstein"):
-        drift_score("wasserstein", EXPECTED, ACTUAL)
+    with pytest.raises(ValueError, match="energy"):
+        drift_score("energy", EXPECTED, ACTUAL)
 
 
 def test_register_custom_metric_and_refuse_silent_override(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,7 +193,8 @@ def test_feature_drift_scores_each_feature_with_data() -> None:
 
     assert set(scores) == {"x", "c"}  # "score" has no rows in the window: skipped, not scored
     for name in ("x", "c"):
-        assert scores[name] == drift_score("hellinger", baseline.baseline_counts[name], counts[name])
+        bins = baseline.bins(name)
+        assert scores[name] == drift_score("hellinger", baseline.baseline_counts[name], counts[name], bins)
     assert scores["x"] > scores["c"]
 
 
@@ -201,7 +202,7 @@ def test_feature_drift_rejects_counts_from_another_baseline() -> None:
     baseline = build_baseline(pd.DataFrame({"x": np.arange(100.0)}), n_bins=4)
     with pytest.raises(ValueError, match="'y' has counts but is not in the baseline"):
         feature_drift(baseline, {"y": np.array([1, 2])})
-    with pytest.raises(ValueError, match="'x': counts have 3 bins but the baseline has 5"):
+    with pytest.raises(ValueError, match=r"'x': counts have 3 bins but the baseline has \d+"):
         feature_drift(baseline, {"x": np.array([1, 2, 3])})
     with pytest.raises(ValueError, match="unknown drift metric 'nope'"):
         feature_drift(baseline, {}, metric="nope")

@@ -20,11 +20,13 @@ from airflow_mlops.monitoring.fold import FoldSummary, fold_new_predictions
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
 from airflow_mlops.store import (
-    DriftBucketRow,
+    DriftDayRow,
+    DriftHourRow,
     FoldedFileRow,
     ServiceBucketRow,
     session_scope,
 )
+from airflow_mlops.store.drift_counts import unpack
 
 DEP = "dep1"
 TARGET = "churned"
@@ -131,9 +133,26 @@ def _expected_service(rows: list[Row]) -> dict[tuple[str, datetime], tuple[Any, 
 
 
 def _drift_rows(url: str, deployment_id: str = DEP) -> dict[tuple[str, datetime, str], list[int]]:
+    """The hourly counts per (version, hour, feature); also checks each day row sums its hours."""
     with session_scope(url) as session:
-        rows = session.scalars(select(DriftBucketRow).where(DriftBucketRow.deployment_id == deployment_id))
-        return {(r.model_version, r.hour, r.feature): list(r.counts) for r in rows}
+        hours = session.scalars(select(DriftHourRow).where(DriftHourRow.deployment_id == deployment_id)).all()
+        days = session.scalars(select(DriftDayRow).where(DriftDayRow.deployment_id == deployment_id)).all()
+    out: dict[tuple[str, datetime, str], list[int]] = {}
+    summed: dict[tuple[str, datetime, str], list[int]] = {}
+    for r in hours:
+        for feature, vector in unpack(r.layout, r.width, r.counts).items():
+            out[(r.model_version, r.hour, feature)] = [int(c) for c in vector]
+            key = (r.model_version, r.hour.replace(hour=0), feature)
+            summed[key] = [
+                a + int(b) for a, b in zip(summed.get(key, [0] * len(vector)), vector, strict=True)
+            ]
+    rolled = {
+        (r.model_version, r.day, feature): [int(c) for c in vector]
+        for r in days
+        for feature, vector in unpack(r.layout, r.width, r.counts).items()
+    }
+    assert rolled == summed, "drift_days must hold the sum of each day's drift_hours"
+    return out
 
 
 def _service_rows(url: str, deployment_id: str = DEP) -> dict[tuple[str, datetime], tuple[int, int, float]]:

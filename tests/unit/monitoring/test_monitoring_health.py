@@ -144,7 +144,7 @@ def test_nan_scores_are_rejected() -> None:
         ({"low_importance_warning_count": True}, "valid integer"),
         ({"low_importance_failing_count": 0}, "greater than or equal to 1"),
         ({"excluded_features": "tenure"}, "valid list"),
-        ({"metric": "wasserstein"}, "registered drift metric: .*'psi'"),
+        ({"metric": "energy"}, "registered drift metric: .*'psi'"),
         ({"time_interval": "weekly"}, "ISO-8601 duration .*P7D"),
         ({"colour": "blue"}, "Extra inputs"),
     ],

@@ -34,7 +34,8 @@ from airflow_mlops.prediction_log import (
     read_log_files,
 )
 from airflow_mlops.storage import StoragePath
-from airflow_mlops.store import DriftBucketRow, FoldedFileRow, ServiceBucketRow, session_scope
+from airflow_mlops.store import DriftHourRow, FoldedFileRow, ServiceBucketRow, session_scope
+from airflow_mlops.store.drift_counts import unpack
 
 DEP = "dep1"
 TARGET = "churned"
@@ -92,8 +93,12 @@ def _predictions(settings: Settings) -> dict[datetime, int]:
 
 def _drift_totals(settings: Settings) -> dict[tuple[datetime, str], int]:
     with session_scope(settings.store_url) as session:
-        rows = session.scalars(select(DriftBucketRow).where(DriftBucketRow.deployment_id == DEP))
-        return {(r.hour, r.feature): int(sum(r.counts)) for r in rows}
+        rows = session.scalars(select(DriftHourRow).where(DriftHourRow.deployment_id == DEP))
+        return {
+            (r.hour, feature): int(vector.sum())
+            for r in rows
+            for feature, vector in unpack(r.layout, r.width, r.counts).items()
+        }
 
 
 def _marks(settings: Settings) -> dict[str, tuple[int, str]]:

@@ -14,9 +14,15 @@ from sklearn import metrics as skm
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import Deployment, FeatureDrift
-from airflow_mlops.monitoring import build_baseline, drift_score
+from airflow_mlops.monitoring import (
+    Baseline,
+    DriftHealthSettings,
+    build_baseline,
+    drift_score,
+    judge_features,
+)
 from airflow_mlops.monitoring.fold import fold_new_predictions, join_actuals
-from airflow_mlops.monitoring.reads import bucket_bounds, resolve_window
+from airflow_mlops.monitoring.reads import bucket_bounds, judge_feature_drift, resolve_window, window_counts
 from airflow_mlops.monitoring.service import hist_quantile, latency_hist
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.prediction_log import PredictionLogWriter
@@ -167,8 +173,6 @@ def test_drift_reads_equal_scores_of_direct_counts(settings: Settings) -> None:
     d = Deployment.get(DEP, store_url=settings.store_url)
     baseline = d.get_baseline()
     assert baseline is not None
-    from airflow_mlops.monitoring import Baseline
-
     b = Baseline.from_dict(baseline)
     ok = pd.DataFrame([r["features"] for r in rows if r["status_code"] < 400])
     preds = np.array([r["prediction"] for r in rows if r["status_code"] < 400])
@@ -178,11 +182,12 @@ def test_drift_reads_equal_scores_of_direct_counts(settings: Settings) -> None:
             f.name: f for f in FeatureDrift.list(DEP, metric=metric, store_url=settings.store_url, **window)
         }
         for name in ("tenure", "plan", "empty"):
-            want = drift_score(metric, b.baseline_counts[name], b.features[name].count(ok[name]))
+            bins = b.features[name]
+            want = drift_score(metric, b.baseline_counts[name], bins.count(ok[name]), bins)
             assert drift[name].drift_score == pytest.approx(want, rel=1e-12)
         target = d.get_target_drift(metric=metric, **window)
         assert target.drift_score == pytest.approx(
-            drift_score(metric, b.baseline_counts[TARGET], b.prediction.count(preds))
+            drift_score(metric, b.baseline_counts[TARGET], b.prediction.count(preds), b.prediction)
         )  # type: ignore[union-attr]
     drift = FeatureDrift.list(DEP, store_url=settings.store_url, **window)
     assert [f.name for f in drift] == ["tenure", "plan", "empty"]  # most important first
@@ -199,6 +204,48 @@ def test_drift_reads_equal_scores_of_direct_counts(settings: Settings) -> None:
     assert FeatureDrift.list(DEP, store_url=settings.store_url, **window) == []
     off = Deployment.get(DEP, store_url=settings.store_url).get_target_drift(**window)
     assert off.drift_score is None and off.tracking_enabled is False
+
+
+def test_judge_feature_drift_judges_the_window_counts_with_the_deployments_rule(settings: Settings) -> None:
+    _deploy(settings)
+    _write(settings, _rows(400, H10, seed=1, shift=15.0) + _rows(400, H10 + timedelta(hours=1), seed=2))
+    _fold(settings)
+    b = Baseline.from_dict(Deployment.get(DEP, store_url=settings.store_url).get_baseline() or {})
+    hour = (H10, H10 + timedelta(hours=1))
+    counts = window_counts(settings.store_url, DEP, "1", *hour)
+    assert set(counts) == {"tenure", "plan", "empty", TARGET}
+    assert window_counts(settings.store_url, DEP, "1", *hour, features=["plan"]).keys() == {"plan"}
+    both = window_counts(settings.store_url, DEP, "1", H10, H10 + timedelta(hours=2), ["tenure"])["tenure"]
+    second = window_counts(settings.store_url, DEP, "1", hour[1], hour[1] + timedelta(hours=1))["tenure"]
+    assert both.tolist() == (counts["tenure"] + second).tolist()
+
+    verdicts = judge_feature_drift(
+        DEP, store_url=settings.store_url, version="1", start_time=H10, end_time=hour[1]
+    )
+    assert [v.name for v in verdicts] == ["tenure", "plan", "empty"]  # features only, baseline order
+    assert verdicts == list(judge_features(b, {n: counts[n] for n in ("tenure", "plan", "empty")}).values())
+    tenure, plan, empty = verdicts
+    assert tenure.drifted and tenure.statistic == "wasserstein" and tenure.sample_size == 360  # no 4xx/5xx
+    assert plan.drifted and "values not among the baseline's categories" in plan.reason  # "new-plan"
+    assert not empty.drifted  # all missing then and now
+    by_psi = judge_feature_drift(
+        DEP,
+        store_url=settings.store_url,
+        version="1",
+        start_time=H10,
+        end_time=hour[1],
+        settings=DriftHealthSettings(rule="threshold"),
+    )
+    assert [(v.statistic, v.threshold) for v in by_psi] == [("psi", 0.15)] * 3
+    quiet = judge_feature_drift(
+        DEP,
+        store_url=settings.store_url,
+        version="1",
+        start_time=hour[0] - timedelta(hours=3),
+        end_time=hour[0],
+    )
+    assert [v.score for v in quiet] == [None] * 3 and [v.sample_size for v in quiet] == [0] * 3
+    assert judge_feature_drift(DEP, store_url=settings.store_url, version="2") == []  # no baseline
 
 
 def test_rerun_and_late_data_never_double_count(settings: Settings) -> None:

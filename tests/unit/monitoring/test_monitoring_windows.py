@@ -12,16 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.typing import NDArray
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import func, select
 
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.monitoring import Baseline, build_baseline, drift_score
+from airflow_mlops.monitoring import Baseline, build_baseline, drift_buckets, drift_score
 from airflow_mlops.monitoring.fold import fold_new_predictions
 from airflow_mlops.monitoring.testing import insert_deployment_with_baseline
 from airflow_mlops.monitoring.windows import drift_scores, predictions_per_hour, window_counts
 from airflow_mlops.prediction_log import PredictionLogWriter
-from airflow_mlops.store import DriftBucketRow, session_scope
+from airflow_mlops.store import DriftHourRow, session_scope
 
 DEP = "dep1"
 TARGET = "churned"
@@ -159,7 +158,7 @@ def test_drift_scores_equal_drift_score_on_the_summed_vectors(settings: Settings
     for metric in ("psi", "hellinger"):
         scores, sizes = drift_scores(settings.store_url, DEP, "1", baseline, H10, H12, metric=metric)
         expected = {
-            name: drift_score(metric, baseline.baseline_counts[name], vector)
+            name: drift_score(metric, baseline.baseline_counts[name], vector, baseline.bins(name))
             for name, vector in summed.items()
         }
         assert scores == pytest.approx(expected, rel=1e-12)
@@ -170,22 +169,21 @@ def test_drift_scores_equal_drift_score_on_the_summed_vectors(settings: Settings
 
 
 @contextmanager
-def _rows_read() -> Iterator[list[int]]:
-    """Rows returned by every SELECT a session runs while the block is open."""
+def _rows_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Bucket rows each drift window read fetched from the store while the block is open."""
     counts: list[int] = []
+    real = drift_buckets._rows
 
-    def count(state: ORMExecuteState) -> Any:
-        if not state.is_select:
-            return None
-        frozen = state.invoke_statement().freeze()
-        counts.append(len(frozen().all()))
-        return frozen()
+    def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        rows = real(*args, **kwargs)
+        counts.append(len(rows))
+        return rows
 
-    event.listen(Session, "do_orm_execute", count)
+    monkeypatch.setattr(drift_buckets, "_rows", counting)
     try:
         yield counts
     finally:
-        event.remove(Session, "do_orm_execute", count)
+        monkeypatch.setattr(drift_buckets, "_rows", real)
 
 
 def _bucket_rows_in_window(url: str, start: datetime, end: datetime) -> int:
@@ -193,11 +191,11 @@ def _bucket_rows_in_window(url: str, start: datetime, end: datetime) -> int:
         return int(
             session.scalar(
                 select(func.count())
-                .select_from(DriftBucketRow)
+                .select_from(DriftHourRow)
                 .where(
-                    DriftBucketRow.deployment_id == DEP,
-                    DriftBucketRow.hour >= start,
-                    DriftBucketRow.hour < end,
+                    DriftHourRow.deployment_id == DEP,
+                    DriftHourRow.hour >= start,
+                    DriftHourRow.hour < end,
                 )
             )
             or 0
@@ -205,20 +203,21 @@ def _bucket_rows_in_window(url: str, start: datetime, end: datetime) -> int:
 
 
 def test_window_cost_does_not_grow_with_the_number_of_predictions(
-    settings: Settings, baseline: Baseline
+    settings: Settings, baseline: Baseline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hours = (H10, H11, H12)
     _write_and_fold(settings, [row for k, hour in enumerate(hours) for row in _traffic(30, hour, seed=k)])
-    with _rows_read() as read_before:
+    with _rows_read(monkeypatch) as read_before:
         before = window_counts(settings.store_url, DEP, "1", H10, H13)
     rows_before = _bucket_rows_in_window(settings.store_url, H10, H13)
 
     more = [row for k, hour in enumerate(hours) for row in _traffic(300, hour, seed=10 + k)]
     _write_and_fold(settings, more)
-    with _rows_read() as read_after:
+    with _rows_read(monkeypatch) as read_after:
         after = window_counts(settings.store_url, DEP, "1", H10, H13)
 
-    assert rows_before == _bucket_rows_in_window(settings.store_url, H10, H13) == len(hours) * 3
-    assert read_before == read_after == [len(hours) * 3]
+    # One packed row per hour holds every feature (and the target); the window lies within one day.
+    assert rows_before == _bucket_rows_in_window(settings.store_url, H10, H13) == len(hours)
+    assert read_before == read_after == [len(hours)]
     assert {name: int(v.sum()) for name, v in before.items()} == {"tenure": 90, "plan": 90, TARGET: 90}
     assert {name: int(v.sum()) for name, v in after.items()} == {"tenure": 990, "plan": 990, TARGET: 990}

@@ -136,8 +136,12 @@ def test_shifted_traffic_fails_and_names_the_drifted_feature(settings: Settings)
 
     assert result.drift_status == HEALTH_STATUS.FAILING
     assert result.drift["tenure"] >= 0.15 > result.drift["plan"]
-    assert result.drift_message.startswith("failing: 1 high-importance feature drifted: tenure psi=")
+    # Judged by the default distribution rule, which names the statistic that saw it.
+    assert result.drift_message.startswith("failing: 1 high-importance feature drifted: tenure wasserstein=")
     assert "plan" not in result.drift_message
+    verdicts = result.to_xcom()["drift_verdicts"]
+    assert verdicts["tenure"]["drifted"] and not verdicts["plan"]["drifted"]
+    assert verdicts["tenure"]["statistic"] == "wasserstein" and TARGET not in verdicts
     assert [(row.status, row.message) for row in _health_rows(settings)] == [
         ("failing", result.drift_message)
     ]
@@ -240,14 +244,14 @@ def test_scores_use_the_metric_health_judges_them_by(settings: Settings) -> None
     _deploy(settings)
     _log(settings, 800, H10, seed=1, shift=6.0)
     start, end = H10, H10 + timedelta(hours=1)
-    health = DriftHealthSettings(metric="hellinger", drift_threshold=0.1)
+    health = DriftHealthSettings(rule="threshold", metric="hellinger", drift_threshold=0.1)
 
     result = monitor_deployment(DEP, settings, window_end=end, window_hours=1, health_settings=health)
 
     baseline = Baseline.from_dict(Deployment.get(DEP, store_url=settings.store_url).get_baseline() or {})
     counts = window_counts(settings.store_url, DEP, "1", start, end)
     by_hand = {
-        name: drift_score("hellinger", baseline.baseline_counts[name], vector)
+        name: drift_score("hellinger", baseline.baseline_counts[name], vector, baseline.bins(name))
         for name, vector in counts.items()
     }
     assert result.drift == pytest.approx({k: v for k, v in by_hand.items() if k != TARGET}, rel=1e-12)

@@ -23,9 +23,14 @@ def test_migrated_schema_matches_the_tables(tmp_path: Path) -> None:
     with get_engine(url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert {"deployments", "model_history", "baselines", "drift_buckets", "service_buckets"} <= set(
-        inspect(get_engine(url)).get_table_names()
-    )
+    assert {
+        "deployments",
+        "model_history",
+        "baselines",
+        "drift_hours",
+        "drift_days",
+        "service_buckets",
+    } <= set(inspect(get_engine(url)).get_table_names())
 
 
 def _row(created: datetime) -> DeploymentRow:

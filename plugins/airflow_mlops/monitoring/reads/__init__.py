@@ -5,8 +5,8 @@ naive time means UTC), the default is the 7 days before the next top of the
 hour, and a window is ``start <= hour < end``. Bucket sizes are ``PT1H``, ``P1D``,
 ``P7D`` (whole hours from ``start_time``) and ``P1M`` (calendar months from
 ``start_time``'s day and hour; the last bucket is cut at ``end_time``).
-Every read sums stored hourly rows: its cost is hours x features, whatever the
-traffic.
+Every read sums stored buckets (drift: whole days from the daily rollup plus the
+edge hours): its cost depends on the window, whatever the traffic.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from airflow_mlops.monitoring.reads.drift import (
     get_drift_over_time,
     get_feature_histogram,
     get_target_drift,
+    judge_feature_drift,
     list_feature_drift,
     load_baseline,
+    window_counts,
 )
 from airflow_mlops.monitoring.reads.humility import HumilityOverTime, get_humility_stats_over_time
 from airflow_mlops.monitoring.reads.predictions_vs_actuals import (
@@ -73,10 +75,12 @@ __all__ = [
     "get_service_stats",
     "get_service_stats_over_time",
     "get_target_drift",
+    "judge_feature_drift",
     "list_feature_drift",
     "load_baseline",
     "model_version_of",
     "pairs_for_task",
     "prediction_usage",
     "resolve_window",
+    "window_counts",
 ]

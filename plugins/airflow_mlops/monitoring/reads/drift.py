@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import gc
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import select
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift import drift_score, get_drift_metric
+from airflow_mlops.monitoring.drift_buckets import feature_rows, window_sums
+from airflow_mlops.monitoring.drift_rule import FeatureVerdict, judge_features
+from airflow_mlops.monitoring.health_settings import DriftHealthSettings
 from airflow_mlops.monitoring.reads.window import (
     OverTime,
     bucket_bounds,
@@ -22,75 +23,96 @@ from airflow_mlops.monitoring.reads.window import (
     period_of,
     resolve_window,
 )
-from airflow_mlops.store import (
-    BaselineRow,
-    DriftBucketRow,
-    session_scope,
-)
+from airflow_mlops.store import BaselineRow, session_scope
+
+#: Parsed baselines by (store, deployment, version), each with the ``created_at`` it was read at.
+_BASELINES: OrderedDict[tuple[str, str, str], tuple[datetime, Baseline]] = OrderedDict()
+_BASELINES_KEPT = 64
+_baselines_lock = threading.Lock()
 
 
 def load_baseline(store_url: str, deployment_id: str, version: str) -> Baseline | None:
+    """The model version's baseline; parsed once per stored version of it, then shared.
+
+    A baseline with 100 bins per feature, hundreds of categories and its reference
+    sample is tens of kB of JSON: parsing it was most of a 7-day drift query. A
+    replacement that re-fixes a version's baseline writes a new ``created_at``, so
+    the cache is checked against it with a one-column primary-key read. The
+    returned object is shared between callers: read it, never change it.
+    """
+    key = (store_url, deployment_id, version)
     with session_scope(store_url) as session:
+        stamp = session.scalar(
+            select(BaselineRow.created_at).where(
+                BaselineRow.deployment_id == deployment_id, BaselineRow.model_version == version
+            )
+        )
+        if stamp is None:
+            return None
+        with _baselines_lock:
+            cached = _BASELINES.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         row = session.get(BaselineRow, (deployment_id, version))
-        return None if row is None else Baseline.from_dict(row.baseline)
+        if row is None:
+            return None
+        baseline = Baseline.from_dict(row.baseline)
+        stamp = row.created_at
+    with _baselines_lock:
+        _BASELINES[key] = (stamp, baseline)
+        _BASELINES.move_to_end(key)
+        while len(_BASELINES) > _BASELINES_KEPT:
+            _BASELINES.popitem(last=False)
+    return baseline
 
 
-def _drift_rows(
+def window_counts(
     store_url: str,
     deployment_id: str,
     version: str,
     start: datetime,
     end: datetime,
     features: list[str] | None = None,
-) -> list[tuple[datetime, str, list[int]]]:
-    # The counts come back as their JSON text and are parsed in one json.loads: per-row
-    # decoding by the JSON column type was most of a 7-day query's time.
-    query = select(
-        DriftBucketRow.hour, DriftBucketRow.feature, type_coerce(DriftBucketRow.counts, Text)
-    ).where(
-        DriftBucketRow.deployment_id == deployment_id,
-        DriftBucketRow.model_version == version,
-        DriftBucketRow.hour >= start,
-        DriftBucketRow.hour < end,
-    )
-    if features is not None:
-        query = query.where(DriftBucketRow.feature.in_(features))
-    with _no_gc(), session_scope(store_url) as session:
-        rows = session.execute(query).all()
-        if not rows:
-            return []
-        vectors = json.loads("[" + ",".join(text for _h, _f, text in rows) + "]")
-        return [(h, f, v) for (h, f, _t), v in zip(rows, vectors, strict=True)]
+) -> dict[str, np.ndarray]:
+    """Per feature (default: every stored one), the bin counts of ``start <= hour < end``, summed.
 
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC for one window read.
-
-    A 7-day read allocates ~10^4 small lists at once, which triggers a full
-    collection of the whole process heap (in a server, 100+ ms, more than the
-    read itself); none of them form cycles, so nothing is lost by waiting.
+    Every window's drift goes through here. Whole UTC days come from the daily
+    rollup and only the edge hours from the hourly rows (:mod:`.drift_buckets`), so
+    a 90-day window reads ~100 rows whatever the traffic. A feature with no rows in
+    the window is absent (not a vector of zeros).
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return window_sums(store_url, deployment_id, version, start, end, features)
 
 
-def _sum_by_feature(rows: list[tuple[datetime, str, list[int]]]) -> dict[str, np.ndarray]:
-    grouped: dict[str, list[list[int]]] = {}
-    for _hour, feature, counts in rows:
-        grouped.setdefault(feature, []).append(counts)
-    return {feature: np.asarray(lists, dtype=np.int64).sum(axis=0) for feature, lists in grouped.items()}
+def judge_feature_drift(
+    deployment_id: str,
+    *,
+    store_url: str,
+    version: str,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+    settings: DriftHealthSettings | None = None,
+) -> list[FeatureVerdict]:
+    """Every feature's verdict over the window under ``settings``' rule, in the baseline's feature order.
+
+    [] without a baseline. A feature with no rows in the window has a verdict
+    with ``score=None`` (see :func:`.drift_rule.judge_features`).
+    """
+    start, end = resolve_window(start_time, end_time)
+    baseline = load_baseline(store_url, deployment_id, version)
+    if baseline is None:
+        return []
+    names = list(baseline.features)
+    totals = window_counts(store_url, deployment_id, version, start, end, names)
+    counts = {name: totals.get(name, np.zeros(baseline.bins(name).n_bins, dtype=np.int64)) for name in names}
+    verdicts = judge_features(baseline, counts, settings)
+    return [verdicts[name] for name in names]
 
 
 def _score(baseline: Baseline, name: str, counts: np.ndarray | None, metric: str) -> float | None:
     if counts is None or counts.sum() == 0:
         return None  # no rows in the window: no score (not "no drift")
-    return drift_score(metric, baseline.baseline_counts[name], counts)
+    return drift_score(metric, baseline.baseline_counts[name], counts, baseline.bins(name))
 
 
 @dataclass
@@ -148,7 +170,7 @@ def get_target_drift(
     target = baseline.prediction.name if baseline is not None and baseline.prediction is not None else None
     if baseline is None or target is None or not enabled:
         return TargetDrift(deployment_id, version, target, name, None, 0, 0, period_of(start, end), enabled)
-    counts = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [target])).get(target)
+    counts = window_counts(store_url, deployment_id, version, start, end, [target]).get(target)
     return TargetDrift(
         deployment_id,
         version,
@@ -177,9 +199,8 @@ def list_feature_drift(
     baseline, name = _drift_context(store_url, deployment_id, version, metric, default_metric)
     if baseline is None or not enabled:
         return []
-    totals = _sum_by_feature(
-        _drift_rows(store_url, deployment_id, version, start, end, list(baseline.features))
-    )
+    totals = window_counts(store_url, deployment_id, version, start, end, list(baseline.features))
+    period = period_of(start, end)
     out = [
         FeatureDriftResult(
             feature,
@@ -188,7 +209,7 @@ def list_feature_drift(
             baseline.importance.get(feature),
             0 if feature not in totals else int(totals[feature].sum()),
             int(sum(baseline.baseline_counts[feature])),
-            period_of(start, end),
+            dict(period),
             version,
         )
         for feature in baseline.features
@@ -218,9 +239,10 @@ def get_drift_over_time(
     baseline.bins(feature)  # unknown name: KeyError listing the known ones
     bounds = bucket_bounds(start, end, bucket_size)
     sums: list[np.ndarray | None] = [None] * len(bounds)
-    for hour, _f, counts in _drift_rows(store_url, deployment_id, version, start, end, [feature]):
-        i = bucket_index(bounds, hour)
-        vector = np.asarray(counts, dtype=np.int64)
+    # Rows never straddle a bucket boundary: a day cut by one is read hour by hour.
+    cuts = [lo for lo, _hi in bounds[1:]]
+    for moment, vector in feature_rows(store_url, deployment_id, version, start, end, feature, cuts):
+        i = bucket_index(bounds, moment)
         current = sums[i]
         sums[i] = vector if current is None else current + vector
     result = OverTime(
@@ -279,9 +301,7 @@ def get_feature_histogram(
         )
     bins = baseline.bins(feature)  # unknown name: KeyError listing the known ones
     reference = [int(c) for c in baseline.baseline_counts[feature]]
-    summed = _sum_by_feature(_drift_rows(store_url, deployment_id, version, start, end, [feature])).get(
-        feature
-    )
+    summed = window_counts(store_url, deployment_id, version, start, end, [feature]).get(feature)
     window = [0] * bins.n_bins if summed is None else [int(c) for c in summed]
     base_total, window_total = sum(reference), sum(window)
     return FeatureHistogram(
