@@ -7,8 +7,8 @@ the defaults to become). Each simulated hour, three servers (``--servers``) writ
 that hour's rows (1 000 to 5 000, following a daily cycle) through the real
 ``PredictionLogWriter``, one file each per flush (``--flushes``); then the pass a
 scheduled ``mlops_monitor`` run makes folds them (``fold_new_predictions``),
-followed by the prediction log's lifecycle step (compaction and retention, see
-:func:`lifecycle_step`: a marked place, empty until that work lands).
+followed by the prediction log's lifecycle step (compaction of closed hours and
+retention, with a user's defaults: see :func:`lifecycle_step`).
 
 Measured, all in this one process, on the real MLOps store (SQLite by default,
 ``--store-url`` for another):
@@ -186,21 +186,24 @@ def store_bytes(store_url: str) -> int | None:
 
 
 def lifecycle_step(store_url: str, log_root: Path, now: datetime) -> dict[str, Any]:
-    """THE PLACE FOR THE PREDICTION LOG'S LIFECYCLE (issue 17, branch ``lifecycle``).
+    """The prediction log's lifecycle after the fold, as every monitoring pass runs it.
 
-    A scheduled monitoring pass will, after folding, compact each closed
-    deployment-hour's part files into one and drop raw rows past the retention
-    setting (buckets, baselines and health history stay). Once those entry points
-    exist, call them here exactly as the ``mlops_monitor`` DAG does, e.g.::
-
-        from airflow_mlops.prediction_log import compact_closed_hours, apply_retention
-        compact_closed_hours(log_root, DEP, now=now)
-        apply_retention(log_root, DEP, now=now, keep=timedelta(days=30))
-
-    and return what they report. Until then it does nothing, so a run measures
-    the fold as it is on the branch it runs on.
+    ``services.monitoring_pass.maintain_prediction_log`` with a user's defaults:
+    compaction of hours closed 60 minutes (``MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES``)
+    and no retention (``MLOPS_PREDICTION_LOG_RETENTION_DAYS`` is off by default), so
+    the log's size per day is what a user keeps without setting one.
     """
-    return {}
+    from airflow_mlops.monitoring.compaction import compact_prediction_log
+    from airflow_mlops.monitoring.retention import apply_log_retention
+
+    compacted = compact_prediction_log(
+        DEP, store_url=store_url, log_root=log_root, grace=timedelta(minutes=60), now=now
+    )
+    expired = apply_log_retention(DEP, store_url=store_url, log_root=log_root, retention_days=None, now=now)
+    done = {"compacted_hours": compacted.hours, "compacted_files": compacted.files_in}
+    if expired.files:
+        done["expired_files"] = expired.files
+    return {k: v for k, v in done.items() if v}
 
 
 def query_ms(store_url: str, end: datetime, days: int, repeats: int) -> dict[str, Any]:
@@ -412,7 +415,7 @@ def main() -> int:
             "rows_per_hour": "1000-5000, daily cycle",
             "servers": args.servers,
             "files_per_server_hour": args.flushes,
-            "pass": "fold_new_predictions after each simulated hour, then lifecycle_step (empty until it lands)",
+            "pass": "fold_new_predictions after each simulated hour, then lifecycle_step: compaction of hours closed 60 min, retention off (the defaults)",
             "store": measured["store_url"],
             "queries": f"list_feature_drift, every feature, PSI; median of {args.queries}; windows end at "
             f"{QUERY_END_HOUR}:00 UTC",
