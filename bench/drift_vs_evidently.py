@@ -365,7 +365,7 @@ def ours_decisions(store_url: str) -> tuple[str, dict[str, dict[str, Any]]]:
     DataRobot-style default of ``FeatureDrift.list``, PSI >= 0.15.
     """
     try:
-        from airflow_mlops.monitoring.reads.drift import judge_feature_drift  # type: ignore[attr-defined]
+        from airflow_mlops.monitoring.reads.drift import judge_feature_drift
     except ImportError:
         from airflow_mlops.monitoring.reads import list_feature_drift
 
