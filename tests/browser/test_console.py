@@ -302,6 +302,13 @@ def test_the_drift_scatter_has_one_point_per_feature_and_drift_over_time_one_per
         f"the page's featureDrift window has no scored feature: {admin.last_call('/featureDrift/')}"
     )
     expect(scatter).to_have_attribute("data-point-count", str(len(scored)))
+    # The demo keeps the default distribution rule: no score threshold judges drift, so the caption
+    # says which rule health uses instead of explaining threshold colours.
+    health = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/healthSettings/")
+    assert health["dataDrift"]["rule"] == "distribution", health["dataDrift"]
+    caption = page.locator('[data-testid="drift-rule-caption"]')
+    expect(caption).to_have_attribute("data-rule", "distribution")
+    expect(caption).to_contain_text("Drift health uses the distribution rule")
 
     over_time = page.locator('[data-testid="feature-drift-over-time"]')
     expect(over_time).to_be_visible()

@@ -2,6 +2,12 @@
  * Drift against importance per feature (DataRobot's quadrants: the thresholds split features into
  * drifted-and-important, drifted, and fine), a feature's histogram and drift over time, and the
  * predictions' drift over time (target drift), for the chosen metric.
+ *
+ * The quadrants only hold under the ``threshold`` drift rule (score >= driftThreshold). Under the
+ * default ``distribution`` rule health judges each feature by sample-size-aware tests, not by any
+ * one metric's score, so a score line would colour features health does not call drifted (and
+ * miss ones it does); the per-feature verdicts are not served to this tab, so the points stay
+ * neutral and the caption says where the judgement is.
  */
 import { Box, Flex, SimpleGrid, Text } from "@chakra-ui/react";
 
@@ -14,7 +20,7 @@ import { bucketLabel } from "../time";
 import { LatestReport } from "./Overview";
 import { WindowControls, useWindow } from "./ServiceHealth";
 
-export const DRIFT_METRICS = ["psi", "kl_divergence", "hellinger", "js_divergence", "dissimilarity"];
+export const DRIFT_METRICS = ["psi", "kl_divergence", "hellinger", "js_divergence", "dissimilarity", "wasserstein", "ks", "js_distance"];
 
 interface FeatureDriftItem {
   name: string;
@@ -38,7 +44,8 @@ interface Histogram {
 }
 
 interface HealthSettings {
-  dataDrift?: { driftThreshold?: number; importanceThreshold?: number; metric?: string };
+  /** ``rule``: how health judges a feature (absent on servers older than the distribution rule: threshold). */
+  dataDrift?: { rule?: string; driftThreshold?: number; importanceThreshold?: number; metric?: string };
 }
 
 function DriftOverTimeChart({ id, deploymentId, feature, metric, title }: { id: string; deploymentId: string; feature: string; metric: string; title: string }) {
@@ -75,10 +82,13 @@ export function DataDrift({ deployment: d }: { deployment: Deployment }) {
   const byImportance = [...features].sort((a, b) => (b.featureImpact ?? 0) - (a.featureImpact ?? 0));
   const selected = feature || byImportance[0]?.name || "";
   const histogram = useApi<Histogram>(selected ? `deployments/${d.id}/featureHistogram/` : null, { featureName: selected, start, end });
-  const driftThreshold = chosen === healthMetric ? (health.data?.dataDrift?.driftThreshold ?? null) : null;
+  const rule = health.data?.dataDrift?.rule ?? "threshold";
+  const byThreshold = rule === "threshold";
+  const driftThreshold = byThreshold && chosen === healthMetric ? (health.data?.dataDrift?.driftThreshold ?? null) : null;
   const importanceThreshold = health.data?.dataDrift?.importanceThreshold ?? null;
 
   const color = (f: FeatureDriftItem) => {
+    if (!byThreshold) return COLORS.blue;
     const drifted = driftThreshold !== null && (f.driftScore ?? 0) >= driftThreshold;
     const important = importanceThreshold !== null && (f.featureImpact ?? 0) >= importanceThreshold;
     return drifted ? (important ? COLORS.red : COLORS.orange) : COLORS.green;
@@ -110,11 +120,21 @@ export function DataDrift({ deployment: d }: { deployment: Deployment }) {
                   onPick={(i) => setFeature(plotted[i].name)}
                   empty="No drift to show: feature drift tracking is off, or no prediction in this window."
                 />
-                <Text fontSize="xs" color="fg.muted" mt={2}>
-                  Red: drifted and important (above both thresholds); orange: drifted, less important; green: under the drift
-                  threshold. Click a point to chart that feature below.
-                  {driftThreshold === null && chosen !== healthMetric ? ` The drift threshold applies to ${healthMetric}, the health metric.` : ""}
-                </Text>
+                {byThreshold ? (
+                  <Text fontSize="xs" color="fg.muted" mt={2} data-testid="drift-rule-caption" data-rule="threshold">
+                    Red: drifted and important (above both thresholds); orange: drifted, less important; green: under the drift
+                    threshold. Click a point to chart that feature below.
+                    {driftThreshold === null && chosen !== healthMetric ? ` The drift threshold applies to ${healthMetric}, the health metric.` : ""}
+                  </Text>
+                ) : (
+                  <Text fontSize="xs" color="fg.muted" mt={2} data-testid="drift-rule-caption" data-rule={rule}>
+                    Drift health uses the distribution rule: a feature drifts when its Kolmogorov-Smirnov, Wasserstein or
+                    Jensen-Shannon distance (or its share of missing or unseen values) changed both significantly for the sample
+                    sizes and by enough, so no score threshold applies and the points are not coloured by one. Which features drifted: see the drift health message
+                    {d.modelHealth.message ? ` ("${d.modelHealth.message}")` : ""}.{importanceThreshold !== null ? " The vertical line is the importance threshold." : ""}
+                    Click a point to chart that feature below.
+                  </Text>
+                )}
               </>
             );
           }}
