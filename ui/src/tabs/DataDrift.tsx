@@ -131,7 +131,7 @@ export function DataDrift({ deployment: d }: { deployment: Deployment }) {
                     Drift health uses the distribution rule: a feature drifts when its Kolmogorov-Smirnov, Wasserstein or
                     Jensen-Shannon distance (or its share of missing or unseen values) changed both significantly for the sample
                     sizes and by enough, so no score threshold applies and the points are not coloured by one. Which features drifted: see the drift health message
-                    {d.modelHealth.message ? ` ("${d.modelHealth.message}")` : ""}.{importanceThreshold !== null ? " The vertical line is the importance threshold." : ""}
+                    {d.modelHealth.message ? ` ("${d.modelHealth.message}")` : ""}.{importanceThreshold !== null ? " The vertical line is the importance threshold." : ""}{" "}
                     Click a point to chart that feature below.
                   </Text>
                 )}
