@@ -87,7 +87,7 @@ class ColumnType:
     def expected(self) -> str:
         """What a value of this type looks like, for error messages."""
         if self.logical == "numeric":
-            return "an integer" if self.dtype == "int" else "a number"
+            return "an integer" if self.dtype == "int" else "a finite number"
         if self.logical == "boolean":
             return "true or false"
         if self.logical == "datetime":
@@ -159,12 +159,26 @@ def coerce(array: pa.Array | pa.ChunkedArray, column_type: ColumnType) -> Coerce
     was_null = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     if pa.types.is_null(array.type):
         return Coerced(pa.nulls(len(array), type=target), np.zeros(len(array), dtype=bool))
-    if array.type == target:
-        return Coerced(array, np.zeros(len(array), dtype=bool))
-
-    values = _read_as(array, column_type)
+    values = array if array.type == target else _read_as(array, column_type)
+    if pa.types.is_floating(values.type):
+        values = _null_infinities(values)
     is_null = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     return Coerced(values, is_null & ~was_null)
+
+
+def _null_infinities(floats: pa.Array) -> pa.Array:
+    """``inf`` and ``-inf`` as null, so :func:`coerce` flags them like any unreadable value.
+
+    A literal ``inf`` parses as a float, but no statistic survives it (the
+    profile's variance overflows, a model's scaler divides by it), so it goes
+    through the dataset's invalid-value policy (fail, warn or quarantine) with
+    its row and column named. NaN is left alone: Arrow readers already treat
+    it as missing, and Parquet writers use it for missing values.
+    """
+    infinite = pc.fill_null(pc.is_inf(floats), False)
+    if not pc.any(infinite).as_py():
+        return floats
+    return pc.if_else(infinite, pa.scalar(None, floats.type), floats)
 
 
 def _read_as(array: pa.Array, column_type: ColumnType) -> pa.Array:

@@ -91,3 +91,16 @@ def test_column_type_arguments_are_validated() -> None:
         ColumnType("number")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"numeric dtype must be one of \['int', 'float'\], got None"):
         ColumnType("numeric")
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(["1.5", "inf", None, "-Infinity", "2"]),
+        pa.array([1.5, float("inf"), None, float("-inf"), 2.0]),  # already float64 (Parquet, JSON)
+    ],
+)
+def test_coerce_flags_infinities_as_invalid_and_nulls_them(array: pa.Array) -> None:
+    result = coerce(array, ColumnType("numeric", "float"))
+    assert result.invalid.tolist() == [False, True, False, True, False]
+    assert result.values.to_pylist() == [1.5, None, None, None, 2.0]
