@@ -51,7 +51,14 @@ from airflow_mlops.registry import (
     model_version_info,
 )
 from airflow_mlops.security import Principal, roles_of
-from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
+from airflow_mlops.store import (
+    BaselineRow,
+    DeploymentRow,
+    HealthRow,
+    ModelHistoryRow,
+    bump_auth_epoch,
+    session_scope,
+)
 from airflow_mlops.store.tables import DeploymentRoleRow
 from airflow_mlops.training import register_learning_model
 
@@ -194,6 +201,8 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
                 session.add(
                     DeploymentRoleRow(deployment_id=row.id, user=owner, role=DEPLOYMENT_ROLE.OWNER.value)
                 )
+            if owners:
+                bump_auth_epoch(session)
             record_audit(session, row.id, "create", actor, None, audit_snapshot(row))
         mirror_deployment_alias(info.ref, row.id)
         return cls.get(row.id, store_url=url)
@@ -383,6 +392,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
             for table in (ModelHistoryRow, BaselineRow, HealthRow, DeploymentRoleRow):
                 session.query(table).filter(table.deployment_id == self.id).delete()
             session.delete(row)
+            bump_auth_epoch(session)  # roles on it went: cached ones must go too
             record_audit(session, self.id, "delete", actor, before, None)
         drop_deployment_alias(ModelRef(self.model["registered_model_name"], self.model["version"]), self.id)
         self.status = "deleted"
@@ -399,6 +409,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
             if old is not None and old.role == DEPLOYMENT_ROLE.OWNER.value and value != old.role:
                 _keep_an_owner(session, self.id, user)
             session.merge(DeploymentRoleRow(deployment_id=self.id, user=user, role=value))
+            bump_auth_epoch(session)
             record_audit(session, self.id, "share", actor, before, {"user": user, "role": value})
 
     def unshare(self, user: str, *, actor: str | None = None) -> None:
@@ -410,6 +421,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
             if old.role == DEPLOYMENT_ROLE.OWNER.value:
                 _keep_an_owner(session, self.id, user)
             session.delete(old)
+            bump_auth_epoch(session)
             record_audit(session, self.id, "share", actor, before, None)
 
     def list_shared_roles(self) -> builtins.list[dict[str, str]]:

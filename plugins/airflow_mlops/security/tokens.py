@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from airflow_mlops.security.principal import AuthError, Principal
-from airflow_mlops.store import session_scope
+from airflow_mlops.store import bump_auth_epoch, session_scope
 from airflow_mlops.store.tables import ApiTokenRow
 
 PREFIX = "mlops_"
@@ -93,8 +93,28 @@ def _info(row: ApiTokenRow) -> TokenInfo:
     )
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A token the store vouched for: who it stands for and until when (what a worker may cache)."""
+
+    token_id: str
+    principal: Principal
+    expires_at: datetime | None
+
+    def principal_now(self) -> Principal:
+        """The principal, or :class:`AuthError` once the token has expired (checked on every use)."""
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise AuthError(f"token {self.token_id} expired at {self.expires_at.isoformat()}")
+        return self.principal
+
+
 def verify_token(store_url: str, token: str) -> Principal:
     """The principal a token stands for, or :class:`AuthError` saying why not."""
+    return check_token(store_url, token).principal_now()
+
+
+def check_token(store_url: str, token: str) -> VerifiedToken:
+    """Look the token up in the store: known and not revoked, or :class:`AuthError` saying why not."""
     if not token or not token.startswith(PREFIX):
         raise AuthError("the token is not an airflow-mlops API token (expected 'mlops_…')")
     with session_scope(store_url) as session:
@@ -103,9 +123,13 @@ def verify_token(store_url: str, token: str) -> Principal:
         raise AuthError("the token is not known")
     if row.revoked_at is not None:
         raise AuthError(f"token {row.id} was revoked at {row.revoked_at.isoformat()}")
-    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
-        raise AuthError(f"token {row.id} expired at {row.expires_at.isoformat()}")
-    return Principal(name=row.user, is_admin=row.is_admin, via="token")
+    verified = VerifiedToken(
+        token_id=row.id,
+        principal=Principal(name=row.user, is_admin=row.is_admin, via="token"),
+        expires_at=row.expires_at,
+    )
+    verified.principal_now()
+    return verified
 
 
 def revoke_token(store_url: str, token_id: str) -> TokenInfo:
@@ -115,6 +139,7 @@ def revoke_token(store_url: str, token_id: str) -> TokenInfo:
             raise LookupError(f"no token with id {token_id!r}")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
+            bump_auth_epoch(session)  # every server's cached copy of this token goes within a second
         return _info(row)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
@@ -36,7 +35,14 @@ from airflow_mlops.api.version import build_version_router
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef
 from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
-from airflow_mlops.security import Principal, allowed, role_of, verify_token
+from airflow_mlops.security import (
+    AuthCache,
+    Principal,
+    VerifiedToken,
+    allowed,
+    check_token,
+    role_of,
+)
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
 from airflow_mlops.serving.csv_answer import csv_body, wants_csv
@@ -105,51 +111,18 @@ def check_features(frame: pd.DataFrame, features: list[str]) -> None:
     prepare_features(Columns.from_frame(frame), features, None)
 
 
-class _TtlCache:
-    """A tiny time-bounded memo for the request path's store lookups (tokens, roles).
+def _cached_token_authenticator(store_url: str, cache: AuthCache) -> Authenticator:
+    """The API-token check, answered from the worker's :class:`AuthCache` when it may be trusted."""
 
-    Entries live ``ttl_s`` seconds, so a revoked token or a removed role stops
-    working within that time, and the hot path skips one or two store queries
-    per request. Bounded: cleared whole when it grows past ``max_entries``.
-    """
-
-    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
-        self._ttl_s = ttl_s
-        self._max = max_entries
-        self._entries: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any) -> tuple[bool, Any]:
-        if self._ttl_s <= 0:
-            return False, None
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return False, None
-        return True, hit[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if self._ttl_s <= 0:
-            return
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self._ttl_s, value)
-
-
-#: How long a verified token and a deployment role may be trusted without asking the store again
-#: (``MLOPS_AUTH_CACHE_TTL_S``; default 0: every request asks, so a revocation acts at once).
-AUTH_CACHE_TTL_ENV = "MLOPS_AUTH_CACHE_TTL_S"
-
-
-def _cached_token_authenticator(store_url: str, cache: _TtlCache) -> Authenticator:
     async def authenticate(request: Request) -> Principal | None:
         token = bearer_token(request)
         if token is None or not token.startswith(TOKEN_PREFIX):
             return None
-        key = hashlib.sha256(token.encode()).digest()
-        hit, principal = cache.get(key)
+        key = ("token", hashlib.sha256(token.encode()).digest())
+        hit, verified = cache.get(key)
         if not hit:
-            principal = await run_in_threadpool(verify_token, store_url, token)
-            cache.put(key, principal)
-        return cast(Principal | None, principal)
+            verified = await run_in_threadpool(cache.lookup, key, lambda: check_token(store_url, token))
+        return cast(VerifiedToken, verified).principal_now()
 
     return authenticate
 
@@ -187,10 +160,8 @@ def create_app(
     the plugin passes ``airflow``; see :mod:`airflow_mlops.services.project_runners`).
     """
     cfg = settings or get_settings()
-    ttl_s = float(os.environ.get(AUTH_CACHE_TTL_ENV, "0") or 0)
-    auth_cache = _TtlCache(ttl_s)
+    auth_cache = AuthCache(cfg.store_url)
     authenticators = [*(authenticators or []), _cached_token_authenticator(cfg.store_url, auth_cache)]
-    role_cache = _TtlCache(ttl_s)
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
     batcher = MicroBatcher(call_model, concat=Columns.concat)
@@ -198,9 +169,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         cache.start(warm=True)
+        auth_cache.start()
         try:
             yield
         finally:
+            auth_cache.stop()
             cache.stop()
             writer.close()  # flush every buffered prediction before the process exits
 
@@ -287,11 +260,12 @@ def create_app(
                     status_code=422, detail=f"{name}={value!r} is not supported: no {why} here; leave it out"
                 )
         request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
-        key = (deployment_id, principal.name, principal.is_admin)
-        hit, role = role_cache.get(key)
+        key = ("role", deployment_id, principal.name, principal.is_admin)
+        hit, role = auth_cache.get(key)
         if not hit:
-            role = await run_in_threadpool(role_of, cfg.store_url, deployment_id, principal)
-            role_cache.put(key, role)
+            role = await run_in_threadpool(
+                auth_cache.lookup, key, lambda: role_of(cfg.store_url, deployment_id, principal)
+            )
         if not allowed(role, "predict"):
             raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
         body = await _read_body(request)

@@ -284,6 +284,20 @@ class DeploymentRoleRow(Base):
     role: Mapped[str] = mapped_column(String(16))
 
 
+class AuthEpochRow(Base):
+    """One row whose counter goes up with every change to tokens or roles.
+
+    Each prediction-server worker caches verified tokens and roles and polls this
+    counter (a primary-key read) instead of looking every request's token up; a
+    new value drops what it cached (see :mod:`airflow_mlops.security.auth_cache`).
+    """
+
+    __tablename__ = "auth_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditRow(Base):
     """Append-only record of every change to a deployment (kept after the deployment is deleted)."""
 

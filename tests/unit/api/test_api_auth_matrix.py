@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from airflow_mlops.deployments import Deployment
-from airflow_mlops.security import revoke_token
+from airflow_mlops.security import FRESH_S, revoke_token
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -447,12 +447,14 @@ def test_authorization_header_forms(server: LiveServer, header: str, status: int
     assert response.status_code == status, response.text
 
 
-def test_a_token_revoked_while_in_use_stops_working_at_once(server: LiveServer) -> None:
+def test_a_token_revoked_while_in_use_stops_working_within_the_stated_bound(server: LiveServer) -> None:
     name = f"eve-{uuid.uuid4().hex[:6]}"
     token = server.token(name)
     with server.client(token) as client:
-        assert client.get(f"{D}/").status_code == 200
+        for _ in range(3):  # cached by now
+            assert client.get(f"{D}/").status_code == 200
         revoke_token(server.settings.store_url, token.split("_")[1])
+        time.sleep(FRESH_S)
         response = client.get(f"{D}/")
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]
