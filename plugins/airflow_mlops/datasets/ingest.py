@@ -127,8 +127,9 @@ def ingest(
     store.point_latest(snapshot.version)
     if fingerprint is not None:
         store.remember(_source_key(fingerprint, src, arguments, outcome.contract), snapshot.version)
+    encoding = src.describe().get("encoding")
     log.info(
-        "%s: dataset %s version %s (%s): %d training rows, %d holdout rows, %d quarantined, %.1f s",
+        "%s: dataset %s version %s (%s): %d training rows, %d holdout rows, %d quarantined, %.1f s%s",
         src.label,
         dataset,
         snapshot.version,
@@ -137,6 +138,7 @@ def ingest(
         snapshot.n_holdout,
         outcome.n_quarantined,
         time.monotonic() - started,
+        f", encoding {encoding['name']} ({encoding['by']})" if encoding else "",
     )
     return snapshot
 

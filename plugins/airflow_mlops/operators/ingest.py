@@ -146,6 +146,7 @@ class IngestOperator(BaseOperator):
             "n_holdout": snapshot.n_holdout,
             "n_quarantined": int(meta.get("n_quarantined", 0)),
             "task": meta.get("task"),
+            "encoding": (meta.get("source_info") or {}).get("encoding"),
             "path": str(snapshot.path),
         }
         self.log.info(

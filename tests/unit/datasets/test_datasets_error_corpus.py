@@ -125,10 +125,11 @@ def _semicolons(directory: Path) -> Path:
     return path
 
 
-def _latin1(directory: Path) -> Path:
-    path = directory / "latin1.csv"
-    lines = set_field("plan", "caf\xe9", (3,))(good_lines())
-    path.write_bytes(csv_text(lines).encode("latin-1"))
+def _stray_latin1_byte(directory: Path) -> Path:
+    """UTF-8 text with one Latin-1 byte in it: no single encoding explains the file (a Latin-1 file is detected)."""
+    path = directory / "mixed.csv"
+    lines = set_field("note", "d\xe9j\xe0 vu", (5, 6, 8))(set_field("plan", "caf\udce9", (3,))(good_lines()))
+    path.write_bytes(csv_text(lines).encode("utf-8", errors="surrogateescape"))
     return path
 
 
@@ -256,8 +257,8 @@ CASES: dict[str, Case] = {
         ["data row 12 has 7 field(s)", "'C012,28.00,basic,,2024-01-13,0,extra'"],
         rows=(12,),
     ),
-    "non-UTF-8 bytes": Case(
-        _latin1,
+    "bytes no encoding explains": Case(
+        _stray_latin1_byte,
         S,
         "encoding",
         "expected UTF-8 text",

@@ -97,7 +97,8 @@ def test_quoted_newlines_and_escaped_quotes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("encoding", "options"), [("utf-8-sig", {}), ("utf-16", {}), ("latin-1", {"encoding": "latin-1"})]
+    ("encoding", "options"),
+    [("utf-8-sig", {}), ("utf-16", {}), ("latin-1", {}), ("latin-1", {"encoding": "latin-1"})],
 )
 def test_encodings(encoding: str, options: dict[str, str], tmp_path: Path) -> None:
     frame = pd.DataFrame({"ville": ["Orléans", "Besançon", "Zürich", "Malmö"] * 5, "label": [0, 1] * 10})

@@ -20,6 +20,7 @@ import fsspec
 
 from airflow_mlops.datasets.errors import DataValidationError, SourceError
 from airflow_mlops.datasets.sources.base import Source
+from airflow_mlops.datasets.sources.encoding import DETECT_BYTES, detect_encoding
 
 #: Bytes read at a time by the fingerprint pass (and characters by the JSON reader).
 READ_BLOCK = 8 << 20
@@ -57,6 +58,7 @@ class FileSource(Source):
         self._read = 0
         self._ukey: str | None = None
         self._detected_encoding: str | None = None
+        self._detected_by: str | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -89,28 +91,46 @@ class FileSource(Source):
         out.update({"uri": self.label, "bytes": self._size, "options": dict(self.options)})
         if self.compression:
             out["compression"] = self.compression
+        if self.text and (self._detected_encoding or self.options.get("encoding")):
+            out["encoding"] = {"name": self.encoding, "by": self._encoding_origin()}
         return out
 
     @property
     def encoding(self) -> str:
-        """The ``encoding`` option, else UTF-16 when the file starts with its byte-order mark, else UTF-8."""
+        """The ``encoding`` option, else the one detected (:mod:`.encoding`), else UTF-8."""
         configured = self.options.get("encoding")
         if configured:
             return str(configured)
         return self._detected_encoding or "utf-8"
 
+    def _encoding_origin(self) -> str:
+        """How the encoding was decided: ``option``, or what detected it (``bom``, ``utf-8``, ``detector``)."""
+        return "option" if self.options.get("encoding") else self._detected_by or "utf-8"
+
     def _detect_encoding(self) -> None:
-        if not self.text or self._detected_encoding is not None:
+        """Detect the encoding from the first :data:`DETECT_BYTES`; refuse bytes that no encoding explains."""
+        if not self.text or self._detected_encoding is not None or self.options.get("encoding"):
             return
         with self.fs.open(self.path, "rb", compression=self.compression) as handle:
-            start = handle.read(4)
-        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            self._detected_encoding = "utf-16"
-        else:
-            self._detected_encoding = "utf-8"
+            sample = handle.read(DETECT_BYTES)
+            complete = not handle.read(1)
+        detected = detect_encoding(sample, complete=complete)
+        if detected is None:
+            # Read as UTF-8 from here on, so the error can name the line and column it is about.
+            self._detected_encoding, self._detected_by = "utf-8", "utf-8"
+            trimmed = sample[: sample.rfind(b"\n") + 1] if b"\n" in sample and not complete else sample
+            try:
+                trimmed.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = trimmed.count(b"\n", 0, exc.start) + 1
+                raise self._encoding_error(
+                    exc.start, line, trimmed[exc.start : exc.end], refused=True
+                ) from None
+            raise self._encoding_error(0, 1, b"", refused=True)  # not reached: a UTF-8 sample is UTF-8
+        self._detected_encoding, self._detected_by = detected.encoding, detected.by
 
     def fingerprint(self) -> str:
-        """sha256 of the (decompressed) bytes; also refuses empty files and, for text, non-UTF-8 bytes.
+        """sha256 of the (decompressed) bytes; also refuses empty files and, for text, bytes not in its encoding.
 
         One sequential pass, about a second per gigabyte: cheap next to parsing,
         and it lets an identical re-ingest return before parsing anything.
@@ -122,8 +142,11 @@ class FileSource(Source):
         total = 0
         content = False
         newlines = 0
-        validate = self.text and codecs.lookup(self.encoding).name == "utf-8"
-        decoder = codecs.getincrementaldecoder("utf-8")("strict") if validate else None
+        # Every text encoding but UTF-16's is checked here, where a bad byte's line is known
+        # (ASCII-compatible: a newline byte is a newline); UTF-16 is checked while it is parsed.
+        codec = codecs.lookup(self.encoding).name
+        validate = self.text and not codec.startswith(("utf-16", "utf-32"))
+        decoder = codecs.getincrementaldecoder(codec)("strict") if validate else None
         with self.fs.open(self.path, "rb", compression=self.compression) as handle:
             first = True
             while True:
@@ -175,12 +198,31 @@ class FileSource(Source):
     def _expected_content(self) -> str:
         return "data"
 
-    def _encoding_error(self, offset: int, line: int, bad: bytes) -> DataValidationError:
+    def _encoding_error(
+        self, offset: int, line: int, bad: bytes, *, refused: bool = False
+    ) -> DataValidationError:
+        """The error for ``bad`` bytes; ``refused``: no encoding explains the file's first bytes at all."""
         column = self._column_at_line(line)
         where = f"line {line}" + (f", column {column!r}" if column else "")
+        codec = codecs.lookup(self.encoding).name
+        name = "UTF-8" if codec == "utf-8" else codec
+        expected = (
+            f"{name} text in one encoding throughout (pass options={{'encoding': 'latin-1'}} or the file's "
+            "actual encoding)"
+        )
+        if self.options.get("encoding"):
+            problem = f"are not valid {self.encoding} (the 'encoding' option)"
+            expected = (
+                f"{self.encoding} text (pass the file's actual encoding in options={{'encoding': ...}})"
+            )
+        elif refused:
+            problem = "are not valid UTF-8, and no other single encoding explains the file's first bytes"
+        else:
+            problem = (
+                f"are not valid {name}, the encoding detected from the file's first {_size(DETECT_BYTES)}"
+            )
         return SourceError(
-            f"{self.label}: {where} (byte offset {offset}): bytes {bad!r} are not valid UTF-8; expected "
-            "UTF-8 text (pass options={'encoding': 'latin-1'} or the file's actual encoding if it is not UTF-8)",
+            f"{self.label}: {where} (byte offset {offset}): bytes {bad!r} {problem}; expected {expected}",
             source=self.label,
             check="encoding",
             column=column,
@@ -193,8 +235,12 @@ class FileSource(Source):
         with self.fs.open(self.path, "rb", compression=self.compression) as handle:
             for number, raw in enumerate(handle, start=1):
                 if number == line:
-                    return bytes(raw).decode("utf-8", errors="replace").rstrip("\r\n")
+                    return bytes(raw).decode(self.encoding, errors="replace").rstrip("\r\n")
         return ""
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
 
 
 class ReadAheadGate:
