@@ -153,7 +153,7 @@ def _utc_micros(timestamp: Any, size: int) -> np.datetime64 | np.ndarray:
     if isinstance(timestamp, datetime):
         if timestamp.tzinfo is None or timestamp.utcoffset() is None:
             raise ValueError(f"timestamp must be a timezone-aware datetime, got {timestamp!r}")
-        return np.datetime64(pd.Timestamp(timestamp).tz_convert("UTC").tz_localize(None), "us")
+        return np.datetime64(timestamp.astimezone(UTC).replace(tzinfo=None), "us")
     if not _is_sequence(timestamp) or len(timestamp) != size:
         raise ValueError(
             f"timestamp must be one timezone-aware datetime or one per row ({size}), got {type(timestamp).__name__}"
@@ -216,7 +216,7 @@ def batch_chunks(deployment_id: str, batch: PredictionBatch) -> list[Chunk]:
     now = time.monotonic()
     if isinstance(stamps, np.datetime64):
         columns["timestamp"] = Same(stamps)
-        hour = pd.Timestamp(stamps).strftime(HOUR_FORMAT)
+        hour = stamps.astype(datetime).strftime(HOUR_FORMAT)
         return [Chunk(now, deployment_id, hour, size, columns, base)]
     # Rows spread over hours (backfills): one chunk per hour, with ids made here so that
     # they stay unique across this call's chunks.

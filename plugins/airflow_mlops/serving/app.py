@@ -17,11 +17,11 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Any, cast
 
 import orjson
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -55,6 +55,7 @@ from airflow_mlops.serving.inputs import (
 )
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.pages import LoginUrl, install_pages
+from airflow_mlops.serving.prediction_query import openapi_parameters, parse_prediction_query
 from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
 
 __all__ = [
@@ -199,29 +200,16 @@ def create_app(
         return {"status": "ok"}
 
     app.state.authenticators = authenticators
-    app.include_router(build_router(cfg))
-    app.include_router(build_monitoring_router(cfg))
-    app.include_router(build_version_router(app.version))
-    app.include_router(build_status_router())
-    app.include_router(build_projects_router(cfg, default_runner=project_runner))
-    install_pages(app, login_url=login_url)
 
-    @app.post("/predApi/v1.0/deployments/{deployment_id}/predictions")
+    # Registered before the routers: Starlette tries routes in order, and this is the hot one.
+    @app.post(
+        "/predApi/v1.0/deployments/{deployment_id}/predictions",
+        openapi_extra={"parameters": openapi_parameters()},
+    )
     async def predict(
         deployment_id: str,
         request: Request,
         principal: Caller,
-        timestampColumn: str | None = None,
-        passthroughColumns: Annotated[list[str] | None, Query(max_length=100)] = None,
-        passthroughColumnsSet: Literal["all"] | None = None,
-        maxExplanations: str | None = Query(default=None, max_length=16, description="Only 0."),
-        thresholdHigh: float | None = Query(default=None, description="Ignored: explanations only."),
-        thresholdLow: float | None = Query(default=None, description="Ignored: explanations only."),
-        maxNgramExplanations: str | None = Query(default=None, max_length=16, description="Ignored."),
-        explanationAlgorithm: str | None = Query(default=None, max_length=16, description="Not supported."),
-        forecastPoint: str | None = Query(default=None, max_length=64, description="Not supported."),
-        predictionsStartDate: str | None = Query(default=None, max_length=64, description="Not supported."),
-        predictionsEndDate: str | None = Query(default=None, max_length=64, description="Not supported."),
     ) -> Response:
         """Score JSON records or CSV; DataRobot's answer shape, every row logged.
 
@@ -240,6 +228,8 @@ def create_app(
         model was already loaded, and how long the model call took.
         """
         started = time.perf_counter()
+        query = parse_prediction_query(request.query_params)
+        maxExplanations = query.maxExplanations
         if maxExplanations not in (None, "0"):
             raise HTTPException(
                 status_code=422,
@@ -247,10 +237,10 @@ def create_app(
                 "not computed here; send 0 or leave it out",
             )
         for name, value in (
-            ("explanationAlgorithm", explanationAlgorithm),
-            ("forecastPoint", forecastPoint),
-            ("predictionsStartDate", predictionsStartDate),
-            ("predictionsEndDate", predictionsEndDate),
+            ("explanationAlgorithm", query.explanationAlgorithm),
+            ("forecastPoint", query.forecastPoint),
+            ("predictionsStartDate", query.predictionsStartDate),
+            ("predictionsEndDate", query.predictionsEndDate),
         ):
             if value is not None:
                 why = (
@@ -278,9 +268,12 @@ def create_app(
             raise HTTPException(status_code=422, detail=f"deployment {deployment_id!r} is {loaded.status}")
         try:
             frame = parse_records(body, request.headers.get("content-type", "application/json"))
-            stamps = parse_timestamps(frame, timestampColumn, datetime.now(UTC))
+            stamps = parse_timestamps(frame, query.timestampColumn, datetime.now(UTC))
             checked = check_frame(
-                loaded, frame, passthrough=passthroughColumns, passthrough_set=passthroughColumnsSet
+                loaded,
+                frame,
+                passthrough=query.passthroughColumns,
+                passthrough_set=query.passthroughColumnsSet,
             )
             (rows, logged), execution_ms = await batcher.predict_timed(loaded, checked.features)
             scored = finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
@@ -315,6 +308,12 @@ def create_app(
             headers=headers,
         )
 
+    app.include_router(build_router(cfg))
+    app.include_router(build_monitoring_router(cfg))
+    app.include_router(build_version_router(app.version))
+    app.include_router(build_status_router())
+    app.include_router(build_projects_router(cfg, default_runner=project_runner))
+    install_pages(app, login_url=login_url)
     return app
 
 

@@ -285,6 +285,14 @@ def _numeric(values: np.ndarray, name: str) -> np.ndarray:
     kind = values.dtype.kind
     if kind in "iuf":
         return values
+    if kind == "O":
+        # JSON numbers arrive as Python ints and floats: one C-level conversion, not pandas' inference
+        # (a profiled hot spot for small requests). bool is an int subclass, hence the exact types.
+        items = values.tolist()
+        if all(type(v) is float or type(v) is int for v in items):
+            converted = np.array(items)
+            if converted.dtype.kind in "if":
+                return converted
     if kind != "b" and pd.api.types.infer_dtype(values, skipna=True) in _NUMBER_KINDS:
         return np.asarray(pd.to_numeric(values))
     out = np.empty(len(values), dtype=object)
