@@ -32,6 +32,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import given
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.stateful import Bundle, initialize
 from openapi_fuzz import checks, fuzz_settings, stateful_checks, steer_models
 from schemathesis import Case, GenerationMode
@@ -160,8 +161,12 @@ class Fuzz:
 
 
 @pytest.fixture(scope="module")
-def fuzz(server: LiveServer, served: dict[str, Any]) -> Iterator[Fuzz]:
+def fuzz(
+    server: LiveServer, served: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzz]:
     """The app's own /openapi.json as a schemathesis schema against the live server, and a token per role."""
+    # No example database (``fuzz_settings``), and Hypothesis's caches out of the work tree too.
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     schema.config.update(base_url=server.url)
     steer_models(schema, [server.models.churn_v1, server.models.churn_v2])
