@@ -19,6 +19,7 @@ from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.api.deployment_extras import build_extras_router
+from airflow_mlops.api.errors import ERRORS
 from airflow_mlops.api.paging import page
 from airflow_mlops.api.sharing import build_sharing_router
 from airflow_mlops.api.status import accepted
@@ -37,7 +38,28 @@ _NO_NOTE = schemas.RetrainingDecision()
 
 #: What the OpenAPI document says of a ``Location`` DataRobot's client polls (``api.status``).
 _LOCATION = {"Location": {"description": "GET it: 303 to the resource, the operation being already done"}}
-CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created", "headers": _LOCATION}}
+#: OpenAPI links from a new deployment's ``id`` to what one does with it next (clients and the
+#: stateful fuzz follow them: create, read, update, replace the model, share, deactivate, delete).
+_NEXT = {
+    "GetDeployment": ("/{deployment_id}/", "get"),
+    "UpdateDeployment": ("/{deployment_id}/", "patch"),
+    "ValidateReplacement": ("/{deployment_id}/model/validation/", "post"),
+    "ReplaceModel": ("/{deployment_id}/model/", "patch"),
+    "UpdateSettings": ("/{deployment_id}/settings/", "patch"),
+    "ShareDeployment": ("/{deployment_id}/sharedRoles/", "patch"),
+    "ChangeStatus": ("/{deployment_id}/status/", "patch"),
+    "DeleteDeployment": ("/{deployment_id}/", "delete"),
+}
+_LINKS = {
+    name: {
+        "operationRef": "#/paths/" + f"/api/v2/deployments{path}".replace("/", "~1") + f"/{method}",
+        "parameters": {"deployment_id": "$response.body#/id"},
+    }
+    for name, (path, method) in _NEXT.items()
+}
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created", "headers": _LOCATION, "links": _LINKS}
+}
 ACCEPTED: dict[int | str, dict[str, Any]] = {202: {"description": "Done", "headers": _LOCATION}}
 
 RequestId = Annotated[
@@ -51,7 +73,7 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/api/v2/deployments", tags=["deployments"])
+    router = APIRouter(prefix="/api/v2/deployments", tags=["deployments"], responses=ERRORS)
     url = settings.store_url
 
     def authorized(deployment_id: str, principal: Principal, action: str) -> Deployment:

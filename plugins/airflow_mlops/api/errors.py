@@ -3,7 +3,9 @@
 Every error answer is JSON with a ``message`` (what the official ``datarobot``
 client shows) and ``detail`` (FastAPI's key, kept for existing callers), and so
 always carries a ``Content-Type``: the client's error handler reads it
-unconditionally.
+unconditionally. :class:`ApiError` documents that body, and :data:`ERRORS` puts it
+on every API route's 4xx answers in the OpenAPI document, so a client (and the
+schemathesis fuzz) can check an error against the document too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_mlops.api.auth import NotFoundOrHidden
@@ -22,14 +25,46 @@ from airflow_mlops.security import AuthError, PermissionDenied
 
 log = logging.getLogger(__name__)
 
+#: FastAPI's 400 for a body it could not read (e.g. not UTF-8): a 422 naming the body here.
+_UNREADABLE_BODY = "There was an error parsing the body"
 #: Where a parameter came from, as FastAPI's error ``loc`` starts; dropped from the field name.
 _SOURCES = {"body", "query", "path", "header", "cookie"}
+
+
+class ApiError(BaseModel):
+    """The body of every error answer (4xx and 5xx)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="What went wrong; for bad input, the field and what was expected.")
+    detail: str | list[dict[str, Any]] = Field(
+        description="The same message; for a request that fails validation, one entry per error "
+        "with the field's location in ``loc`` (FastAPI's shape)."
+    )
+
+
+def error(description: str) -> dict[str, Any]:
+    """One documented error answer: ``description`` and the :class:`ApiError` body."""
+    return {"model": ApiError, "description": description}
+
+
+#: The error answers any API route may give (a route adds its own, e.g. 413, or re-describes one).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: error("No valid credential (missing, malformed, unknown, expired or revoked token)"),
+    403: error("The caller's role on the resource does not allow this"),
+    404: error("No such resource, or the caller has no role on it (the same answer)"),
+    422: error("Bad input; the message names the field and what was expected"),
+}
 
 
 def validation_message(errors: list[Any]) -> str:
     """``field: rule, got value`` for each error, the field in the caller's (camelCase) spelling."""
     parts = []
     for error in errors:
+        if error.get("type") == "json_invalid":  # loc is ("body", <character>): name the body
+            why = (error.get("ctx") or {}).get("error", "JSON decode error")
+            parts.append(f"body: not valid JSON: {why} at character {error['loc'][-1]}")
+            continue
         loc = [str(p) for p in error.get("loc", ())]
         if loc and loc[0] in _SOURCES:
             loc = loc[1:]
@@ -66,6 +101,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+            # FastAPI's answer to a JSON body it cannot decode at all (not UTF-8): bad input, said so.
+            return answer(422, "body: not valid JSON: expected a JSON document in UTF-8")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return answer(exc.status_code, message, dict(exc.headers or {}))
 

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api import monitoring_json as dr
 from airflow_mlops.api import schemas
 from airflow_mlops.api.auth import Caller, authorized
+from airflow_mlops.api.errors import ERRORS, error
 from airflow_mlops.api.paging import page
 from airflow_mlops.api.status import accepted
 from airflow_mlops.config import Settings
@@ -88,7 +89,7 @@ def _drift_over_time(name: str, result: Any) -> dict[str, Any]:
 
 
 def build_monitoring_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"])
+    router = APIRouter(prefix="/api/v2/deployments", tags=["monitoring"], responses=ERRORS)
     url = settings.store_url
 
     async def call(
@@ -441,8 +442,12 @@ def build_monitoring_router(settings: Settings) -> APIRouter:
     @router.get(
         "/{deployment_id}/reports/latest/",
         summary="The latest monitoring pass's Evidently report (HTML)",
-        response_class=HTMLResponse,
-        responses={404: {"description": "No monitoring pass has written a report yet, or it is gone."}},
+        response_model=None,
+        # Errors are JSON (ApiError), so the route's class stays JSON; the report itself is HTML.
+        responses={
+            200: {"description": "The report", "content": {"text/html": {"schema": {"type": "string"}}}},
+            404: error("No monitoring pass has written a report yet, or it is gone."),
+        },
     )
     async def latest_report(deployment_id: DeploymentId, principal: Caller) -> Response:
         """The HTML, sandboxed (it runs as an opaque origin: its scripts never see the caller's session)."""

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.errors import ERRORS, error
 from airflow_mlops.api.project_schemas import (
     UNSUPPORTED,
     AimBody,
@@ -65,9 +66,9 @@ def build_projects_router(settings: Settings, *, default_runner: str = "local") 
         prefix="/api/v2/projects",
         tags=["projects"],
         responses={
-            401: {"description": "No valid token"},
-            404: {"description": "No such project, or not the caller's (the same answer)"},
-            422: {"description": "Bad input, or a DataRobot concept we lack; the message names it"},
+            **ERRORS,
+            404: error("No such project, or not the caller's (the same answer)"),
+            422: error("Bad input, or a DataRobot concept we lack; the message names it"),
         },
     )
 

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.errors import ERRORS
 from airflow_mlops.deployments import SettingsError
 
 API_PREFIX = "/api/v2/"
@@ -69,7 +70,7 @@ def accepted(
 
 
 def build_status_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v2", tags=["status"])
+    router = APIRouter(prefix="/api/v2", tags=["status"], responses=ERRORS)
 
     @router.get(
         "/status/{status_id}/",

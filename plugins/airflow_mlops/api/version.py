@@ -12,18 +12,19 @@ from typing import Any
 from fastapi import APIRouter
 
 from airflow_mlops.api.auth import Caller
+from airflow_mlops.api.errors import ERRORS, error
 
 #: The DataRobot public API version whose shapes this server follows.
 API_VERSION = (2, 49)
 
 
 def build_version_router(product_version: str) -> APIRouter:
-    router = APIRouter(prefix="/api/v2", tags=["version"])
+    router = APIRouter(prefix="/api/v2", tags=["version"], responses=ERRORS)
 
     @router.get(
         "/version/",
         summary="The API version (what the DataRobot client checks first)",
-        responses={401: {"description": "No valid token: the client reports it before anything else"}},
+        responses={401: error("No valid token: the client reports it before anything else")},
     )
     async def version(_principal: Caller) -> dict[str, Any]:
         major, minor = API_VERSION

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
 from airflow_mlops.api.deployments import build_router
-from airflow_mlops.api.errors import install_error_handlers
+from airflow_mlops.api.errors import ERRORS, error, install_error_handlers
 from airflow_mlops.api.monitoring import build_monitoring_router
 from airflow_mlops.api.projects import build_projects_router
 from airflow_mlops.api.status import build_status_router
@@ -94,6 +94,17 @@ def request_id_of(header: str | None) -> str:
             "visible ASCII characters (no spaces), or leave it out and the server makes one",
         )
     return header
+
+
+#: The prediction body, read by hand (JSON or CSV): documented so clients and the fuzz can send one.
+PREDICTION_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The rows to score: JSON records (one object per row) or CSV with a header row.",
+    "content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "text/csv": {"schema": {"type": "string"}},
+    },
+}
 
 
 def _load_predictor(settings: Settings) -> Any:
@@ -192,7 +203,11 @@ def create_app(
     app.state.settings = cfg
     app.state.project_runner = project_runner  # the default MLOPS_PROJECT_RUNNER overrides
 
-    @app.get("/health", response_model=None)
+    @app.get(
+        "/health",
+        response_model=None,
+        responses={503: {"description": "Still loading the active deployments' models ({status: warming})"}},
+    )
     def health() -> dict[str, str] | JSONResponse:
         """Readiness: 503 while the active deployments' models are still loading at start-up."""
         if cache.warming:
@@ -204,7 +219,15 @@ def create_app(
     # Registered before the routers: Starlette tries routes in order, and this is the hot one.
     @app.post(
         "/predApi/v1.0/deployments/{deployment_id}/predictions",
-        openapi_extra={"parameters": openapi_parameters()},
+        responses={
+            **ERRORS,
+            200: {
+                "description": "One answer row per input row, as JSON ({data: [...]}) or, asked for, CSV",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            413: error(f"The body is over {MAX_BODY_BYTES} bytes"),
+        },
+        openapi_extra={"requestBody": PREDICTION_BODY, "parameters": openapi_parameters()},
     )
     async def predict(
         deployment_id: str,
