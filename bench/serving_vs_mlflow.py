@@ -3,14 +3,19 @@
 Registers one churn pipeline (our AutoML's linear family) in an MLflow registry on
 SQLite under a temporary directory, deploys it, then for 1 and 2 workers starts
 
-* **ours**: ``airflow-mlops serve --workers N`` (token auth, signature checks,
-  association ids, every prediction written to the prediction log);
+* **ours**: ``airflow-mlops serve --workers N`` with the shipped defaults (token auth,
+  signature checks, association ids, every prediction written to the prediction log;
+  no environment variable set);
 * **mlflow**: ``mlflow models serve -m models:/churn/1 --env-manager local --workers N``;
 
-and drives each with single-row and 100-row requests from a separate load
-process (``--load``: keep-alive ``http.client`` connections in threads) on
-loopback for a fixed time after a warm-up. Writes throughput and p50/p99 latency
-for both to ``bench/results/serving_vs_mlflow.json`` (format: ``bench/README.md``).
+and drives each with 1-, 100- and 1,000-row requests over 8 and then 16 keep-alive
+connections from a separate load process, `wrk <https://github.com/wg/wrk>`_ (one thread,
+closed loop, loopback; ``apt-get install wrk``), for a fixed time after a warm-up. A C
+load generator, because a Python one spends a core of its own at these rates and the
+machine has two: both servers get the same one. Writes, per case, requests/s, rows/s and
+the p50/p90/p99/p99.9 latencies of both to ``bench/results/serving_vs_mlflow.json``
+(format: ``bench/README.md``), and checks that the prediction log holds every row ours
+answered.
 
     .venv/bin/python bench/serving_vs_mlflow.py                  # 10 s per case
     .venv/bin/python bench/serving_vs_mlflow.py --seconds 3 --out /tmp/s.json
@@ -19,22 +24,19 @@ for both to ``bench/results/serving_vs_mlflow.json`` (format: ``bench/README.md`
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from contextlib import AbstractContextManager
 from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,56 +49,38 @@ from helpers.live_server import free_port, serve_process  # noqa: E402
 
 # ---- the load process ---------------------------------------------------------------------------
 
+#: wrk's script: POSTs the body from $BODY with the headers given, and prints a JSON summary.
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+local f = io.open(os.getenv("BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
+end
+"""
 
-def run_load(spec: dict[str, Any]) -> dict[str, Any]:
-    """Closed-loop load: ``connections`` threads, each with one keep-alive connection."""
-    body = spec["body"].encode()
-    headers = {"Content-Type": "application/json", **spec["headers"]}
-    latencies: list[list[float]] = [[] for _ in range(spec["connections"])]
-    errors = [0] * spec["connections"]
-    answered = [0] * spec["connections"]  # every 200, warm-up included: each must be in the log
-    start_at = time.monotonic() + spec["warmup"]
-    end_at = start_at + spec["seconds"]
 
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
-        while True:
-            t0 = time.monotonic()
-            if t0 >= end_at:
-                break
-            try:
-                conn.request("POST", spec["path"], body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
-            t1 = time.monotonic()
-            answered[i] += ok
-            if t0 >= start_at:
-                if ok:
-                    latencies[i].append(t1 - t0)
-                else:
-                    errors[i] += 1
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(spec["connections"])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    flat = sorted(x for per in latencies for x in per)
-    n = len(flat)
-    return {
-        "requests": n,
-        "answered_total": sum(answered),
-        "errors": sum(errors),
-        "throughput_rps": n / spec["seconds"],
-        "p50_ms": 1000 * flat[n // 2] if n else None,
-        "p99_ms": 1000 * flat[min(n - 1, int(n * 0.99))] if n else None,
-    }
+def run_wrk(
+    url: str, body_file: Path, auth: str, connections: int, seconds: float, script: Path
+) -> dict[str, Any]:
+    """One closed-loop run of wrk; its summary with answered (non-error) requests counted."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+         "-s", str(script), url],
+        env={**os.environ, "BODY": str(body_file), "AUTH": auth},
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    summary["answered"] = summary["requests"] - summary["status_errors"]
+    return summary
 
 
 # ---- setup ----------------------------------------------------------------------------------------
@@ -110,12 +94,11 @@ def _env(home: Path) -> dict[str, str]:
             "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
             "MLFLOW_REGISTRY_URI": f"sqlite:///{home / 'mlflow.db'}",
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # mlflow starts uvicorn from PATH
-            # Trust a verified token and role for 2 s (documented; revocation acts within 2 s).
-            "MLOPS_AUTH_CACHE_TTL_S": os.environ.get("MLOPS_AUTH_CACHE_TTL_S", "2"),
         }
     )
-    for var in ("MLOPS_STORE_URL", "MLOPS_PREDICTION_LOG_DIR"):
-        env.pop(var, None)
+    # The shipped defaults: no MLOPS_* setting of the caller's may leak into the servers.
+    for var in [v for v in env if v.startswith("MLOPS_") and v != "MLOPS_HOME"]:
+        env.pop(var)
     return env
 
 
@@ -137,7 +120,7 @@ v = register_model(pipe, name="churn", train_df=df, target="churned", tracking_u
                    registry_uri=s.mlflow_registry_uri, experiment_name="bench", tags={"family": "linear"})
 d = Deployment.create_from_registered_model_version(f"{v.name}/{v.version}", "bench")
 _i, token = create_token(s.store_url, user="bench", is_admin=True)
-rows = make_churn(100, seed=2).drop(columns=["customer_id", "event_time", "churned"])
+rows = make_churn(1000, seed=2).drop(columns=["customer_id", "event_time", "churned"])
 print(json.dumps({"deployment_id": d.id, "token": token, "model": f"models:/{v.name}/{v.version}",
                   "records": json.loads(rows.to_json(orient="records"))}))
 """
@@ -154,7 +137,15 @@ def _serving(
         cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local",
                "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]  # fmt: skip
         health = f"http://127.0.0.1:{port}/ping"
-    return serve_process(cmd, ready_url=health, env=env, timeout=120, interval=0.3)
+    return serve_process(cmd, ready_url=health, env=env, timeout=300, interval=0.3)
+
+
+ROW_COUNTS = (1, 100, 1000)
+CONNECTIONS = (8, 16)
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("inf")
 
 
 def main() -> None:
@@ -163,13 +154,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serving_vs_mlflow.json")
-    parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as the load process
     args = parser.parse_args()
-    if args.load:
-        print(json.dumps(run_load(json.loads(Path(args.load).read_text()))))
-        return
+    if shutil.which("wrk") is None:
+        sys.exit(
+            "wrk is not installed: apt-get install wrk (the load generator both servers are driven with)"
+        )
 
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     env = _env(home)
@@ -178,43 +168,44 @@ def main() -> None:
             [sys.executable, "-c", SETUP], env=env, check=True, capture_output=True, text=True
         ).stdout
     )
+    script = home / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    bodies: dict[tuple[str, int], Path] = {}
+    for n_rows in ROW_COUNTS:
+        records = setup["records"][:n_rows]
+        for system, body in (("ours", records), ("mlflow", {"dataframe_records": records})):
+            bodies[system, n_rows] = home / f"body-{system}-{n_rows}.json"
+            bodies[system, n_rows].write_text(json.dumps(body))
     cases: list[dict[str, Any]] = []
     answered_rows = 0  # rows ours answered with 200: the prediction log must hold exactly these
     for workers in (1, 2):
         for system in ("mlflow", "ours"):
             port = free_port()
+            if system == "ours":
+                url = f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{setup['deployment_id']}/predictions"
+                auth = f"Bearer {setup['token']}"
+            else:
+                url, auth = f"http://127.0.0.1:{port}/invocations", ""
             with _serving(system, workers, port, env, setup["model"]):
-                for n_rows in (1, 100):
-                    records = setup["records"][:n_rows]
-                    if system == "ours":
-                        path = f"/predApi/v1.0/deployments/{setup['deployment_id']}/predictions"
-                        body = json.dumps(records)
-                        headers = {"Authorization": f"Bearer {setup['token']}"}
-                    else:
-                        path, body, headers = "/invocations", json.dumps({"dataframe_records": records}), {}
-                    spec = {
-                        "port": port, "path": path, "body": body, "headers": headers,
-                        "connections": args.connections, "seconds": args.seconds, "warmup": args.warmup,
-                    }  # fmt: skip
-                    # Every worker loads its model on its first request: warm them all first.
-                    for _ in range(10 * workers):
-                        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as fresh:
-                            warm = fresh.post(
-                                path, content=body, headers={"Content-Type": "application/json", **headers}
-                            )
-                        if system == "ours" and warm.status_code == 200:
-                            answered_rows += n_rows
-                    spec_file = home / "load.json"
-                    spec_file.write_text(json.dumps(spec))
-                    out = subprocess.run(
-                        [sys.executable, __file__, "--load", str(spec_file)],
-                        env=env, check=True, capture_output=True, text=True,
-                    )  # fmt: skip
-                    result = json.loads(out.stdout)
-                    if system == "ours":
-                        answered_rows += result["answered_total"] * n_rows
-                    cases.append({"system": system, "workers": workers, "rows_per_request": n_rows, **result})
-                    print(json.dumps(cases[-1]), file=sys.stderr)
+                for n_rows in ROW_COUNTS:
+                    body = bodies[system, n_rows]
+                    for connections in CONNECTIONS:
+                        # Every worker loads its model on its first request: the warm-up reaches them all.
+                        warm = run_wrk(url, body, auth, connections, args.warmup, script)
+                        result = run_wrk(url, body, auth, connections, args.seconds, script)
+                        if system == "ours":
+                            answered_rows += (warm["answered"] + result["answered"]) * n_rows
+                        seconds = result["duration_us"] / 1e6
+                        case = {
+                            "system": system, "workers": workers, "rows_per_request": n_rows,
+                            "connections": connections,
+                            "throughput_rps": result["answered"] / seconds,
+                            "rows_per_s": result["answered"] * n_rows / seconds,
+                            "errors": result["status_errors"] + result["socket_errors"],
+                            **{k: result[f"{k[:-3]}_us"] / 1000 for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms")},
+                        }  # fmt: skip
+                        cases.append(case)
+                        print(json.dumps(case), file=sys.stderr)
 
     # The servers were stopped with SIGTERM, which flushes the log: every answered row is there.
     log_files = (
@@ -224,29 +215,34 @@ def main() -> None:
     logged_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in log_files)
     paired = []
     for workers in (1, 2):
-        for n_rows in (1, 100):
-            ours = next(
-                c
-                for c in cases
-                if (c["system"], c["workers"], c["rows_per_request"]) == ("ours", workers, n_rows)
-            )
-            theirs = next(c for c in cases if (c["system"], c["workers"], c["rows_per_request"]) == ("mlflow", workers, n_rows))  # fmt: skip
-            paired.append(
-                {
+        for n_rows in ROW_COUNTS:
+            for connections in CONNECTIONS:
+                key = (workers, n_rows, connections)
+                ours, theirs = (
+                    next(c for c in cases if (c["system"], c["workers"], c["rows_per_request"], c["connections"]) == (system, *key))
+                    for system in ("ours", "mlflow")
+                )  # fmt: skip
+                entry: dict[str, Any] = {
                     "workers": workers,
                     "rows_per_request": n_rows,
-                    "throughput_rps_ours": round(ours["throughput_rps"], 1),
-                    "throughput_rps_mlflow": round(theirs["throughput_rps"], 1),
-                    "p50_ms_ours": round(ours["p50_ms"], 2),
-                    "p50_ms_mlflow": round(theirs["p50_ms"], 2),
-                    "p99_ms_ours": round(ours["p99_ms"], 2),
-                    "p99_ms_mlflow": round(theirs["p99_ms"], 2),
-                    "errors_ours": ours["errors"],
-                    "errors_mlflow": theirs["errors"],
-                    "throughput_ratio": round(ours["throughput_rps"] / theirs["throughput_rps"], 3),
-                    "p99_ratio": round(ours["p99_ms"] / theirs["p99_ms"], 3),
+                    "connections": connections,
                 }
-            )
+                for name in (
+                    "throughput_rps",
+                    "rows_per_s",
+                    "p50_ms",
+                    "p90_ms",
+                    "p99_ms",
+                    "p999_ms",
+                    "errors",
+                ):
+                    entry[f"{name}_ours"] = round(ours[name], 2)
+                    entry[f"{name}_mlflow"] = round(theirs[name], 2)
+                entry["throughput_ratio"] = _ratio(ours["throughput_rps"], theirs["throughput_rps"])
+                entry["p99_ratio"] = _ratio(ours["p99_ms"], theirs["p99_ms"])
+                entry["settings"] = "defaults"
+                paired.append(entry)
+    targeted = [p for p in paired if p["rows_per_request"] in (1, 100)]  # the issue's target cases
     result = {
         "benchmark": "serving_vs_mlflow",
         "date": date.today().isoformat(),
@@ -258,22 +254,30 @@ def main() -> None:
         "versions": {
             "airflow-mlops": metadata.version("airflow-mlops"),
             "mlflow": metadata.version("mlflow"),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip(),
         },
         "settings": {
             "seconds_per_case": args.seconds,
             "warmup_s": args.warmup,
-            "connections": args.connections,
-            "load": "separate process, keep-alive http.client connections in threads, closed loop, loopback",
+            "connections": list(CONNECTIONS),
+            "rows_per_request": list(ROW_COUNTS),
+            "load": "separate process: wrk, 1 thread, keep-alive connections, closed loop, loopback",
             "model": "churn linear pipeline (scikit-learn), registered once, served by both",
-            "auth_cache_ttl_s": env["MLOPS_AUTH_CACHE_TTL_S"],
+            "ours": "airflow-mlops serve with the shipped defaults (no MLOPS_* variable set): token auth, "
+            "per-worker token/role cache (revocations in force within 1 s), every prediction logged",
+            "mlflow": "mlflow models serve --env-manager local, its defaults",
             "prediction_log_files_written": logged,
             "prediction_log_rows": logged_rows,
             "rows_answered_by_ours": answered_rows,
         },
         "cases": paired,
         "summary": {
-            "throughput_ratio_min": min(p["throughput_ratio"] for p in paired),
-            "p99_ratio_max": max(p["p99_ratio"] for p in paired),
+            "throughput_ratio_min": min(p["throughput_ratio"] for p in targeted),
+            "p99_ratio_max": max(p["p99_ratio"] for p in targeted),
+            "throughput_ratio_min_1000_rows": min(
+                p["throughput_ratio"] for p in paired if p["rows_per_request"] == 1000
+            ),
+            "settings": "defaults",
             "logging_enabled": logged > 0,
             "every_answered_row_logged": logged_rows == answered_rows,
         },
