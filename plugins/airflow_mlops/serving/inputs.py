@@ -47,7 +47,7 @@ _NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal", "empty
 #: records). Counted before anything is built per column, so a body of a million short column names
 #: (7 MB, well within the byte limit) is refused in milliseconds instead of costing pandas a frame
 #: of a million columns; far above any model's feature count.
-MAX_COLUMNS = 20_000
+MAX_COLUMNS = 10_000
 #: orjson's nesting limit (not configurable there): records are flat, so anything deeper is refused.
 JSON_MAX_DEPTH = 1024
 
