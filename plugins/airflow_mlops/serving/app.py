@@ -45,6 +45,7 @@ from airflow_mlops.security import (
 )
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
+from airflow_mlops.serving.body import BodyLimits, read_body
 from airflow_mlops.serving.csv_answer import csv_body, wants_csv
 from airflow_mlops.serving.inputs import (
     Columns,
@@ -70,6 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: A prediction body over this many bytes is a 413 (read by :func:`airflow_mlops.serving.body.read_body`).
 MAX_BODY_BYTES = 50 * 1024 * 1024
 #: A client's ``X-Request-Id``: 1-128 visible ASCII characters (it is logged with every row of the
 #: request and groups them into one request in service stats).
@@ -139,22 +141,6 @@ def _cached_token_authenticator(store_url: str, cache: AuthCache) -> Authenticat
     return authenticate
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes MAX_BODY_BYTES (never buffered whole first)."""
-    limit = MAX_BODY_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status_code=413, detail=f"request body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -177,6 +163,7 @@ def create_app(
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
     writer = _LazyWriter(cfg)
     batcher = MicroBatcher(call_model, concat=Columns.concat)
+    body_limits = BodyLimits.from_environment()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -281,7 +268,7 @@ def create_app(
             )
         if not allowed(role, "predict"):
             raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
-        body = await _read_body(request)
+        body = await read_body(request, limit=MAX_BODY_BYTES, limits=body_limits)
         cache_hit = cache.is_loaded(deployment_id)
         try:
             loaded = cache.get(deployment_id)
@@ -301,7 +288,7 @@ def create_app(
             (rows, logged), execution_ms = await batcher.predict_timed(loaded, checked.features)
             scored = finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
         except PredictionInputError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
+            raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
         writer.append_batch(
             deployment_id,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -42,8 +43,26 @@ _DATETIME = {"datetime"}
 _NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal", "empty"}
 
 
+#: A request may carry at most this many columns (CSV header fields, or distinct keys over its JSON
+#: records). Counted before anything is built per column, so a body of a million short column names
+#: (7 MB, well within the byte limit) is refused in milliseconds instead of costing pandas a frame
+#: of a million columns; far above any model's feature count.
+MAX_COLUMNS = 10_000
+#: orjson's nesting limit (not configurable there): records are flat, so anything deeper is refused.
+JSON_MAX_DEPTH = 1024
+
+
 class PredictionInputError(ValueError):
     """Bad prediction input; the message names the row and column and what was expected."""
+
+    #: The HTTP status the prediction route answers with.
+    status_code = 422
+
+
+class TooManyColumns(PredictionInputError):
+    """More than :data:`MAX_COLUMNS` columns: a size limit, like the body's, hence 413."""
+
+    status_code = 413
 
 
 def signature_types(info: ModelVersionInfo) -> dict[str, str] | None:
@@ -112,6 +131,10 @@ class Columns:
         if len(records) == 1:
             return cls({str(k): object_array([v]) for k, v in records[0].items()}, 1)
         names = dict.fromkeys(key for record in records for key in record)
+        if len(names) > MAX_COLUMNS:
+            raise TooManyColumns(
+                f"the JSON records have {len(names)} distinct columns; at most {MAX_COLUMNS} are allowed"
+            )
         return cls({str(n): object_array([record.get(n) for record in records]) for n in names}, len(records))
 
     @staticmethod
@@ -151,18 +174,32 @@ class Columns:
 
 
 def parse_records(body: bytes, content_type: str) -> Columns:
-    """Read JSON records (a list of objects) or CSV with a header row into columns."""
+    """Read JSON records (a list of objects) or CSV with a header row into columns.
+
+    The body must be UTF-8; at most :data:`MAX_COLUMNS` columns, counted before the columns
+    are built (for CSV, before pandas sees the body).
+    """
     if not body.strip():
         raise PredictionInputError("the request body is empty; send JSON records or CSV with a header row")
     if "csv" in content_type or content_type.startswith("text/plain"):  # DataRobot: text/plain is CSV
+        _check_csv_header(body)
         try:
             frame = pd.read_csv(io.BytesIO(body))
+        except UnicodeDecodeError:
+            raise _not_utf8(body, "CSV") from None
         except Exception as exc:
             raise PredictionInputError(f"the CSV body could not be parsed: {exc}") from exc
         return Columns.from_frame(frame)
     try:
         records = orjson.loads(body)  # strict JSON (no NaN literals), several times faster than json
     except (ValueError, UnicodeDecodeError) as exc:
+        if "UTF-8" in str(exc):
+            raise _not_utf8(body, "JSON") from None
+        if "depth limit" in str(exc):
+            raise PredictionInputError(
+                f"the JSON body is nested more than {JSON_MAX_DEPTH} levels deep ({exc}); "
+                "send a list of flat records (objects of column: value)"
+            ) from None
         raise PredictionInputError(f"the JSON body must be a list of records (objects): {exc}") from exc
     if isinstance(records, dict):
         records = [records]  # one record on its own is unambiguous
@@ -177,7 +214,40 @@ def parse_records(body: bytes, content_type: str) -> Columns:
             raise PredictionInputError(
                 f"row {row}: expected a record (a JSON object of column: value), got {type(record).__name__}"
             )
-    return Columns.from_records(records)
+        if len(record) > MAX_COLUMNS:
+            raise TooManyColumns(
+                f"row {row}: the record has {len(record)} columns; at most {MAX_COLUMNS} are allowed"
+            )
+    return Columns.from_records(records)  # counts the columns over all records before building them
+
+
+def _check_csv_header(body: bytes) -> None:
+    """Refuse a CSV whose header row has more than MAX_COLUMNS fields, without copying it."""
+    ends = [i for i in (body.find(b"\n"), body.find(b"\r")) if i >= 0]
+    end = min(ends) if ends else len(body)
+    fields = body.count(b",", 0, end) + 1
+    if fields <= MAX_COLUMNS:
+        return
+    if body.find(b'"', 0, end) >= 0:  # commas inside quoted names are not separators: count exactly
+        fields = re.sub(rb'"[^"]*"', b"", body[:end]).count(b",") + 1
+        if fields <= MAX_COLUMNS:
+            return
+    raise TooManyColumns(
+        f"the CSV header row has {fields} columns ({end} bytes); at most {MAX_COLUMNS} are allowed"
+    )
+
+
+def _not_utf8(body: bytes, kind: str) -> PredictionInputError:
+    """The error for a body that is not UTF-8, naming the first bad byte (decoded only on this path)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = body[exc.start : exc.start + 1].hex()
+        return PredictionInputError(
+            f"the {kind} body is not UTF-8: byte 0x{bad} at offset {exc.start} ({exc.reason}); "
+            "send it encoded as UTF-8"
+        )
+    return PredictionInputError(f"the {kind} body is not UTF-8; send it encoded as UTF-8")
 
 
 def parse_timestamps(rows: Columns, column: str | None, now: datetime) -> datetime | pd.DatetimeIndex:

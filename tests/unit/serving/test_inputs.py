@@ -93,3 +93,50 @@ def test_timestamps_are_one_time_or_one_per_row() -> None:
     bad = Columns.from_records([{"when": "2024-01-01"}, {"when": "soon"}])
     with pytest.raises(PredictionInputError, match="row 1: column 'when' value 'soon' is not a timestamp"):
         parse_timestamps(bad, "when", now)
+
+
+# ---- hostile bodies (the live server's answers: test_hostile_requests.py) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000, "nested more than 1024 levels deep"),
+        (b'[{"a": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001 + b"]", "nested more than 1024 levels deep"),
+        (b'[{"a": "caf\xe9"}]', r"not UTF-8: byte 0xe9 at offset 11 \(invalid continuation byte\)"),
+    ],
+)
+def test_json_too_deep_or_not_utf8_is_refused_saying_so(body: bytes, message: str) -> None:
+    with pytest.raises(PredictionInputError, match=message) as refused:
+        parse_records(body, "application/json")
+    assert refused.value.status_code == 422
+
+
+def test_csv_not_utf8_names_the_offset_in_the_whole_body() -> None:
+    body = b"a,b\n" + b"1,x\n" * 50_000 + b"2,\xff\n"
+    with pytest.raises(
+        PredictionInputError, match=rf"CSV body is not UTF-8: byte 0xff at offset {len(body) - 2}"
+    ):
+        parse_records(body, "text/csv")
+
+
+def test_more_columns_than_the_limit_are_a_413_naming_count_and_limit() -> None:
+    from airflow_mlops.serving.inputs import MAX_COLUMNS, TooManyColumns
+
+    wide = ",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode()
+    with pytest.raises(
+        TooManyColumns, match=f"header row has {MAX_COLUMNS + 1} columns .*at most {MAX_COLUMNS}"
+    ):
+        parse_records(wide + b"\r\n" + b"1," * MAX_COLUMNS + b"1\r\n", "text/csv")
+    records = b"[" + b",".join(b'{"c%d": 1}' % i for i in range(MAX_COLUMNS + 1)) + b"]"
+    with pytest.raises(TooManyColumns, match=f"{MAX_COLUMNS + 1} distinct columns; at most {MAX_COLUMNS}"):
+        parse_records(records, "application/json")
+    assert TooManyColumns.status_code == 413
+    # At the limit, and commas inside quoted names, are not refused.
+    header = ",".join(f"c{i}" for i in range(MAX_COLUMNS)).encode()
+    at_limit = parse_records(header + b"\n" + b",".join([b"1"] * MAX_COLUMNS) + b"\n", "text/csv")
+    assert len(at_limit.names) == MAX_COLUMNS
+    quoted = (
+        b",".join(b'"a,%d"' % i for i in range(MAX_COLUMNS)) + b"\n" + b",".join([b"1"] * MAX_COLUMNS) + b"\n"
+    )
+    assert len(parse_records(quoted, "text/csv").names) == MAX_COLUMNS
