@@ -68,4 +68,3 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
         session.add(_row(datetime(2026, 1, 1)))
     with session_scope(url) as session:  # the failed transaction left nothing behind
         assert session.get(DeploymentRow, "d1") is None
-
