@@ -335,7 +335,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
     # ---- lifecycle ---------------------------------------------------------------------
     def _change(self, action: str, actor: str | None, mutate: Any) -> None:
         """Apply ``mutate(row)`` and its audit record in one transaction, then refresh self."""
-        with session_scope(self.store_url) as session:
+        with session_scope(self.store_url, write=True) as session:
             row = session.get(DeploymentRow, self.id, with_for_update=True)
             if row is None:
                 raise DeploymentNotFound(f"no deployment with id {self.id!r}")
@@ -384,7 +384,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
 
     def delete(self, *, actor: str | None = None) -> None:
         """Remove the deployment; its audit trail stays."""
-        with session_scope(self.store_url) as session:
+        with session_scope(self.store_url, write=True) as session:
             row = session.get(DeploymentRow, self.id, with_for_update=True)
             if row is None:
                 raise DeploymentNotFound(f"no deployment with id {self.id!r}")

@@ -156,7 +156,7 @@ class ModelReplacement:
         actor = actor or (principal.name if principal else None)
         new = ModelRef.parse(new_model_id)
         now = utc_now()
-        with session_scope(self.store_url) as session:
+        with session_scope(self.store_url, write=True) as session:
             row = session.get(DeploymentRow, self.id, with_for_update=True)
             if row is None:
                 raise DeploymentNotFound(f"no deployment with id {self.id!r}")

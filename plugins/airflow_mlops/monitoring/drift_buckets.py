@@ -59,9 +59,10 @@ def _next_day(moment: datetime) -> datetime:
 def add_drift(session: Session, deployment_id: str, drift: Mapping[tuple[str, datetime], Vectors]) -> None:
     """Add per (model version, UTC hour) count vectors to their hour rows and to their day rows.
 
-    Runs inside the caller's transaction (the fold's, with the files' folded marks).
-    The rows added to are read ``FOR UPDATE`` (a no-op on SQLite, whose writers are
-    serialised anyway) so that two folds on PostgreSQL cannot lose each other's counts.
+    Runs inside the caller's transaction (the fold's write session, with the files'
+    folded marks). The rows added to are read ``FOR UPDATE`` so that two folds on
+    PostgreSQL cannot lose each other's counts; SQLite ignores it, and the fold's
+    session holds the write lock from its start instead (``session_scope(write=True)``).
     """
     if not drift:
         return

@@ -299,7 +299,7 @@ def _read_file(
 def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSummary) -> None:
     if not group.files:
         return
-    with session_scope(store_url) as session:
+    with session_scope(store_url, write=True) as session:
         for (version, hour), state in group.service.items():
             row = session.get(ServiceBucketRow, (deployment_id, version, hour))
             if row is None:

@@ -152,8 +152,9 @@ def request_retraining(
 ) -> RetrainingRequest:
     """Record a request, applying the deployment's policy; returns it ``requested`` or ``suppressed``.
 
-    The deployment row is locked while deciding, so two monitors racing on the
-    same deployment cannot both get past the cool-down.
+    The deployment row is locked while deciding (``FOR UPDATE`` on PostgreSQL, the
+    write lock taken up front on SQLite: a write session), so two monitors racing
+    on the same deployment cannot both get past the cool-down.
     """
     from airflow_mlops.retraining.policy import RetrainingPolicy
 
@@ -163,7 +164,7 @@ def request_retraining(
     if evidence is not None and not isinstance(evidence, dict):
         raise ValueError(f"evidence must be a JSON object (dict), got {type(evidence).__name__}")
     at = _utc(requested_at, "requested_at")
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         deployment = session.get(DeploymentRow, deployment_id, with_for_update=True)
         if deployment is None:
             raise DeploymentNotFound(f"no deployment with id {deployment_id!r}")
@@ -253,7 +254,7 @@ def mark_dispatched(request_id: str, *, store_url: str | None = None) -> None:
     A request made outside Airflow (REST, the Python API) waits, undispatched,
     until ``mlops_refresh`` emits its event; nothing is emitted twice.
     """
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = session.get(RetrainingRequestRow, request_id, with_for_update=True)
         if row is None:
             raise LookupError(f"no retraining request with id {request_id!r}")
@@ -267,7 +268,7 @@ def requeue_request(request_id: str, *, store_url: str | None = None) -> bool:
     on one request and hands the others back this way instead of dropping them.
     Returns whether the request was waiting (and is now queued again).
     """
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = session.get(RetrainingRequestRow, request_id, with_for_update=True)
         if row is None or row.status != "requested":
             return False
@@ -345,7 +346,7 @@ def undispatched_requests(*, store_url: str | None = None) -> list[RetrainingReq
 
 def mark_running(request_id: str, *, dag_run_id: str, store_url: str | None = None) -> RetrainingRequest:
     """The DAG run that now works on the request (a retried run of the same id may mark it again)."""
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = _transition(session, request_id, ("requested", "running"), "start")
         if row.status == "running" and row.dag_run_id not in (None, dag_run_id):
             raise RequestStateError(
@@ -373,7 +374,7 @@ def record_outcome(
     """How the run ended, with both models' scores, so the history can say why."""
     if status not in OUTCOMES:
         raise ValueError(f"status={status!r} is not valid; expected one of {list(OUTCOMES)}")
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = _transition(session, request_id, ("requested", "running"), f"record {status!r} for")
         row.status = status
         row.message = message
@@ -390,7 +391,7 @@ def mark_approved(
     request_id: str, *, actor: str, champion_model_id: str, store_url: str | None = None
 ) -> RetrainingRequest:
     """Record that a person approved the challenger, once it is in place (see ``services.approval``)."""
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = _transition(session, request_id, ("awaiting_approval",), "approve")
         row.status = "replaced"
         row.actor = actor
@@ -404,7 +405,7 @@ def reject_request(
     request_id: str, *, actor: str, note: str | None = None, store_url: str | None = None
 ) -> RetrainingRequest:
     """Keep the champion; the challenger stays registered, the rejection in the history."""
-    with session_scope(_url(store_url)) as session:
+    with session_scope(_url(store_url), write=True) as session:
         row = _transition(session, request_id, ("awaiting_approval",), "reject")
         row.status = "rejected"
         row.actor = actor
