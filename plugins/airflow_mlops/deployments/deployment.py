@@ -403,7 +403,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
         value = parse_enum(DEPLOYMENT_ROLE, role, field="role").value
         if not user or not user.strip():
             raise ValueError("user must be a non-empty name")
-        with session_scope(self.store_url) as session:
+        with session_scope(self.store_url, write=True) as session:
             old = session.get(DeploymentRoleRow, (self.id, user))
             before = None if old is None else {"user": user, "role": old.role}
             if old is not None and old.role == DEPLOYMENT_ROLE.OWNER.value and value != old.role:
@@ -413,7 +413,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
             record_audit(session, self.id, "share", actor, before, {"user": user, "role": value})
 
     def unshare(self, user: str, *, actor: str | None = None) -> None:
-        with session_scope(self.store_url) as session:
+        with session_scope(self.store_url, write=True) as session:
             old = session.get(DeploymentRoleRow, (self.id, user))
             if old is None:
                 raise LookupError(f"{user!r} has no role on deployment {self.id!r}")
