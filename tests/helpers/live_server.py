@@ -103,12 +103,14 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 30) -> None:
         proc.wait()
 
 
-def _drain(proc: subprocess.Popen[bytes], tail: deque[bytes]) -> None:
+def _drain(proc: subprocess.Popen[bytes], tail: deque[bytes], every: list[bytes] | None) -> None:
     """Keep the last lines of the server's stderr: read all along, so that a chatty server
-    never blocks on a full pipe, and kept to say why it died."""
+    never blocks on a full pipe, and kept to say why it died (and every line, if asked)."""
     assert proc.stderr is not None
     for line in proc.stderr:
         tail.append(line)
+        if every is not None:
+            every.append(line)
 
 
 @contextmanager
@@ -119,10 +121,12 @@ def serve_process(
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
     interval: float = 0.1,
+    stderr_lines: list[bytes] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``command`` (a server bound to loopback); yields the process once ``ready_url`` answers 200.
 
-    The tail of its stderr says why it died during start-up (stdout is dropped). On exit it is
+    The tail of its stderr says why it died during start-up (stdout is dropped); a test that
+    judges what the server logged passes ``stderr_lines``, which receives every line. On exit it is
     stopped with :func:`stop_process`, unless the block already ended it (a test may signal
     it itself).
     """
@@ -133,7 +137,9 @@ def serve_process(
         stderr=subprocess.PIPE,
     )
     tail: deque[bytes] = deque(maxlen=100)
-    drainer = threading.Thread(target=_drain, args=(proc, tail), name=f"stderr-{proc.pid}", daemon=True)
+    drainer = threading.Thread(
+        target=_drain, args=(proc, tail, stderr_lines), name=f"stderr-{proc.pid}", daemon=True
+    )
     drainer.start()
 
     def exited() -> str | None:

@@ -6,6 +6,12 @@ always carries a ``Content-Type``: the client's error handler reads it
 unconditionally. :class:`ApiError` documents that body, and :data:`ERRORS` puts it
 on every API route's 4xx answers in the OpenAPI document, so a client (and the
 schemathesis fuzz) can check an error against the document too.
+unconditionally.
+
+While the store cannot be reached (a PostgreSQL restart), whatever needed it
+answers 503 with a ``Retry-After`` header and a message naming the store and
+saying to retry (:mod:`airflow_mlops.store.availability` decides what counts);
+any other database error stays a 500.
 """
 
 from __future__ import annotations
@@ -17,16 +23,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_mlops.api.auth import NotFoundOrHidden
 from airflow_mlops.deployments import DeploymentNotFound, SettingsError
 from airflow_mlops.security import AuthError, PermissionDenied
+from airflow_mlops.store.availability import store_unreachable, unreachable_message
 
 log = logging.getLogger(__name__)
 
 #: FastAPI's 400 for a body it could not read (e.g. not UTF-8): a 422 naming the body here.
 _UNREADABLE_BODY = "There was an error parsing the body"
+#: Seconds a caller is asked to wait while the store is away (a restart takes a few).
+STORE_RETRY_AFTER_S = 5
+
 #: Where a parameter came from, as FastAPI's error ``loc`` starts; dropped from the field name.
 _SOURCES = {"body", "query", "path", "header", "cookie"}
 
@@ -54,6 +65,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: error("The caller's role on the resource does not allow this"),
     404: error("No such resource, or the caller has no role on it (the same answer)"),
     422: error("Bad input; the message names the field and what was expected"),
+    503: error("The MLOps store cannot be reached; retry after the Retry-After header's seconds"),
 }
 
 
@@ -75,7 +87,9 @@ def validation_message(errors: list[Any]) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, store_url: str | None = None) -> None:
+    """Map our exceptions to answers; ``store_url`` names the store in the 503 while it is away."""
+
     def answer(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"message": message, "detail": message}, status_code=status, headers=headers)
 
@@ -114,9 +128,20 @@ def install_error_handlers(app: FastAPI) -> None:
         body = {"message": validation_message(errors), "detail": _jsonable(errors)}
         return JSONResponse(body, status_code=422)
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not store_unreachable(exc):
+            return unexpected(request, exc)
+        # Not logged per request: the model cache's watcher says once that the store is away.
+        message = unreachable_message(store_url or "", exc)
+        return answer(503, message, {"Retry-After": str(STORE_RETRY_AFTER_S)})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return unexpected(request, exc)
+
+    def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
         return answer(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
 

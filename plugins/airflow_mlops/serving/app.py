@@ -184,7 +184,7 @@ def create_app(
         docs_url=None,  # pages.install_pages serves /docs on the packaged Swagger UI
         redoc_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, store_url=cfg.store_url)
     app.state.model_cache = cache
     app.state.prediction_log = writer
     app.state.settings = cfg

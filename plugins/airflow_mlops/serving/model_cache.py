@@ -4,6 +4,10 @@ A request takes one :class:`LoadedModel` at its start and uses it to the end,
 so a replacement never changes the model under a request in flight. New
 versions are loaded by a background thread and only then published, so no
 request waits for a load and none fails during a replacement.
+
+While the store cannot be reached (a PostgreSQL restart) the watcher keeps every
+loaded model, says so once, and retries at its usual interval; a request for a
+loaded model never reads the store, so predictions go on meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy import select
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef, ModelVersionInfo, model_version_info
 from airflow_mlops.deployments.settings import with_defaults
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
+from airflow_mlops.store.availability import describe_store, store_unreachable, unreachable_reason
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +212,27 @@ class ModelCache:
             finally:
                 _freeze_heap()
                 self._warming.clear()
+        away = False  # the store is unreachable: said once, and once more when it answers again
         while not self._stop.wait(self._refresh_interval_s):
             try:
                 self.refresh()
-            except Exception:  # keep serving the old models if the store or registry hiccups
-                log.exception("model cache refresh failed; will retry")
+            except Exception as exc:  # keep serving the old models if the store or registry hiccups
+                if not store_unreachable(exc):
+                    log.exception("model cache refresh failed; will retry")
+                elif not away:
+                    away = True
+                    log.warning(
+                        "model cache: cannot reach the MLOps store (%s): %s; keeping the %d loaded "
+                        "models and retrying every %g s",
+                        describe_store(self._store_url),
+                        unreachable_reason(exc),
+                        len(self._models),
+                        self._refresh_interval_s,
+                    )
+                continue
+            if away:
+                away = False
+                log.warning("model cache: the MLOps store answers again; following its changes")
 
 
 def _freeze_heap() -> None:
