@@ -45,6 +45,10 @@ class Settings:
     #: Categories a monitoring baseline keeps per categorical feature (``MLOPS_BASELINE_TOP_K``,
     #: default 500); the rest, and categories never seen in training, share one "other" bin.
     baseline_top_k: int = 500
+    #: Rows the prediction server keeps in memory while the log cannot be written
+    #: (``MLOPS_PREDICTION_LOG_MAX_PENDING_ROWS``, default 100 000); past it, predictions are
+    #: refused with 503 until the rows are written (see ``prediction_log/writer.py``).
+    prediction_log_max_pending_rows: int = 100_000
 
     def ensure_dirs(self) -> None:
         """Create the local directories; object stores have no directories to create."""
@@ -95,6 +99,7 @@ def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
             "MLOPS_PREDICTION_LOG_COMPACT_AFTER_MINUTES", 60, minimum=0, off=("off", "none")
         ),
         baseline_top_k=_positive_int("MLOPS_BASELINE_TOP_K", 500),
+        prediction_log_max_pending_rows=_positive_int("MLOPS_PREDICTION_LOG_MAX_PENDING_ROWS", 100_000),
         studies_dir=root / "studies",
         reports_dir=root / "reports",
         mlflow_artifact_root=os.environ.get("MLOPS_ARTIFACT_ROOT")

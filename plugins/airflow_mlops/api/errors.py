@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_mlops.api.auth import NotFoundOrHidden
 from airflow_mlops.deployments import DeploymentNotFound, SettingsError
+from airflow_mlops.errors import RegistryUnavailable
 from airflow_mlops.security import AuthError, PermissionDenied
 from airflow_mlops.store.availability import store_unreachable, unreachable_message
 
@@ -112,6 +113,11 @@ def install_error_handlers(app: FastAPI, *, store_url: str | None = None) -> Non
     @app.exception_handler(SettingsError)
     async def _settings(_request: Request, exc: SettingsError) -> JSONResponse:
         return answer(422, str(exc))
+
+    @app.exception_handler(RegistryUnavailable)
+    async def _registry(_request: Request, exc: RegistryUnavailable) -> JSONResponse:
+        # A dependency is down, not the request wrong: 503, worth retrying later.
+        return answer(503, str(exc), {"Retry-After": "30"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

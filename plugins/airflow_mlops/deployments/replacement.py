@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from airflow_mlops.deployments.audit import audit_snapshot, default_actor, record_audit, utc_now
 from airflow_mlops.enums import HEALTH_STATUS, MODEL_REPLACEMENT_REASON, parse_enum
-from airflow_mlops.errors import DeploymentNotFound
+from airflow_mlops.errors import DeploymentNotFound, RegistryUnavailable
 from airflow_mlops.registry import ModelRef, feature_types, mirror_deployment_alias, model_version_info
 from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
@@ -145,9 +145,19 @@ class ModelReplacement:
         One store transaction moves the model, stores the new baseline and appends
         the history row, so a crash leaves either the old state or the new one.
         The prediction server notices the change and swaps models without a restart.
+
+        If MLflow does not answer, :class:`~airflow_mlops.errors.RegistryUnavailable`
+        is raised before anything changes: the deployment keeps serving its model
+        (the checks need both versions' registry tags).
         """
         reason_value = parse_enum(MODEL_REPLACEMENT_REASON, reason, field="reason").value
-        status, message, checks = self.validate_replacement_model(new_model_id, principal=principal)
+        try:
+            status, message, checks = self.validate_replacement_model(new_model_id, principal=principal)
+        except RegistryUnavailable as exc:
+            raise RegistryUnavailable(
+                f"cannot replace the model of deployment {self.id!r} with {new_model_id!r}: {exc}; "
+                f"it keeps serving {self.model['id']!r}"
+            ) from exc
         if checks["permission"]["status"] == "failing":
             raise PermissionDenied(checks["permission"]["message"])
         if status == "failing":

@@ -36,7 +36,8 @@ Its design follows from who uses it:
 * **Rows must not vanish.** If writing fails (full disk, permissions), the rows
   stay buffered, in order, ahead of newer ones, the error is logged, and the
   next flush retries. Only groups that failed are retried, so nothing is written
-  twice.
+  twice. The server bounds that backlog (``max_pending_rows``): past it, it
+  refuses new predictions before scoring them (see :mod:`.writer`).
 
 Columns of each file: ``timestamp`` (UTC, microseconds), ``association_id``,
 ``model_version``, ``prediction``, ``status_code``, ``latency_ms``, ``row_id``,
@@ -85,7 +86,7 @@ from airflow_mlops.prediction_log.layout import (
     list_log_files,
 )
 from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
-from airflow_mlops.prediction_log.writer import PredictionLogWriter
+from airflow_mlops.prediction_log.writer import PredictionLogUnavailable, PredictionLogWriter
 
 __all__ = [
     "CACHE_HIT_COLUMN",
@@ -100,6 +101,7 @@ __all__ = [
     "WARNING_COLUMN",
     "InboxEntry",
     "PredictionBatch",
+    "PredictionLogUnavailable",
     "PredictionLogWriter",
     "announce_log_file",
     "delete_log_files",

@@ -1,10 +1,22 @@
-"""The batching writer: buffers, a flush thread, atomic file writes, retries that never duplicate."""
+"""The batching writer: buffers, a flush thread, atomic file writes, retries that never duplicate.
+
+When the log cannot be written (a full disk, a directory made read-only, an
+unreachable bucket) nothing is dropped: the rows stay buffered in memory, in
+order, and the flush thread retries with a back-off (0.5 s doubling to
+:data:`MAX_RETRY_S`). Memory is what bounds this, so a server's writer takes
+``max_pending_rows``: once that many rows wait, :meth:`PredictionLogWriter.ensure_capacity`
+raises :class:`PredictionLogUnavailable` and the server refuses new predictions
+*before* scoring them (503 with ``Retry-After``), rather than answer predictions
+it could not log. When a retry succeeds the buffered rows are written and
+predictions are accepted again, without a restart.
+"""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -32,6 +44,22 @@ from airflow_mlops.storage import StoragePath, as_storage_path, is_local, parque
 logger = logging.getLogger(__name__)
 
 _MIN_RETRY_S = 0.5
+#: The longest wait between two retries of a failing flush: also how long after the
+#: directory is writable again the buffered rows may still wait.
+MAX_RETRY_S = 4.0
+
+
+class PredictionLogUnavailable(RuntimeError):
+    """Too many rows wait to be written: new predictions must be refused until they are.
+
+    ``retry_after_s`` is when the next write attempt is due (whole seconds, at least 1),
+    what a server answers in ``Retry-After``.
+    """
+
+    def __init__(self, message: str, *, pending: int, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.pending = pending
+        self.retry_after_s = retry_after_s
 
 
 class PredictionLogWriter:
@@ -40,18 +68,33 @@ class PredictionLogWriter:
     Thread-safe; one writer per process is enough for any number of
     deployments. Always :meth:`close` it (or use ``with``): buffered rows are
     written then, and an interpreter exit also closes writers left open.
+
+    ``max_pending_rows`` bounds what a failing log may hold in memory, but only
+    for callers that ask :meth:`ensure_capacity` before doing the work whose rows
+    they will append (the prediction server does, per request): appends
+    themselves never refuse rows, since the work they record is already done.
+    ``None`` (the default): no bound, for short-lived writers (batch scoring,
+    reports) that raise on :meth:`close` instead.
     """
 
     def __init__(
-        self, root: StoragePath | str | os.PathLike[str], *, max_rows: int = 5000, max_delay_s: float = 1.0
+        self,
+        root: StoragePath | str | os.PathLike[str],
+        *,
+        max_rows: int = 5000,
+        max_delay_s: float = 1.0,
+        max_pending_rows: int | None = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         if not max_delay_s > 0:
             raise ValueError(f"max_delay_s must be > 0, got {max_delay_s}")
+        if max_pending_rows is not None and max_pending_rows < 1:
+            raise ValueError(f"max_pending_rows must be >= 1 (or None for no bound), got {max_pending_rows}")
         self._root = as_storage_path(root)
         self._max_rows = max_rows
         self._max_delay_s = float(max_delay_s)
+        self._max_pending_rows = max_pending_rows
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         # Serialises flushes so rows put back after a failure cannot be overtaken
@@ -60,8 +103,13 @@ class PredictionLogWriter:
         self._flush_lock = threading.Lock()
         self._buffer: list[Chunk] = []
         self._rows = 0
+        # Rows a flush has taken out of the buffer and is writing: still pending, or a
+        # failing flush would open the gate of ensure_capacity each time it retries.
+        self._in_flight = 0
         self._closed = False
         self._retry_at = 0.0
+        self._failures = 0  # consecutive failed flushes; 0 while writing works
+        self._last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="prediction-log-flusher", daemon=True)
         self._thread.start()
         _OPEN_WRITERS.add(self)
@@ -72,9 +120,39 @@ class PredictionLogWriter:
 
     @property
     def pending(self) -> int:
-        """Rows accepted but not yet on disk (including rows kept after a failed flush)."""
+        """Rows accepted but not yet on disk (including rows kept after a failed flush, and rows being written)."""
         with self._lock:
-            return self._rows
+            return self._rows + self._in_flight
+
+    @property
+    def max_pending_rows(self) -> int | None:
+        return self._max_pending_rows
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last flush failed (``OSError: [Errno 28] No space left…``), or ``None`` once one succeeds."""
+        with self._lock:
+            return self._last_error
+
+    def ensure_capacity(self) -> None:
+        """Raise :class:`PredictionLogUnavailable` while flushes fail and ``max_pending_rows`` rows wait.
+
+        Call it before doing work whose rows will be appended. Requests already past
+        this check still append, so memory is bounded by the limit plus what the
+        requests in flight at that moment carry. A writer whose flushes succeed never
+        refuses: its backlog is bounded by ``max_rows`` (a full buffer is written at once).
+        """
+        with self._lock:
+            pending = self._rows + self._in_flight
+            if self._max_pending_rows is None or self._failures == 0 or pending < self._max_pending_rows:
+                return
+            error = self._last_error
+            wait = max(1, math.ceil(self._retry_at - time.monotonic()))
+        raise PredictionLogUnavailable(
+            f"prediction log unavailable: {pending} rows waiting to be written to {self._root}: {error}",
+            pending=pending,
+            retry_after_s=wait,
+        )
 
     def append(self, deployment_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Accept row dicts for one deployment; raises ``ValueError`` for malformed rows.
@@ -148,7 +226,9 @@ class PredictionLogWriter:
                 raise RuntimeError(f"prediction log writer for {self._root} is closed")
             self._buffer.extend(chunks)
             self._rows += sum(chunk.size for chunk in chunks)
-            full = self._rows >= self._max_rows and chunks[0].arrived >= self._retry_at
+            # While flushes fail, only the flush thread retries (on its back-off): a
+            # request would otherwise convert the whole backlog for a write bound to fail.
+            full = self._rows >= self._max_rows and self._failures == 0
             self._wakeup.notify()
         if full:
             # Already logged by _flush; the rows are still buffered.
@@ -181,7 +261,10 @@ class PredictionLogWriter:
                 batch, self._buffer = self._buffer, []
                 written = self._rows
                 self._rows = 0
+                self._in_flight = written
             if not batch:
+                with self._lock:
+                    self._in_flight = 0
                 return 0
 
             groups: dict[tuple[str, str], list[Chunk]] = {}
@@ -195,15 +278,23 @@ class PredictionLogWriter:
                 except Exception as exc:
                     failed_keys.add(key)
                     first_error = first_error or exc
-                    logger.exception(
-                        "prediction log: writing %d row(s) for deployment %r hour %s under %s failed; "
+                    # The traceback once per outage; then a line per retry, not a traceback a second.
+                    logger.log(
+                        logging.ERROR if self._failures == 0 else logging.WARNING,
+                        "prediction log: writing %d row(s) for deployment %r hour %s under %s failed (%s); "
                         "keeping them buffered for the next flush",
                         sum(chunk.size for chunk in chunks),
                         key[0],
                         key[1],
                         self._root,
+                        f"{type(exc).__name__}: {exc}",
+                        exc_info=self._failures == 0,
                     )
             if first_error is None:
+                with self._lock:
+                    self._in_flight = 0
+                    self._failures = 0
+                    self._last_error = None
                 return written
 
             kept = [chunk for chunk in batch if (chunk.deployment_id, chunk.hour) in failed_keys]
@@ -211,7 +302,11 @@ class PredictionLogWriter:
                 # Older rows go back in front, so the buffer stays ordered by arrival.
                 self._buffer[:0] = kept
                 self._rows += sum(chunk.size for chunk in kept)
-                self._retry_at = time.monotonic() + max(self._max_delay_s, _MIN_RETRY_S)
+                self._in_flight = 0
+                self._failures += 1
+                self._last_error = f"{type(first_error).__name__}: {first_error}"
+                back_off = _MIN_RETRY_S * 2 ** min(self._failures - 1, 16)
+                self._retry_at = time.monotonic() + max(self._max_delay_s, min(back_off, MAX_RETRY_S))
             raise first_error
 
     def _write_group(self, deployment_id: str, hour: str, chunks: list[Chunk]) -> None:
@@ -224,13 +319,14 @@ class PredictionLogWriter:
         rows of one deployment-hour, which the flush already holds as Arrow.
         """
         directory = self._root / f"deployment={deployment_id}" / f"hour={hour}"
-        table = to_table(chunks)
         now = datetime.now(UTC)
         name = f"part-{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.parquet"
         # The inbox marker goes first (see prediction_log/inbox.py): a crash after it leaves
-        # a marker the fold drops later, never a file no fold would find.
+        # a marker the fold drops later, never a file no fold would find. It is also the cheap
+        # probe: an unwritable root fails here, before a backlog is converted to Arrow.
         marker = announce_log_file(self._root, deployment_id, hour, name, now=now)
         try:
+            table = to_table(chunks)
             if not is_local(directory):
                 write_bytes_atomic(directory / name, parquet_bytes(table))
                 return

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from mlflow.tracking import MlflowClient
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.registry.mlflow_context import mlflow_stores
+from airflow_mlops.errors import RegistryUnavailable
+from airflow_mlops.registry.mlflow_context import mlflow_stores, mlflow_unreachable
 from airflow_mlops.registry.model_ref import ModelRef
 
 #: The registry's task names → DataRobot's target types.
@@ -42,7 +43,11 @@ class ModelVersionInfo:
 
 
 def model_version_info(model_id: str, *, tracking_uri: str | None = None) -> ModelVersionInfo:
-    """Read a registered model version's target, task and features from its MLflow tags."""
+    """Read a registered model version's target, task and features from its MLflow tags.
+
+    ``LookupError`` if the registry answers that there is no such version;
+    :class:`~airflow_mlops.errors.RegistryUnavailable` if the registry does not answer.
+    """
     ref = ModelRef.parse(model_id)
     settings = get_settings()
     client = MlflowClient(
@@ -51,6 +56,13 @@ def model_version_info(model_id: str, *, tracking_uri: str | None = None) -> Mod
     try:
         mv = client.get_model_version(ref.name, ref.version)
     except Exception as exc:  # MlflowException for an unknown name or version
+        if mlflow_unreachable(exc):
+            cause = str(exc)
+            cause = cause if len(cause) <= 400 else cause[:400] + "..."
+            raise RegistryUnavailable(
+                f"the MLflow registry at {settings.mlflow_registry_uri} is unreachable "
+                f"(model {ref.id!r} could not be read): {cause}"
+            ) from exc
         raise LookupError(f"model {ref.id!r} is not in the MLflow registry: {exc}") from exc
     tags = dict(mv.tags or {})
     missing = [key for key in ("target", "task", "features") if key not in tags]

@@ -34,7 +34,8 @@ from airflow_mlops.api.status import build_status_router
 from airflow_mlops.api.version import build_version_router
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef
-from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
+from airflow_mlops.prediction_log import PredictionBatch, PredictionLogUnavailable, PredictionLogWriter
+from airflow_mlops.registry.mlflow_context import bound_mlflow_http_requests
 from airflow_mlops.security import (
     AuthCache,
     Principal,
@@ -158,6 +159,9 @@ def create_app(
     the plugin passes ``airflow``; see :mod:`airflow_mlops.services.project_runners`).
     """
     cfg = settings or get_settings()
+    # A REST call that needs MLflow (a model replacement, a deployment's creation) answers 503
+    # within seconds when MLflow is down, not after MLflow's four minutes of retries.
+    bound_mlflow_http_requests()
     auth_cache = AuthCache(cfg.store_url)
     authenticators = [*(authenticators or []), _cached_token_authenticator(cfg.store_url, auth_cache)]
     cache = ModelCache(cfg.store_url, loader or _load_predictor(cfg))
@@ -195,11 +199,17 @@ def create_app(
         response_model=None,
         responses={503: {"description": "Still loading the active deployments' models ({status: warming})"}},
     )
-    def health() -> dict[str, str] | JSONResponse:
-        """Readiness: 503 while the active deployments' models are still loading at start-up."""
+    def health() -> dict[str, Any] | JSONResponse:
+        """Readiness: 503 while the active deployments' models are still loading at start-up.
+
+        While the prediction log cannot be written, ``predictionLog`` says how many rows
+        wait in memory, the bound past which predictions are refused, and the last error
+        (the server stays ready: it still answers until the bound, and other routes work).
+        """
         if cache.warming:
             return JSONResponse({"status": "warming"}, status_code=503)
-        return {"status": "ok"}
+        backlog = writer.backlog()
+        return {"status": "ok"} if backlog is None else {"status": "ok", "predictionLog": backlog}
 
     app.state.authenticators = authenticators
 
@@ -268,6 +278,13 @@ def create_app(
             )
         if not allowed(role, "predict"):
             raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
+        try:
+            # Before scoring: a prediction answered 200 must be one the log can keep.
+            writer.ensure_capacity()
+        except PredictionLogUnavailable as exc:
+            raise HTTPException(
+                status_code=503, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            ) from exc
         body = await read_body(request, limit=MAX_BODY_BYTES, limits=body_limits)
         cache_hit = cache.is_loaded(deployment_id)
         try:
@@ -331,7 +348,8 @@ class _LazyWriter:
     """The prediction-log writer, created on the first prediction.
 
     Airflow imports plugins in every process (scheduler, workers, triggerer); only
-    the one that serves predictions should run a flusher thread.
+    the one that serves predictions should run a flusher thread. Its backlog is
+    bounded by ``MLOPS_PREDICTION_LOG_MAX_PENDING_ROWS`` (``Settings.prediction_log_max_pending_rows``).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -343,8 +361,26 @@ class _LazyWriter:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = PredictionLogWriter(self._settings.prediction_log_dir)
+                    self._writer = PredictionLogWriter(
+                        self._settings.prediction_log_dir,
+                        max_pending_rows=self._settings.prediction_log_max_pending_rows,
+                    )
         return self._writer
+
+    def ensure_capacity(self) -> None:
+        """See :meth:`PredictionLogWriter.ensure_capacity`; nothing is pending before the first prediction."""
+        if self._writer is not None:
+            self._writer.ensure_capacity()
+
+    def backlog(self) -> dict[str, Any] | None:
+        """``None`` while the log is written normally; else what waits and why (for ``/health``)."""
+        writer = self._writer
+        if writer is None:
+            return None
+        error = writer.last_error
+        if error is None:
+            return None
+        return {"pendingRows": writer.pending, "maxPendingRows": writer.max_pending_rows, "lastError": error}
 
     def append(self, deployment_id: str, rows: list[dict[str, Any]]) -> None:
         self.get().append(deployment_id, rows)
