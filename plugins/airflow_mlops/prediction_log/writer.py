@@ -226,14 +226,11 @@ class PredictionLogWriter:
                 raise RuntimeError(f"prediction log writer for {self._root} is closed")
             self._buffer.extend(chunks)
             self._rows += sum(chunk.size for chunk in chunks)
-            # While flushes fail, only the flush thread retries (on its back-off): a
-            # request would otherwise convert the whole backlog for a write bound to fail.
-            full = self._rows >= self._max_rows and self._failures == 0
+            # A full buffer wakes the flush thread, which writes it at once: the request that
+            # filled it does not convert and write thousands of rows itself (that stalled
+            # the serving event loop; profiled). While flushes fail, only the flush thread
+            # retries, on its back-off.
             self._wakeup.notify()
-        if full:
-            # Already logged by _flush; the rows are still buffered.
-            with contextlib.suppress(Exception):
-                self._flush(only_if_full=True)
 
     def _run(self) -> None:
         while True:
@@ -242,7 +239,9 @@ class PredictionLogWriter:
                     if self._closed:
                         return  # close() does the final flush itself
                     if self._buffer:
-                        due = max(self._buffer[0].arrived + self._max_delay_s, self._retry_at)
+                        full = self._rows >= self._max_rows and self._failures == 0
+                        due = self._retry_at if full else self._buffer[0].arrived + self._max_delay_s
+                        due = max(due, self._retry_at)
                         delay = due - time.monotonic()
                         if delay <= 0:
                             break
@@ -253,11 +252,9 @@ class PredictionLogWriter:
             with contextlib.suppress(Exception):
                 self._flush()
 
-    def _flush(self, *, only_if_full: bool = False) -> int:
+    def _flush(self) -> int:
         with self._flush_lock:
             with self._lock:
-                if only_if_full and self._rows < self._max_rows:
-                    return 0  # another thread flushed while this one waited
                 batch, self._buffer = self._buffer, []
                 written = self._rows
                 self._rows = 0

@@ -69,9 +69,9 @@ def test_flushes_when_the_buffer_reaches_max_rows(tmp_path: Path) -> None:
         assert _all_files(tmp_path) == []
         assert writer.pending == 9
         writer.append("dep", _rows(1, prefix="b"))
-        # Size-triggered flushes happen in append itself: no waiting needed.
+        # A full buffer wakes the flush thread at once, long before max_delay_s (60 s).
+        assert _wait_for(lambda: writer.pending == 0, 10)
         assert _count(tmp_path) == 10
-        assert writer.pending == 0
 
 
 def test_flushes_after_max_delay_without_an_explicit_flush(tmp_path: Path) -> None:
