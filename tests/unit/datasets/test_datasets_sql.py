@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers.scratch_postgres import scratch_database
 
 from airflow_mlops.datasets import DataValidationError, SourceError, SqlSource, ingest
 
@@ -146,23 +146,8 @@ def test_sql_arguments_are_validated(sqlite_db: Path) -> None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A database of this test's own on the local PostgreSQL server, dropped afterwards."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({str(exc).strip()})")
-    admin.autocommit = True
-    name = f"mlops_ingest_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database("mlops_ingest") as url:
+        yield url
 
 
 def test_postgres_table_with_native_types(postgres_url: str, tmp_path: Path) -> None:

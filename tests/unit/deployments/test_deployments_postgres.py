@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from helpers.live_server import serve_app
+from helpers.scratch_postgres import scratch_database
 from sqlalchemy import inspect, text
 
 from airflow_mlops.config import get_settings
@@ -30,7 +30,7 @@ from airflow_mlops.deployments import (
 )
 from airflow_mlops.security import AuthError, Principal, create_token, revoke_token, role_of, verify_token
 from airflow_mlops.services import drift_health_settings
-from airflow_mlops.store import dispose_engines, get_engine, is_migrated, migrate, session_scope
+from airflow_mlops.store import get_engine, is_migrated, migrate, session_scope
 from airflow_mlops.store.engine import alembic_config
 from airflow_mlops.store.tables import Base
 
@@ -41,35 +41,9 @@ if TYPE_CHECKING:
 @pytest.fixture
 def pg(models: RegisteredModels) -> Iterator[str]:
     """``postgresql+psycopg2://…/mlops_test_<uuid>``: migrated, and dropped after the test."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    admin = None
-    errors: list[str] = []
-    for user in ("postgres", "root"):
-        for dbname in ("postgres", "test", "root"):
-            try:
-                admin = psycopg2.connect(
-                    host="127.0.0.1", port=5432, user=user, dbname=dbname, connect_timeout=3
-                )
-                break
-            except psycopg2.OperationalError as exc:
-                errors.append(f"{user}@{dbname}: {str(exc).strip()}")
-        if admin is not None:
-            break
-    if admin is None:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {errors}")
-    admin.autocommit = True
-    name = f"mlops_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg2://{admin.info.user}@127.0.0.1:5432/{name}"
-    try:
+    with scratch_database() as url:
         migrate(url)
         yield url
-    finally:
-        dispose_engines()
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_migrations_create_every_table_and_run_again(pg: str) -> None:

@@ -6,7 +6,6 @@ own on the local server, skipped only when no server runs there).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.scratch_postgres import scratch_database
 from numpy.typing import NDArray
 from sqlalchemy import select
 
@@ -49,27 +49,6 @@ Row = dict[str, Any]
 # --- stores ----------------------------------------------------------------------------------------
 
 
-def _postgres_url() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({str(exc).strip()})")
-    admin.autocommit = True
-    name = f"mlops_drift_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        dispose_engines()
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty MLOps store of either kind."""
@@ -79,7 +58,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
         dispose_engines()
     else:
-        for url in _postgres_url():
+        with scratch_database("mlops_drift") as url:
             migrate(url)
             yield url
 

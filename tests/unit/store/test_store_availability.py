@@ -7,12 +7,12 @@ count; an integrity error, a cancelled statement or a locked SQLite file do not.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.live_server import free_port
+from helpers.scratch_postgres import scratch_database
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -34,24 +34,8 @@ def _error(url: str, statement: str, **engine_args: object) -> DBAPIError:
 
 @pytest.fixture
 def machine_pg() -> Iterator[str]:
-    """A scratch database on the machine's PostgreSQL (127.0.0.1:5432), dropped after."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    name = f"mlops_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database() as url:
+        yield url
 
 
 def test_nothing_listening_is_unreachable_and_the_message_names_the_store() -> None:

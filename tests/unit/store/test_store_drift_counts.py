@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from helpers.scratch_postgres import scratch_database
 
 from airflow_mlops.store import dispose_engines, get_engine
 from airflow_mlops.store.drift_counts import add_into, pack, parse_layout, unpack, width_for
@@ -96,34 +96,14 @@ def _old_rows() -> list[dict[str, object]]:
     return rows
 
 
-def _postgres() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not running on 127.0.0.1:5432 ({str(exc).strip()})")
-    admin.autocommit = True
-    name = f"mlops_migrate_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        dispose_engines()
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         dispose_engines()
     else:
-        yield from _postgres()
+        with scratch_database("mlops_migrate") as url:
+            yield url
 
 
 def _packed(url: str, table: str, column: str) -> dict[tuple[str, str, datetime], dict[str, list[int]]]:
