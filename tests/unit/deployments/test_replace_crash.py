@@ -18,19 +18,19 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers.scratch_postgres import scratch_database
 from mlflow import MlflowClient
 
 from airflow_mlops.config import get_settings
 from airflow_mlops.deployments import Deployment
 from airflow_mlops.registry import load_predictor
 from airflow_mlops.serving.model_cache import ModelCache
-from airflow_mlops.store import HealthRow, dispose_engines, migrate, session_scope
+from airflow_mlops.store import HealthRow, migrate, session_scope
 
 if TYPE_CHECKING:
     from conftest import RegisteredModels
@@ -79,40 +79,12 @@ CHILD = textwrap.dedent(
 )
 
 
-def _postgres_url() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    admin = None
-    errors = []
-    for user in ("postgres", "root"):
-        try:
-            admin = psycopg2.connect(
-                host="127.0.0.1", port=5432, user=user, dbname="postgres", connect_timeout=3
-            )
-            break
-        except psycopg2.OperationalError as exc:
-            errors.append(str(exc).strip())
-    if admin is None:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {errors}")
-    admin.autocommit = True
-    name = f"mlops_test_{uuid.uuid4().hex[:12]}"
-    user = admin.info.user
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
-    finally:
-        dispose_engines()
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, models: RegisteredModels) -> Iterator[str]:
     if request.param == "sqlite":
         yield get_settings().store_url
         return
-    for url in _postgres_url():
+    with scratch_database() as url:
         migrate(url)
         yield url
 
