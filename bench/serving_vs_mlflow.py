@@ -250,6 +250,8 @@ def main() -> None:
                 ):
                     entry[f"{name}_ours"] = round(ours[name], 2)
                     entry[f"{name}_mlflow"] = round(theirs[name], 2)
+                entry["throughput_rps_runs_ours"] = ours["throughput_rps_runs"]
+                entry["throughput_rps_runs_mlflow"] = theirs["throughput_rps_runs"]
                 entry["throughput_ratio"] = _ratio(ours["throughput_rps"], theirs["throughput_rps"])
                 entry["p99_ratio"] = _ratio(ours["p99_ms"], theirs["p99_ms"])
                 entry["settings"] = "defaults"
