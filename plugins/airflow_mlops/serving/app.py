@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
-import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, cast
 
-import orjson
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -33,21 +28,19 @@ from airflow_mlops.api.projects import build_projects_router
 from airflow_mlops.api.status import build_status_router
 from airflow_mlops.api.version import build_version_router
 from airflow_mlops.config import Settings, get_settings
-from airflow_mlops.deployments import DeploymentNotFound, ModelRef
-from airflow_mlops.prediction_log import PredictionBatch, PredictionLogUnavailable, PredictionLogWriter
+from airflow_mlops.deployments import ModelRef
+from airflow_mlops.prediction_log import PredictionBatch, PredictionLogWriter
 from airflow_mlops.registry.mlflow_context import bound_mlflow_http_requests
 from airflow_mlops.security import (
     AuthCache,
     Principal,
     VerifiedToken,
-    allowed,
     check_token,
-    role_of,
 )
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
-from airflow_mlops.serving.body import BodyLimits, read_body
-from airflow_mlops.serving.csv_answer import csv_body, wants_csv
+from airflow_mlops.serving.body import BodyLimits
+from airflow_mlops.serving.fast_path import PredictionFastPath
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -57,47 +50,29 @@ from airflow_mlops.serving.inputs import (
 )
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.pages import LoginUrl, install_pages
-from airflow_mlops.serving.prediction_query import openapi_parameters, parse_prediction_query
-from airflow_mlops.serving.scoring import call_model, check_frame, finish_scoring, log_batch, predict_rows
+from airflow_mlops.serving.prediction_query import openapi_parameters
+from airflow_mlops.serving.prediction_route import (
+    MAX_BODY_BYTES,
+    PREDICTION_PATH,
+    REQUEST_ID_HEADER,
+    PredictionEndpoint,
+    request_id_of,
+)
+from airflow_mlops.serving.scoring import call_model, predict_rows
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "REQUEST_ID_HEADER",
     "PredictionInputError",
     "check_features",
     "create_app",
     "parse_records",
     "parse_timestamps",
     "predict_rows",
+    "request_id_of",
 ]
 
 log = logging.getLogger(__name__)
-
-#: A prediction body over this many bytes is a 413 (read by :func:`airflow_mlops.serving.body.read_body`).
-MAX_BODY_BYTES = 50 * 1024 * 1024
-#: A client's ``X-Request-Id``: 1-128 visible ASCII characters (it is logged with every row of the
-#: request and groups them into one request in service stats).
-REQUEST_ID_HEADER = "X-Request-Id"
-MAX_REQUEST_ID_CHARS = 128
-_REQUEST_ID_RE = re.compile(rf"^[\x21-\x7e]{{1,{MAX_REQUEST_ID_CHARS}}}$")
-
-
-def request_id_of(header: str | None) -> str:
-    """The client's request id if it sent a valid one, else a new uuid; 422 for a bad one.
-
-    Refused rather than cut or replaced: a client that sends an id wants to find
-    its request by it, so silently logging another would break that quietly.
-    """
-    if header is None:
-        return uuid.uuid4().hex
-    if not _REQUEST_ID_RE.fullmatch(header):
-        shown = header if len(header) <= 40 else f"{header[:40]}... ({len(header)} characters)"
-        raise HTTPException(
-            status_code=422,
-            detail=f"{REQUEST_ID_HEADER} header {shown!r} is not valid: expected 1-{MAX_REQUEST_ID_CHARS} "
-            "visible ASCII characters (no spaces), or leave it out and the server makes one",
-        )
-    return header
-
 
 #: The prediction body, read by hand (JSON or CSV): documented so clients and the fuzz can send one.
 PREDICTION_BODY: dict[str, Any] = {
@@ -213,9 +188,13 @@ def create_app(
 
     app.state.authenticators = authenticators
 
+    endpoint = PredictionEndpoint(cfg, auth_cache, cache, writer, batcher, body_limits)
+
     # Registered before the routers: Starlette tries routes in order, and this is the hot one.
+    # It documents the route (OpenAPI); requests normally reach the endpoint through the
+    # fast path installed below, which answers exactly as this route would.
     @app.post(
-        "/predApi/v1.0/deployments/{deployment_id}/predictions",
+        PREDICTION_PATH,
         responses={
             **ERRORS,
             200: {
@@ -226,11 +205,7 @@ def create_app(
         },
         openapi_extra={"requestBody": PREDICTION_BODY, "parameters": openapi_parameters()},
     )
-    async def predict(
-        deployment_id: str,
-        request: Request,
-        principal: Caller,
-    ) -> Response:
+    async def predict(deployment_id: str, request: Request, principal: Caller) -> Response:
         """Score JSON records or CSV; DataRobot's answer shape, every row logged.
 
         ``passthroughColumns`` (repeatable) or ``passthroughColumnsSet=all`` copy
@@ -247,93 +222,14 @@ def create_app(
         back in ``X-Request-Id``. The log also keeps the caller's name, whether the
         model was already loaded, and how long the model call took.
         """
-        started = time.perf_counter()
-        query = parse_prediction_query(request.query_params)
-        maxExplanations = query.maxExplanations
-        if maxExplanations not in (None, "0"):
-            raise HTTPException(
-                status_code=422,
-                detail=f"maxExplanations={maxExplanations!r} is not supported: prediction explanations are "
-                "not computed here; send 0 or leave it out",
-            )
-        for name, value in (
-            ("explanationAlgorithm", query.explanationAlgorithm),
-            ("forecastPoint", query.forecastPoint),
-            ("predictionsStartDate", query.predictionsStartDate),
-            ("predictionsEndDate", query.predictionsEndDate),
-        ):
-            if value is not None:
-                why = (
-                    "prediction explanations" if name == "explanationAlgorithm" else "time series predictions"
-                )
-                raise HTTPException(
-                    status_code=422, detail=f"{name}={value!r} is not supported: no {why} here; leave it out"
-                )
-        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
-        key = ("role", deployment_id, principal.name, principal.is_admin)
-        hit, role = auth_cache.get(key)
-        if not hit:
-            role = await run_in_threadpool(
-                auth_cache.lookup, key, lambda: role_of(cfg.store_url, deployment_id, principal)
-            )
-        if not allowed(role, "predict"):
-            raise HTTPException(status_code=404, detail=f"no deployment with id {deployment_id!r}")
-        try:
-            # Before scoring: a prediction answered 200 must be one the log can keep.
-            writer.ensure_capacity()
-        except PredictionLogUnavailable as exc:
-            raise HTTPException(
-                status_code=503, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
-            ) from exc
-        body = await read_body(request, limit=MAX_BODY_BYTES, limits=body_limits)
-        cache_hit = cache.is_loaded(deployment_id)
-        try:
-            loaded = cache.get(deployment_id)
-        except DeploymentNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-        if loaded.status != "active":
-            raise HTTPException(status_code=422, detail=f"deployment {deployment_id!r} is {loaded.status}")
-        try:
-            frame = parse_records(body, request.headers.get("content-type", "application/json"))
-            stamps = parse_timestamps(frame, query.timestampColumn, datetime.now(UTC))
-            checked = check_frame(
-                loaded,
-                frame,
-                passthrough=query.passthroughColumns,
-                passthrough_set=query.passthroughColumnsSet,
-            )
-            (rows, logged), execution_ms = await batcher.predict_timed(loaded, checked.features)
-            scored = finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
-        except PredictionInputError as exc:
-            raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        writer.append_batch(
-            deployment_id,
-            log_batch(
-                loaded,
-                scored,
-                stamps,
-                latency_ms,
-                request_id=request_id,
-                caller=principal.name,
-                cache_hit=cache_hit,
-            ),
-        )
-        headers = {
-            REQUEST_ID_HEADER: request_id,
-            "X-MLOps-Model-Id": loaded.info.ref.id,
-            "X-MLOps-Execution-Time": f"{latency_ms:.3f}",
-            # DataRobot's: whole milliseconds, and whether the model was already in memory.
-            "X-DataRobot-Execution-Time": str(round(latency_ms)),
-            "X-DataRobot-Model-Cache-Hit": "true" if cache_hit else "false",
-        }
-        if wants_csv(request.headers.get("accept")):
-            return Response(csv_body(loaded.info, scored.rows), media_type="text/csv", headers=headers)
-        return Response(
-            orjson.dumps({"data": scored.rows}, option=orjson.OPT_SERIALIZE_NUMPY),
-            media_type="application/json",
-            headers=headers,
-        )
+        return await endpoint(request, deployment_id, principal)
+
+    app.add_middleware(
+        PredictionFastPath,
+        endpoint=endpoint,
+        authenticators=authenticators,
+        handlers=app.exception_handlers,
+    )
 
     app.include_router(build_router(cfg))
     app.include_router(build_monitoring_router(cfg))
