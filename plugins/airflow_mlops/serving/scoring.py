@@ -62,14 +62,27 @@ def predict_rows(
     if output.probabilities is not None and output.classes is not None:
         classes = _plain_list(output.classes)
         probabilities = np.asarray(output.probabilities, dtype=float).tolist()
-        rows = [
-            {
-                "rowId": i,
-                "prediction": label,
-                "predictionValues": [{"label": c, "value": p} for c, p in zip(classes, probs, strict=True)],
-            }
-            for i, (label, probs) in enumerate(zip(labels, probabilities, strict=True))
-        ]
+        if len(classes) == 2:  # binary, the common case: no inner loop per row (half the time)
+            c0, c1 = classes
+            rows = [
+                {
+                    "rowId": i,
+                    "prediction": label,
+                    "predictionValues": [{"label": c0, "value": p0}, {"label": c1, "value": p1}],
+                }
+                for i, (label, (p0, p1)) in enumerate(zip(labels, probabilities, strict=True))
+            ]
+        else:
+            rows = [
+                {
+                    "rowId": i,
+                    "prediction": label,
+                    "predictionValues": [
+                        {"label": c, "value": p} for c, p in zip(classes, probs, strict=True)
+                    ],
+                }
+                for i, (label, probs) in enumerate(zip(labels, probabilities, strict=True))
+            ]
     elif loaded.info.task == "regression":
         target = loaded.info.target
         values = np.asarray(output.labels, dtype=float).tolist()
@@ -156,6 +169,8 @@ def finish_scoring(
     flags = outside(logged, bounds) if bounds else None
     ids = checked.association_ids
     passthrough_values = json_values(checked.rows, checked.passthrough) if checked.passthrough else None
+    if passthrough_values is None and ids is None and flags is None:
+        return Scored(rows, logged, checked.features, ids, flags, execution_ms)
     for i, row in enumerate(rows):
         if passthrough_values is not None:
             row["passthroughValues"] = passthrough_values[i]

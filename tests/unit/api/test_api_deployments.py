@@ -1019,16 +1019,16 @@ def test_list_query_parameters_are_validated(
 def test_an_oversize_prediction_body_is_413(
     server: LiveServer, owner: tuple[str, httpx.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_mlops.serving.app as serving_app
+    import airflow_mlops.serving.prediction_route as prediction_route
 
     name, client = owner
     d = server.deploy(owner=name)
     body = server.rows(20)
-    monkeypatch.setattr(serving_app, "MAX_BODY_BYTES", len(body) - 1)
+    monkeypatch.setattr(prediction_route, "MAX_BODY_BYTES", len(body) - 1)
     response = _predict(client, d.id, body)
     assert response.status_code == 413, response.text
     assert str(len(body) - 1) in response.json()["detail"]
-    monkeypatch.setattr(serving_app, "MAX_BODY_BYTES", len(body))
+    monkeypatch.setattr(prediction_route, "MAX_BODY_BYTES", len(body))
     assert _predict(client, d.id, body).status_code == 200
 
 

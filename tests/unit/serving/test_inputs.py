@@ -23,6 +23,22 @@ def test_json_records_become_one_column_per_key_missing_keys_are_nulls() -> None
     assert (single.size, single["a"].tolist()) == (1, [1])
 
 
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": None, "b": "z"}],  # one key order: transposed
+        [{"a": 1, "b": "x"}, {"b": None, "a": 2}, {"a": None, "b": "z"}],  # keys reordered
+        [{"a": 1, "b": "x"}, {"a": 2}, {"a": None, "b": "z"}],  # a key missing
+    ],
+)
+def test_records_give_the_same_columns_whatever_their_key_order(records: list[dict[str, object]]) -> None:
+    rows = Columns.from_records(records)
+    assert rows.names == ["a", "b"] and rows.size == 3
+    assert rows["a"].tolist() == [1, 2, None]
+    assert rows["b"].tolist() == ["x", None, "z"]
+    assert rows["a"].dtype == object and rows["b"].dtype == object
+
+
 def test_csv_becomes_columns_with_pandas_types() -> None:
     rows = parse_records(b"a,b\n1,x\n2,\n", "text/csv")
     assert rows["a"].dtype == np.int64 and rows["b"].tolist()[0] == "x"

@@ -164,9 +164,9 @@ def test_nulls_reach_the_imputer_and_are_scored(churn: Live) -> None:
 def test_an_oversize_body_is_413_before_it_is_read_whole(
     churn: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_mlops.serving.app as serving_app
+    import airflow_mlops.serving.prediction_route as prediction_route
 
-    monkeypatch.setattr(serving_app, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(prediction_route, "MAX_BODY_BYTES", 1000)
     body = b"[" + b",".join([b'{"tenure_months": 1}'] * 200) + b"]"
     declared = churn.predict(body)
     assert declared.status_code == 413
