@@ -20,12 +20,14 @@ explicitly: MLflow's process-wide default would silently write to ``./mlruns``.
 
 One module per part: ``metadata`` (kinds, tags and their checks),
 ``registration`` (custom and external models), ``predictors`` (the
-:class:`Predictor` of each kind), ``loading`` (a version as a predictor) and
+:class:`Predictor` of each kind), ``fast_pipeline`` (a verified serving shortcut
+through an AutoML pipeline), ``loading`` (a version as a predictor) and
 ``monitored`` (the value drift watches).
 """
 
 from __future__ import annotations
 
+from airflow_mlops.registry.packages.fast_pipeline import VERIFY_CALLS, FastPipeline
 from airflow_mlops.registry.packages.loading import load_predictor
 from airflow_mlops.registry.packages.metadata import (
     FEATURE_TYPES,
@@ -65,9 +67,11 @@ __all__ = [
     "TAG_FEATURE_TYPES",
     "TAG_KIND",
     "TASKS",
+    "VERIFY_CALLS",
     "AutoMLPredictor",
     "ExternalModelError",
     "ExternalPredictor",
+    "FastPipeline",
     "PredictionOutput",
     "Predictor",
     "PyfuncPredictor",

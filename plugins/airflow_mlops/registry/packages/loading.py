@@ -19,6 +19,7 @@ from airflow_mlops.registry.models import (
     load_model,
     quiet_mlflow_logs,
 )
+from airflow_mlops.registry.packages.fast_pipeline import FastPipeline
 from airflow_mlops.registry.packages.metadata import TAG_FEATURE_TYPES, check_task, model_kind
 from airflow_mlops.registry.packages.predictors import (
     AutoMLPredictor,
@@ -91,4 +92,4 @@ def load_predictor(ref_or_uri: str, *, tracking_uri: str, registry_uri: str | No
         if version.task != "regression":
             # The pipeline's own order is what predict_proba's columns follow.
             common["classes"] = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-        return AutoMLPredictor(**common, pipeline=pipeline)
+        return AutoMLPredictor(**common, pipeline=pipeline, fast=FastPipeline.maybe(pipeline, model_id))

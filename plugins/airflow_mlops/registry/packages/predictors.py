@@ -6,11 +6,13 @@ the version's kind; callers only see :class:`PredictionOutput`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+
+from airflow_mlops.registry.packages.fast_pipeline import FastPipeline
 
 #: Tolerance for a custom model's class probabilities summing to one (float32 models round).
 _PROBABILITY_TOLERANCE = 1e-3
@@ -107,6 +109,8 @@ class AutoMLPredictor:
     features: list[str]
     classes: list[Any] | None
     pipeline: Any
+    #: The serving shortcut through ``pipeline`` (:mod:`.fast_pipeline`), when its shape allows one.
+    fast: FastPipeline | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -114,10 +118,11 @@ class AutoMLPredictor:
 
     def predict(self, x: pd.DataFrame) -> PredictionOutput:
         rows = _select(x, self.features, self.model_id)
+        model = self.pipeline if self.fast is None else self.fast
         if self.task == "regression":
-            return PredictionOutput(labels=np.asarray(self.pipeline.predict(rows), dtype=float))
+            return PredictionOutput(labels=np.asarray(model.predict(rows), dtype=float))
         classes = self.classes or []
-        proba = np.asarray(self.pipeline.predict_proba(rows), dtype=float)
+        proba = np.asarray(model.predict_proba(rows), dtype=float)
         # The label is the most probable class, so label and probabilities never disagree.
         return PredictionOutput(
             labels=_labels_from_codes(proba.argmax(axis=1), classes), probabilities=proba, classes=classes
