@@ -158,9 +158,10 @@ def test_datetimes_are_expanded_and_strings_parse_the_same() -> None:
     assert types == {"when": "datetime"}
     pre = build_preprocessor(types, scale=False).fit(df[["when"]], df["y"])
     names = list(pre.get_feature_names_out())
-    assert "datetime__when_month" in names and "datetime__when_hour" in names
+    assert "datetime__when_month_sin" in names and "datetime__when_hour_cos" in names
     as_text = pre.transform(pd.DataFrame({"when": ["2024-03-01T10:00:00", None, "not a date"]}))
     trained = pre.transform(df[["when"]])
     assert np.allclose(as_text[0], trained[0]), "a JSON string means the same instant"
     assert np.allclose(as_text[1], as_text[2]), "unparseable counts as missing"
-    assert as_text[0, names.index("datetime__when_month")] == 3
+    # March is a quarter of the way round the year's circle.
+    assert np.isclose(as_text[0, names.index("datetime__when_month_sin")], np.sin(2 * np.pi * 2 / 12))
