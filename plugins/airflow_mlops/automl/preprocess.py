@@ -77,17 +77,28 @@ def as_category_strings(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.objec
     JSON request. Normalising first means training and serving agree on what
     a value is.
     """
-    frame = pd.DataFrame(X).astype(object)
-    values = np.asarray(frame)
-    missing = pd.isna(values)
-    out: npt.NDArray[np.object_] = np.empty(values.shape, dtype=object)
-    for j in range(values.shape[1]):
-        out[:, j] = [
-            str(int(v)) if isinstance(v, float | np.floating) and float(v).is_integer() else str(v)
-            for v in values[:, j]
-        ]
-    out[missing] = np.nan
+    frame = pd.DataFrame(X)
+    out: npt.NDArray[np.object_] = np.empty(frame.shape, dtype=object)
+    for j, name in enumerate(frame.columns):
+        column = frame[name]
+        missing = column.isna().to_numpy()
+        if pd.api.types.is_float_dtype(column.dtype):
+            whole = column.notna() & (column % 1 == 0)
+            spelled = column.astype(str)
+            spelled[whole] = column[whole].astype(np.int64).astype(str)
+            out[:, j] = spelled.to_numpy(dtype=object)
+        elif pd.api.types.is_object_dtype(column.dtype):  # may mix numbers and text: value by value
+            out[:, j] = [_spell(value) for value in column]
+        else:
+            out[:, j] = column.astype(object).astype(str).to_numpy(dtype=object)
+        out[missing, j] = np.nan
     return out
+
+
+def _spell(value: object) -> str:
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def as_floats(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
