@@ -111,7 +111,9 @@ class CatBoostFamily:
     than one fixed encoding. So ``native_categoricals`` asks the pipeline to hand
     it category columns as strings, not encoded numbers. The search space
     follows CatBoost's tuning guide: rounds and learning rate on a log scale,
-    depth, L2 leaf regularisation, random strength. Threads come from the
+    depth (at most 8: a symmetric tree of depth 10 has 1,024 leaves and one such
+    candidate can take minutes on two cores, more than a sweep's budget can
+    absorb), L2 leaf regularisation, random strength. Threads come from the
     sweep's ``n_jobs`` (``thread_count``; CatBoost would otherwise take every
     core). The estimators are this module's wrappers (:class:`_CatBoostModel`).
     """
@@ -138,7 +140,7 @@ class CatBoostFamily:
         return {
             "n_estimators": trial.suggest_int("n_estimators", 50, MAX_ESTIMATORS, log=True),
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
-            "depth": trial.suggest_int("depth", 3, 10),
+            "depth": trial.suggest_int("depth", 3, 8),
             "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 0.5, 30.0, log=True),
             "random_strength": trial.suggest_float("random_strength", 0.1, 10.0, log=True),
         }
