@@ -6,6 +6,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import skops.io
 
 from airflow_mlops.automl.encoders import (
     ENCODING_PARAM,
@@ -17,8 +18,9 @@ from airflow_mlops.automl.encoders import (
     suggest_encoding,
 )
 from airflow_mlops.automl.families import get_family
-from airflow_mlops.automl.pipeline import build_pipeline
+from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
 from airflow_mlops.automl.preprocess import build_preprocessor
+from airflow_mlops.registry.models import skops_trusted_types
 
 
 def _shops(n: int = 400) -> pd.DataFrame:
@@ -99,3 +101,19 @@ def test_only_families_that_encode_through_the_pipeline_are_offered_the_choice()
         native_categoricals = True
 
     assert not searches_encoding(Native(), {"shop": "high_cardinality"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("encoding", HIGH_CARDINALITY_ENCODINGS)
+def test_every_encoding_survives_skops_with_the_registry_trust_list(encoding: str) -> None:
+    """What MLflow does on register → load: skops with exactly the types the registry trusts."""
+    df = _shops()
+    df["y"] = np.array(["low", "mid", "high"])[df["y"] + (df["shop"].str[-2] == "1")]  # multiclass
+    linear = get_family("linear")
+    params = {**linear.default_params("multiclass"), ENCODING_PARAM: encoding}
+    pipe = fit_pipeline(df, "y", "linear", params, "multiclass", seed=0)
+    trusted = skops_trusted_types(pipe)
+    loaded = skops.io.loads(skops.io.dumps(pipe), trusted=trusted)
+    probe = pd.DataFrame({"shop": ["shop001", "shop-new", None]})
+    assert np.allclose(loaded.predict_proba(probe), pipe.predict_proba(probe))
+    width = pipe.named_steps["preprocess"].transform(probe).shape[1]
+    assert width == {"target": 3, "frequency": 1, "target_and_frequency": 4}[encoding], "one per class + one"
