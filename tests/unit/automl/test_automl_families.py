@@ -108,8 +108,8 @@ def test_builtin_families_implement_the_protocol() -> None:
 
 
 def test_unknown_family_lists_registered_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown model family 'catboost'.*'linear'.*'random_forest'"):
-        get_family("catboost")
+    with pytest.raises(ValueError, match=r"unknown model family 'tabpfn'.*'linear'.*'random_forest'"):
+        get_family("tabpfn")
 
 
 def test_family_names_filter_by_task(dummy_family: ModelFamily) -> None:
