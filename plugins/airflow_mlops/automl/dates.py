@@ -33,6 +33,9 @@ DATE_SAMPLE = 200
 #: A date written as text has at least two groups of digits ("2024-03-01", "3/1/24", "1 Mar 2024 10:00");
 #: without this, dateutil would read "March" or "10" as a date in the current year.
 _DATE_TEXT = re.compile(r"\d+\D+\d+")
+#: A time of day alone ("10:30", "7:05:00 pm") is not a date: dateutil would put it on today's date,
+#: so its year and elapsed days would depend on the day the model is trained or asked.
+_TIME_ONLY = re.compile(r"^\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp]\.?[Mm]\.?)?\s*$")
 
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
@@ -47,6 +50,8 @@ def parse_datetimes(values: pd.Series | npt.ArrayLike) -> pd.Series:
 def looks_like_dates(column: pd.Series) -> bool:
     """Whether a text column holds dates: nearly all sampled distinct values have digits and parse.
 
+    Times of day alone are not dates (see ``_TIME_ONLY``).
+
     Only distinct values are tried, at most :data:`DATE_SAMPLE` of them, so a
     million-row column costs no more than a small one.
     """
@@ -54,7 +59,8 @@ def looks_like_dates(column: pd.Series) -> bool:
     if distinct.empty:
         return False
     sample = distinct.astype(str).head(DATE_SAMPLE)
-    if sample.str.contains(_DATE_TEXT).mean() < DATE_SHARE:
+    dated = sample.str.contains(_DATE_TEXT) & ~sample.str.match(_TIME_ONLY)
+    if dated.mean() < DATE_SHARE:
         return False
     return bool(parse_datetimes(sample).notna().mean() >= DATE_SHARE)
 

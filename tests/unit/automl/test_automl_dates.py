@@ -72,6 +72,8 @@ def test_missing_and_unparseable_values_are_missing_in_every_part_then_imputed()
         (["10", "20", "30"], False),
         (["red", "2024-01-01", "blue", "green"], False),
         (["A-12", "B-7", "C-99"], False),
+        (["10:30", "11:45", "7:05 pm"], False),  # times of day alone would land on today's date
+        (["3.14", "2.71"], False),
         ([None, None], False),
     ],
 )
