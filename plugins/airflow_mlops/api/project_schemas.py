@@ -35,6 +35,7 @@ FAMILY_NAMES = {
     "hist_gradient_boosting": "Histogram Gradient Boosted Trees",
     "lightgbm": "LightGBM Gradient Boosted Trees",
     "xgboost": "eXtreme Gradient Boosted Trees",
+    "catboost": "CatBoost Gradient Boosted Trees",
     "knn": "k-Nearest Neighbors",
 }
 

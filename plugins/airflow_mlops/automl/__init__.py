@@ -6,6 +6,8 @@ imports Airflow; the operators are thin wrappers around these functions.
 
 from __future__ import annotations
 
+from airflow_mlops.automl.dates import DateFeatures, looks_like_dates
+from airflow_mlops.automl.encoders import ENCODING_PARAM, HIGH_CARDINALITY_ENCODINGS, FrequencyEncoder
 from airflow_mlops.automl.families import (
     ModelFamily,
     ScopedTrial,
@@ -29,6 +31,7 @@ from airflow_mlops.automl.preprocess import (
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
+    is_code_column,
 )
 from airflow_mlops.automl.storage import default_storage, open_storage, recover_interrupted_trials
 from airflow_mlops.automl.sweep import (
@@ -57,12 +60,16 @@ __all__ = [
     "AUTOPILOT_MODES",
     "DEFAULT_METRICS",
     "DEFAULT_MODE",
+    "ENCODING_PARAM",
+    "HIGH_CARDINALITY_ENCODINGS",
     "LEADERBOARD_ARTIFACT",
     "LEADERBOARD_COLUMNS",
     "METRICS",
     "TASK_TYPES",
     "AutopilotMode",
+    "DateFeatures",
     "FeatureType",
+    "FrequencyEncoder",
     "MetricSpec",
     "ModelFamily",
     "ScopedTrial",
@@ -87,7 +94,9 @@ __all__ = [
     "get_metric",
     "get_mode",
     "infer_feature_types",
+    "is_code_column",
     "load_leaderboard",
+    "looks_like_dates",
     "open_storage",
     "prepare_sweep",
     "recover_interrupted_trials",

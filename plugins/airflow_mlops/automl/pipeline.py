@@ -18,8 +18,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from airflow_mlops.automl.encoders import ENCODING_PARAM, encoding_of
 from airflow_mlops.automl.families import ModelFamily, get_family
-from airflow_mlops.automl.preprocess import FeatureType, build_preprocessor, infer_feature_types
+from airflow_mlops.automl.preprocess import (
+    FeatureType,
+    build_preprocessor,
+    infer_feature_types,
+    native_category_columns,
+)
 from airflow_mlops.automl.task import TaskType, validate_task
 
 __all__ = ["build_pipeline", "fit_pipeline"]
@@ -35,22 +41,44 @@ def build_pipeline(
 ) -> Pipeline:
     """An unfitted preprocessor + estimator pipeline; what the sweep scores and the refit fits.
 
-    ``n_jobs`` goes to the estimator of a family that declares ``parallel =
-    True`` (forests, neighbours, LightGBM), so families need not know how
-    parallel a worker is.
+    ``params`` are the family's own plus, optionally, the preprocessing the
+    search chose (:data:`~airflow_mlops.automl.encoders.ENCODING_PARAM`),
+    which is taken out before the family builds its estimator. ``n_jobs``
+    goes to the estimator of a family that declares ``parallel = True``
+    (forests, neighbours, LightGBM, XGBoost, CatBoost; under the name in the
+    family's ``n_jobs_param``, default ``n_jobs``), so families need not know
+    how parallel a worker is. A family with ``native_categoricals`` gets
+    category columns as strings and is told which they are (``cat_features``).
     """
     fam = get_family(family) if isinstance(family, str) else family
     if task not in fam.tasks:
         raise ValueError(f"family {fam.name!r} does not support task {task!r}")
-    model = fam.build(dict(params), task, seed)
-    if n_jobs is not None and getattr(fam, "parallel", False) and "n_jobs" in model.get_params():
-        model.set_params(n_jobs=n_jobs)
-    return Pipeline(
-        [
-            ("preprocess", build_preprocessor(feature_types, scale=fam.needs_scaling)),
-            ("model", model),
-        ]
+    own = dict(params)
+    encoding = encoding_of(own)
+    own.pop(ENCODING_PARAM, None)
+    model = fam.build(own, task, seed)
+    if n_jobs is not None and getattr(fam, "parallel", False):
+        _set_param(model, getattr(fam, "n_jobs_param", "n_jobs"), n_jobs)
+    native = bool(getattr(fam, "native_categoricals", False))
+    if native and not _set_param(model, "cat_features", tuple(native_category_columns(feature_types))):
+        raise ValueError(
+            f"family {fam.name!r} declares native_categoricals but its model has no cat_features"
+        )
+    preprocessor = build_preprocessor(
+        feature_types,
+        scale=fam.needs_scaling,
+        high_cardinality_encoding=encoding,
+        native_categoricals=native,
     )
+    return Pipeline([("preprocess", preprocessor), ("model", model)])
+
+
+def _set_param(model: Any, name: str, value: Any) -> bool:
+    """Set ``name`` on the model or on the estimator it wraps (``estimator__name``); False if it has none."""
+    keys = [key for key in model.get_params(deep=True) if key == name or key.endswith(f"__{name}")]
+    if keys:
+        model.set_params(**{keys[0]: value})
+    return bool(keys)
 
 
 def split_xy(

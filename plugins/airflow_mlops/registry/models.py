@@ -47,7 +47,8 @@ RESERVED_TAGS = frozenset({TAG_TARGET, TAG_TASK, TAG_FEATURES, TAG_CLASSES, TAG_
 
 #: Only types from these packages may be trusted when skops saves a pipeline.
 #: ``airflow_mlops.`` covers the preprocessor's own functions and the label-encoding
-#: wrapper; ``lightgbm.``/``xgboost.`` the optional families' estimators (and LightGBM's
+#: wrapper; ``lightgbm.``/``xgboost.``/``catboost.`` the optional families' estimators
+#: (CatBoost's pickles its trained model as bytes, which skops stores as they are; LightGBM's
 #: ``collections.OrderedDict`` of parameters); anything else in a pipeline is unexpected
 #: and refused rather than trusted blindly.
 TRUSTED_MODULE_PREFIXES: tuple[str, ...] = (
@@ -57,6 +58,7 @@ TRUSTED_MODULE_PREFIXES: tuple[str, ...] = (
     "airflow_mlops.",
     "lightgbm.",
     "xgboost.",
+    "catboost.",
     "collections.OrderedDict",
 )
 

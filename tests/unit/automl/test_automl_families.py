@@ -28,7 +28,9 @@ from airflow_mlops.automl.families import (
 from airflow_mlops.automl.task import TaskType
 
 CORE = ["linear", "hist_gradient_boosting", "random_forest", "extra_trees", "knn"]
-OPTIONAL = [name for name in ("lightgbm", "xgboost") if importlib.util.find_spec(name) is not None]
+OPTIONAL = [
+    name for name in ("lightgbm", "xgboost", "catboost") if importlib.util.find_spec(name) is not None
+]
 BUILTIN = [name for name in family_names() if name in CORE + OPTIONAL]
 CASES = [(name, task) for name in BUILTIN for task in ("binary", "multiclass", "regression")]
 
@@ -82,7 +84,7 @@ def test_builtin_families_registered_in_warm_start_order() -> None:
     assert names.index("linear") < names.index("knn"), "slow-to-predict neighbours run last"
 
 
-@pytest.mark.parametrize("blocked", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("blocked", ["lightgbm", "xgboost", "catboost"])
 def test_optional_family_is_skipped_cleanly_when_its_package_is_absent(blocked: str) -> None:
     """A process where the package cannot be imported registers every other family and names the rest."""
     code = (
@@ -106,8 +108,8 @@ def test_builtin_families_implement_the_protocol() -> None:
 
 
 def test_unknown_family_lists_registered_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown model family 'catboost'.*'linear'.*'random_forest'"):
-        get_family("catboost")
+    with pytest.raises(ValueError, match=r"unknown model family 'tabpfn'.*'linear'.*'random_forest'"):
+        get_family("tabpfn")
 
 
 def test_family_names_filter_by_task(dummy_family: ModelFamily) -> None:
@@ -181,5 +183,6 @@ def test_build_is_seeded(name: str) -> None:
     second = family.build(family.default_params("binary"), "binary", 7)
     # repr: nested estimators (the XGBoost wrapper) are distinct objects, and NaN != NaN.
     assert repr(first.get_params()) == repr(second.get_params())
-    if "random_state" in first.get_params():
-        assert first.get_params()["random_state"] == 7
+    for key in ("random_state", "random_seed"):  # CatBoost calls it random_seed
+        if key in first.get_params():
+            assert first.get_params()[key] == 7

@@ -11,6 +11,7 @@ from airflow_mlops.automl.preprocess import (
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
+    is_code_column,
 )
 
 
@@ -158,9 +159,48 @@ def test_datetimes_are_expanded_and_strings_parse_the_same() -> None:
     assert types == {"when": "datetime"}
     pre = build_preprocessor(types, scale=False).fit(df[["when"]], df["y"])
     names = list(pre.get_feature_names_out())
-    assert "datetime__when_month" in names and "datetime__when_hour" in names
+    assert "datetime__when_month_sin" in names and "datetime__when_hour_cos" in names
     as_text = pre.transform(pd.DataFrame({"when": ["2024-03-01T10:00:00", None, "not a date"]}))
     trained = pre.transform(df[["when"]])
     assert np.allclose(as_text[0], trained[0]), "a JSON string means the same instant"
     assert np.allclose(as_text[1], as_text[2]), "unparseable counts as missing"
-    assert as_text[0, names.index("datetime__when_month")] == 3
+    # March is a quarter of the way round the year's circle.
+    assert np.isclose(as_text[0, names.index("datetime__when_month_sin")], np.sin(2 * np.pi * 2 / 12))
+
+
+def test_numbers_that_are_codes_are_categories_by_the_stated_rule() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "rooms": rng.integers(1, 8, n),  # a dense range of counts: its order means something
+            "industry": rng.choice([110, 230, 450, 720, 990], n),  # spaced like labels
+            "store_id": rng.integers(1, 6, n),  # named like an identifier
+            "agentCode": rng.integers(1, 300, n).astype(float),  # camelCase identifier, many values
+            "price": rng.normal(100, 10, n),  # not whole numbers
+            "flag": rng.integers(0, 2, n),  # two values: a 0/1 column needs no one-hot
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    df.loc[::10, "industry"] = np.nan  # a gap makes the codes float64; still codes
+    assert is_code_column("industry", df["industry"])
+    assert not is_code_column("rooms", df["rooms"])
+    assert infer_feature_types(df, "y") == {
+        "rooms": "numeric",
+        "industry": "categorical",
+        "store_id": "categorical",
+        "agentCode": "high_cardinality",
+        "price": "numeric",
+        "flag": "numeric",
+    }
+
+
+def test_codes_spelled_as_floats_in_training_match_ints_in_a_request() -> None:
+    """A code column with gaps is float64 in training (3.0) but arrives as 3 in JSON."""
+    assert as_category_strings(pd.DataFrame({"c": [3.0, np.nan, 10.0]})).tolist() == [["3"], [np.nan], ["10"]]
+    assert as_category_strings(pd.DataFrame({"c": [3, 10]})).tolist() == [["3"], ["10"]]
+    assert as_category_strings(pd.DataFrame({"c": [2.5, "x"]})).tolist() == [["2.5"], ["x"]]
+    train = pd.DataFrame({"code": [110.0, 230.0, np.nan, 450.0] * 10, "y": [0, 1, 0, 1] * 10})
+    pre = build_preprocessor(infer_feature_types(train, "y"), scale=False).fit(train[["code"]], train["y"])
+    request = pd.DataFrame({"code": [230]})
+    assert np.array_equal(pre.transform(request), pre.transform(train[["code"]].iloc[[1]]))

@@ -34,7 +34,7 @@ def _config(**overrides: Any) -> SweepConfig:
         ({"metric": "Gini"}, "metric='Gini'"),
         ({"task": "ranking"}, "task='ranking'"),
         ({"task": "binary", "metric": "RMSE"}, "'RMSE' does not apply to task 'binary'"),
-        ({"families": ["catboost"]}, "'catboost'"),
+        ({"families": ["tabpfn"]}, "'tabpfn'"),
         ({"mode": "turbo"}, "mode='turbo'.*'quick', 'auto', 'comprehensive'"),
         ({"pruner": "median"}, "pruner='median'.*'successive_halving'"),
         ({"holdout_fraction": 0.7}, "holdout_fraction=0.7"),

@@ -43,7 +43,7 @@ def _frame(n: int = 300) -> pd.DataFrame:
 
 
 #: The families whose estimators need trust beyond scikit-learn (and linear, which sees every encoder).
-SPECIAL = [name for name in ("linear", "lightgbm", "xgboost") if name in family_names("binary")]
+SPECIAL = [name for name in ("linear", "lightgbm", "xgboost", "catboost") if name in family_names("binary")]
 
 
 @pytest.mark.parametrize("family", SPECIAL)

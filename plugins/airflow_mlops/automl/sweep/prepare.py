@@ -15,6 +15,7 @@ from uuid import uuid4
 import pandas as pd
 from mlflow.entities import Param, RunStatus, RunTag
 
+from airflow_mlops.automl.encoders import DEFAULT_ENCODING, OPTUNA_ENCODING_PARAM, searches_encoding
 from airflow_mlops.automl.families import scoped_param_name
 from airflow_mlops.automl.leaderboard import FAMILY_PARAM
 from airflow_mlops.automl.storage import recover_interrupted_trials
@@ -50,6 +51,8 @@ def prepare_sweep(df: pd.DataFrame, config: SweepConfig) -> SweepHandle:
                 for key, value in family.default_params(data.task).items()
             },
         }
+        if searches_encoding(family, data.feature_types):
+            warm_start[OPTUNA_ENCODING_PARAM] = DEFAULT_ENCODING
         study.enqueue_trial(warm_start, user_attrs={"warm_start": True}, skip_if_exists=True)
 
     client = mlflow_client(config)

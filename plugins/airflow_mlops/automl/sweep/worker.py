@@ -20,7 +20,8 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from optuna.trial import FrozenTrial, TrialState
 
-from airflow_mlops.automl.families import ScopedTrial, get_family
+from airflow_mlops.automl.encoders import searches_encoding, suggest_encoding
+from airflow_mlops.automl.families import ModelFamily, ScopedTrial, get_family
 from airflow_mlops.automl.leaderboard import FAMILY_PARAM
 from airflow_mlops.automl.pipeline import parallelism
 from airflow_mlops.automl.storage import WORKER_INDEX, recover_interrupted_trials
@@ -33,7 +34,7 @@ from airflow_mlops.automl.sweep.budget import (
     worker_deadline,
 )
 from airflow_mlops.automl.sweep.config import SweepConfig, SweepHandle
-from airflow_mlops.automl.sweep.data import prepare_data
+from airflow_mlops.automl.sweep.data import SweepData, prepare_data
 from airflow_mlops.automl.sweep.evaluate import Hopeless, evaluate
 from airflow_mlops.automl.sweep.results import WorkerReport
 from airflow_mlops.automl.sweep.study import load_study, quiet_optuna
@@ -94,7 +95,10 @@ def run_worker(
             break
         trial.set_user_attr(WORKER_INDEX, worker_index)
         family = get_family(str(trial.suggest_categorical(FAMILY_PARAM, [f.name for f in data.families])))
-        params = family.suggest(ScopedTrial(trial, family.name), data.task)
+        params = {
+            **family.suggest(ScopedTrial(trial, family.name), data.task),
+            **_preprocessing(trial, family, data),
+        }
         run_id = client.create_run(
             handle.experiment_id,
             run_name=f"trial-{trial.number:03d}-{family.name}",
@@ -147,6 +151,11 @@ def run_worker(
             stopped_by = "timeout"
             break
     return WorkerReport(worker_index, stopped_by=stopped_by, elapsed_s=time.time() - began, **counts)
+
+
+def _preprocessing(trial: optuna.Trial, family: ModelFamily, data: SweepData) -> dict[str, Any]:
+    """The preprocessing choices the search makes for this candidate (none when there is no choice)."""
+    return suggest_encoding(trial) if searches_encoding(family, data.feature_types) else {}
 
 
 def _progress_line(study: optuna.Study, trial: FrozenTrial, handle: SweepHandle, metric: str) -> str:
