@@ -50,7 +50,7 @@ from typing import Any
 import automl_report as report
 import numpy as np
 import pandas as pd
-from automl_systems import AG_TORCH_MODELS, N_JOBS, SEARCH_SHARE, child, plain
+from automl_systems import AG_DYSTACK_MIN_BUDGET_S, AG_TORCH_MODELS, N_JOBS, SEARCH_SHARE, child, plain
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -64,7 +64,7 @@ REAL_SEEDS = (0, 1, 2)
 SYSTEMS = ["ours", "flaml", "autogluon"]
 PEERS = ["flaml", "autogluon"]
 #: Bumped when how a system is called here changes, so its stored cases are run again.
-SETTINGS = {"ours": "1", "flaml": "1", "autogluon": "1"}
+SETTINGS = {"ours": "1", "flaml": "1", "autogluon": "2"}
 
 #: name → (loader, target, task, metric, columns parsed as dates)
 DATASETS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
@@ -224,7 +224,9 @@ def run(args: argparse.Namespace, out_path: Path) -> None:
         versions["autogluon.tabular"] = peer_versions["autogluon.tabular"]
     previous = json.loads(out_path.read_text()) if out_path.exists() else {}
     kept_versions = {
-        k: v for k, v in previous.get("versions", {}).items() if k in ("flaml", "autogluon.tabular")
+        k: v
+        for k, v in previous.get("versions", {}).items()
+        if k in ("flaml", "autogluon.tabular") or k.startswith("peers:")
     }
     versions = {**kept_versions, **versions}
     wanted = system_versions({**{"flaml": None, "autogluon.tabular": None}, **versions})
@@ -335,7 +337,11 @@ def write(
             "seeds": sorted({c["seed"] for c in cases}),
             "budgets_s": budgets,
             "datasets": list(DATASETS),
-            "autogluon": {"presets": "best_quality", "torch_models_excluded_without_torch": AG_TORCH_MODELS},
+            "autogluon": {
+                "presets": "best_quality",
+                "torch_models_excluded_without_torch": AG_TORCH_MODELS,
+                "dynamic_stacking_from_budget_s": AG_DYSTACK_MIN_BUDGET_S,
+            },
             "ours": {"mode": "comprehensive", "search_share": SEARCH_SHARE, "pruner": "successive_halving"},
         },
         "notes": (
