@@ -162,7 +162,10 @@ def our_version() -> str:
     diff = git("diff", "HEAD", "--", "plugins/airflow_mlops")
     untracked = git("ls-files", "--others", "--exclude-standard", "--", "plugins/airflow_mlops")
     if diff or untracked:
-        tree += "+dirty." + hashlib.sha256((diff + untracked).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(diff.encode())
+        for name in untracked.splitlines():  # new files count by their contents too
+            digest.update(name.encode() + (REPO / name).read_bytes())
+        tree += "+dirty." + digest.hexdigest()[:8]
     return tree
 
 
