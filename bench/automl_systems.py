@@ -47,6 +47,9 @@ def run_ours(train: pd.DataFrame, X: pd.DataFrame, spec: dict[str, Any]) -> dict
         config = SweepConfig(
             target=spec["target"],
             metric=spec["metric"],
+            # Told the task, as FLAML and AutoGluon are (Sacramento's integer prices were otherwise
+            # taken for 600 classes).
+            task=spec["task"],
             mode="comprehensive",
             n_trials=100_000,
             timeout_s=spec["budget"] * SEARCH_SHARE,

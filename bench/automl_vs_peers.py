@@ -64,7 +64,7 @@ REAL_SEEDS = (0, 1, 2)
 SYSTEMS = ["ours", "flaml", "autogluon"]
 PEERS = ["flaml", "autogluon"]
 #: Bumped when how a system is called here changes, so its stored cases are run again.
-SETTINGS = {"ours": "1", "flaml": "1", "autogluon": "2"}
+SETTINGS = {"ours": "2", "flaml": "1", "autogluon": "2"}
 
 #: name → (loader, target, task, metric, columns parsed as dates)
 DATASETS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
