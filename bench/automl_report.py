@@ -171,3 +171,20 @@ def table(rows: list[dict[str, Any]], systems: list[str]) -> str:
         cells.append(f"{r['gap_ours_to_best_peer']:+.1%}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def seed_table(cases: list[dict[str, Any]], systems: list[str]) -> str:
+    """Each (budget, dataset, seed) case as a Markdown row: every system's normalised score
+    (``failed`` where it returned no model, blank where it has not run yet)."""
+    head = ["budget", "dataset", "seed", *systems]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for c in sorted(cases, key=lambda c: (c["budget_s"], c["dataset"], c["seed"])):
+        cells = [f"{c['budget_s']} s", c["dataset"], str(c["seed"])]
+        for s in systems:
+            entry = c.get(s)
+            if not isinstance(entry, dict) or "normalized" not in entry:
+                cells.append("")
+            else:
+                cells.append("failed" if entry.get("failed") else f"{entry['normalized']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -365,7 +365,8 @@ def write(
 
 
 def print_report(document: dict[str, Any]) -> None:
-    print(report.table(document["per_dataset"], SYSTEMS))
+    print(report.seed_table(document["cases"], SYSTEMS), end="\n\n")
+    print(report.table(document["per_dataset"], SYSTEMS), end="\n\n")
     print(json.dumps(document["summary"], indent=2))
 
 
