@@ -69,6 +69,7 @@ def build_pipeline(
         scale=fam.needs_scaling,
         high_cardinality_encoding=encoding,
         native_categoricals=native,
+        regression=task == "regression",
     )
     return Pipeline([("preprocess", preprocessor), ("model", model)])
 

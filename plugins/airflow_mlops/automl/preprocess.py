@@ -220,12 +220,17 @@ def _category_steps() -> list[tuple[str, object]]:
     ]
 
 
-def _high_cardinality_encoder(encoding: HighCardinalityEncoding) -> object:
+def _high_cardinality_encoder(encoding: HighCardinalityEncoding, regression: bool) -> object:
+    # TargetEncoder guesses the target's type; a regression target of whole numbers (prices in
+    # dollars) would be taken for hundreds of classes and fail its stratified folds.
+    target_type = "continuous" if regression else "auto"
     if encoding == "target":
-        return TargetEncoder()
+        return TargetEncoder(target_type=target_type)
     if encoding == "frequency":
         return FrequencyEncoder()
-    return FeatureUnion([("target", TargetEncoder()), ("frequency", FrequencyEncoder())])
+    return FeatureUnion(
+        [("target", TargetEncoder(target_type=target_type)), ("frequency", FrequencyEncoder())]
+    )
 
 
 def native_category_columns(feature_types: Mapping[str, FeatureType]) -> list[int]:
@@ -241,6 +246,7 @@ def build_preprocessor(
     max_categories: int | None = MAX_CATEGORIES,
     high_cardinality_encoding: HighCardinalityEncoding = DEFAULT_ENCODING,
     native_categoricals: bool = False,
+    regression: bool = False,
 ) -> ColumnTransformer:
     """An unfitted transformer for the given columns; columns not named are dropped.
 
@@ -302,7 +308,9 @@ def build_preprocessor(
             ("categorical", Pipeline([*_category_steps(), ("onehot", onehot)]), columns("categorical"))
         )
     if columns("high_cardinality"):
-        encode: list[tuple[str, object]] = [("encode", _high_cardinality_encoder(high_cardinality_encoding))]
+        encode: list[tuple[str, object]] = [
+            ("encode", _high_cardinality_encoder(high_cardinality_encoding, regression))
+        ]
         if scale:
             encode.append(("scale", StandardScaler()))
         transformers.append(

@@ -117,3 +117,18 @@ def test_every_encoding_survives_skops_with_the_registry_trust_list(encoding: st
     assert np.allclose(loaded.predict_proba(probe), pipe.predict_proba(probe))
     width = pipe.named_steps["preprocess"].transform(probe).shape[1]
     assert width == {"target": 3, "frequency": 1, "target_and_frequency": 4}[encoding], "one per class + one"
+
+
+@pytest.mark.parametrize("encoding", ["target", "target_and_frequency"])
+def test_a_regression_target_of_whole_numbers_is_target_encoded_as_a_number(encoding: str) -> None:
+    # Found by the peers benchmark (Sacramento house prices): left to guess, TargetEncoder took
+    # integer prices for ~hundreds of classes and every fold failed.
+    rng = np.random.default_rng(1)
+    n = 400
+    zips = np.array([f"z{i:03d}" for i in rng.integers(0, 120, n)])
+    price = (100_000 + 1_000 * np.array([int(z[1:]) for z in zips]) + rng.integers(0, 5_000, n)).astype(int)
+    df = pd.DataFrame({"zip": zips, "sqft": rng.integers(500, 3000, n), "price": price})
+    params = {**get_family("linear").default_params("regression"), ENCODING_PARAM: encoding}
+    pipeline = fit_pipeline(df, "price", "linear", params, "regression", seed=0)
+    predicted = pipeline.predict(df.drop(columns=["price"]))
+    assert np.corrcoef(predicted, price)[0, 1] > 0.9  # the zip's price level was learned
