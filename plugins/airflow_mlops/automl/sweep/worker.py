@@ -34,7 +34,8 @@ from airflow_mlops.automl.sweep.budget import (
 )
 from airflow_mlops.automl.sweep.config import SweepConfig, SweepHandle
 from airflow_mlops.automl.sweep.data import prepare_data
-from airflow_mlops.automl.sweep.evaluate import Hopeless, evaluate
+from airflow_mlops.automl.sweep.ensemble import PREDICTIONS_ARTIFACT, PREDICTIONS_ATTR, save_predictions
+from airflow_mlops.automl.sweep.evaluate import Hopeless, Predictions, evaluate
 from airflow_mlops.automl.sweep.results import WorkerReport
 from airflow_mlops.automl.sweep.study import load_study, quiet_optuna
 from airflow_mlops.automl.sweep.tracking import mlflow_client
@@ -118,10 +119,24 @@ def run_worker(
         def log_metrics(metrics: list[Metric], run_id: str = run_id) -> None:
             client.log_batch(run_id, metrics=metrics)
 
+        def keep(predictions: Predictions, run_id: str = run_id, trial: optuna.Trial = trial) -> None:
+            save_predictions(client, run_id, predictions)
+            trial.set_user_attr(PREDICTIONS_ATTR, PREDICTIONS_ARTIFACT)
+
         state, value = TrialState.COMPLETE, math.nan
         try:
             with parallelism(n_jobs):
-                value = evaluate(trial, family, params, data, config, clock, log_metrics, n_jobs)
+                value = evaluate(
+                    trial,
+                    family,
+                    params,
+                    data,
+                    config,
+                    clock,
+                    log_metrics,
+                    n_jobs,
+                    keep if config.ensemble else None,
+                )
         except (optuna.TrialPruned, Hopeless):
             state = TrialState.PRUNED
         except OutOfBudget as exc:
