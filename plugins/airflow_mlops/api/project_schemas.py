@@ -36,6 +36,7 @@ FAMILY_NAMES = {
     "lightgbm": "LightGBM Gradient Boosted Trees",
     "xgboost": "eXtreme Gradient Boosted Trees",
     "knn": "k-Nearest Neighbors",
+    "ensemble": "Weighted Ensemble Blender",
 }
 
 #: DataRobot project routes we do not serve, and the concept each belongs to.
@@ -231,7 +232,8 @@ def model_json(project: Project, row: dict[str, Any]) -> dict[str, Any]:
         "modelType": f"{pretty} {kind} ({family})",
         "modelFamily": family,
         "modelFamilyFullName": pretty,
-        "modelCategory": "model",
+        # DataRobot's category for a blender is "blend"; the sweep's ensemble is one.
+        "modelCategory": "blend" if family == "ensemble" else "model",
         "modelNumber": int(row["trial_number"]) + 1,
         "blueprintId": family,  # no blueprints here: the family is what a blueprint would name
         "processes": None,
