@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import make_classification
 
-from airflow_mlops.automl import SweepConfig, fit_pipeline, load_leaderboard, run_sweep
+from airflow_mlops.automl import SweepConfig, fit_pipeline, get_leaderboard, load_leaderboard, run_sweep
 from airflow_mlops.automl.sweep.data import prepare_data
 from airflow_mlops.automl.sweep.ensemble import load_predictions, prediction_score
 
@@ -50,9 +50,10 @@ def _config(tracking_uri: str, **overrides: Any) -> SweepConfig:
     return SweepConfig(**settings)
 
 
-def test_the_ensemble_is_a_leaderboard_entry_with_its_costs(tracking_uri: str) -> None:
+def test_the_ensemble_is_a_leaderboard_entry_with_its_costs(tracking_uri: str, tmp_path: Path) -> None:
     df = _frame()
-    result = run_sweep(df, _config(tracking_uri))
+    journal = str(tmp_path / "study.journal")
+    result = run_sweep(df, _config(tracking_uri, storage=journal))
     board = result.leaderboard
     assert (board["family"] == "ensemble").sum() == 1, board[["family", "score"]]
     row = board[board["family"] == "ensemble"].iloc[0]
@@ -84,6 +85,8 @@ def test_the_ensemble_is_a_leaderboard_entry_with_its_costs(tracking_uri: str) -
     assert run.data.metrics["holdout_AUC"] == pytest.approx(row["holdout_score"])
     stored = load_leaderboard(result.parent_run_id, tracking_uri)
     assert stored["family"].tolist() == board["family"].tolist()
+    live = get_leaderboard(result.study_name, journal)
+    assert live["run_id"].tolist() == board["run_id"].tolist(), "the study keeps the ensemble's row"
 
     # Refitting the row's params gives a model that predicts over the raw frame.
     model = fit_pipeline(df, "label", "ensemble", row["params"], "binary", 0)
