@@ -134,7 +134,7 @@ def test_the_budget_covers_the_ensemble_and_leaves_the_refit_share(tracking_uri:
     budget, share = 12.0, 0.2
     started = time.perf_counter()
     result = run_sweep(
-        _frame(n=3000),
+        _frame(n=1500),
         _config(tracking_uri, n_trials=1000, timeout_s=budget, refit_share=share, families=["linear", "knn"]),
     )
     elapsed = time.perf_counter() - started

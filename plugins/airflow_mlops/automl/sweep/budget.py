@@ -25,10 +25,10 @@ _COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 _FINISH_RESERVE_FRACTION = 0.03
 _FINISH_RESERVE_MIN_S = 0.5
 _FINISH_RESERVE_MAX_S = 2.0
-#: Part of the budget kept for building the ensemble (5%, at least two seconds, at most 30).
-_ENSEMBLE_RESERVE_FRACTION = 0.05
-_ENSEMBLE_RESERVE_MIN_S = 2.0
-_ENSEMBLE_RESERVE_MAX_S = 30.0
+#: Part of the budget kept for building the ensemble (8%, at least three seconds, at most 60).
+_ENSEMBLE_RESERVE_FRACTION = 0.08
+_ENSEMBLE_RESERVE_MIN_S = 3.0
+_ENSEMBLE_RESERVE_MAX_S = 60.0
 #: Candidates in a row that cannot finish in the time left before a worker gives up early.
 MAX_OUT_OF_BUDGET = 8
 

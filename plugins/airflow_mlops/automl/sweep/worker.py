@@ -120,7 +120,11 @@ def run_worker(
             client.log_batch(run_id, metrics=metrics)
 
         def keep(predictions: Predictions, run_id: str = run_id, trial: optuna.Trial = trial) -> None:
-            save_predictions(client, run_id, predictions)
+            try:
+                save_predictions(client, run_id, predictions)
+            except Exception as exc:  # the candidate stands; only the ensemble goes without it
+                client.set_tag(run_id, "predictions_error", f"{type(exc).__name__}: {exc}"[:5000])
+                return
             trial.set_user_attr(PREDICTIONS_ATTR, PREDICTIONS_ARTIFACT)
 
         state, value = TrialState.COMPLETE, math.nan
