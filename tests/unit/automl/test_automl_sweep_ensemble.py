@@ -148,3 +148,30 @@ def test_the_budget_covers_the_ensemble_and_leaves_the_refit_share(tracking_uri:
     estimate, allowance = run.data.metrics["refit_s_estimate"], run.data.metrics["refit_allowance_s"]
     assert 0 < estimate <= allowance
     assert allowance >= budget * share
+
+
+@pytest.mark.parametrize(("task", "metric"), [("regression", "RMSE"), ("multiclass", "LogLoss")])
+def test_regression_and_multiclass_sweeps_blend_too(tracking_uri: str, task: str, metric: str) -> None:
+    if task == "regression":
+        # Part linear, part not: no single family has it all, so a blend beats each of them.
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(400, 4))
+        y = 3 * X[:, 0] + 4 * np.sin(2 * X[:, 1]) + X[:, 2] ** 2 + rng.normal(scale=0.5, size=400)
+        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]).assign(label=y)
+    else:
+        X, y = make_classification(
+            n_samples=450, n_features=8, n_informative=5, n_classes=3, flip_y=0.05, random_state=0
+        )
+        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)]).assign(label=np.array(["a", "b", "c"])[y])
+    result = run_sweep(df, _config(tracking_uri, metric=metric))
+    board = result.leaderboard
+    assert (board["family"] == "ensemble").sum() == 1, board[["family", "score"]]
+    assert board["score"].is_monotonic_increasing, f"{metric}: lower is better, best first"
+    row = board[board["family"] == "ensemble"].iloc[0]
+    assert row["score"] > 0 and 0 < row["holdout_score"] < np.inf
+    model = fit_pipeline(df, "label", "ensemble", row["params"], result.task, 0)
+    X_probe = df.drop(columns="label").head(4)
+    expected_shape = (4,) if task == "regression" else (4, 3)
+    assert (model.predict(X_probe) if task == "regression" else model.predict_proba(X_probe)).shape == (
+        expected_shape
+    )

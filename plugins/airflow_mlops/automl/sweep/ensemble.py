@@ -216,7 +216,10 @@ def build_ensemble(
         if late():
             log.info("no ensemble: the deadline came while loading predictions")
             return None
-        kept.append(load_predictions(client, str(trial.user_attrs["run_id"])))
+        loaded = load_predictions(client, str(trial.user_attrs["run_id"]))
+        if data.task != "regression":  # stored as float32: make each row sum to one again
+            loaded = {name: value / value.sum(axis=-1, keepdims=True) for name, value in loaded.items()}
+        kept.append(loaded)
     score = prediction_score(data)
     rng = np.random.default_rng(config.seed)
 

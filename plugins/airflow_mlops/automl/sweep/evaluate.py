@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import optuna
 import pandas as pd
 from mlflow.entities import Metric
@@ -40,10 +41,10 @@ class Hopeless(Exception):
 
 #: What a complete candidate leaves for ensembling: its out-of-fold predictions over every
 #: cross-validation row, and each fold model's predictions on the holdout.
-Predictions = dict[str, "np.ndarray[Any, Any]"]
+Predictions = dict[str, npt.NDArray[np.float64]]
 
 
-def predictions_of(model: Any, X: pd.DataFrame, task: TaskType) -> np.ndarray[Any, Any]:
+def predictions_of(model: Any, X: pd.DataFrame, task: TaskType) -> npt.NDArray[np.float64]:
     """Class probabilities (columns in ``classes_`` order) or predicted values: what ensembles blend."""
     return np.asarray(model.predict(X) if task == "regression" else model.predict_proba(X), dtype=np.float64)
 
@@ -84,8 +85,8 @@ def evaluate(
         predict_time = 0.0
         pipeline: Pipeline | None = None
         last = index == len(data.stages) - 1
-        oof: np.ndarray[Any, Any] | None = None
-        holdout_preds: list[np.ndarray[Any, Any]] = []
+        oof: npt.NDArray[np.float64] | None = None
+        holdout_preds: list[npt.NDArray[np.float64]] = []
         for k, (train_idx, valid_idx) in enumerate(data.folds):
             rows = subsample(data.y, train_idx, stage.fraction, config.seed + k, stratify)
             clock.check(family.name, len(rows), None if own_rate is None else own_rate * 1.2)
