@@ -68,6 +68,7 @@ def _config(tmp_path: Path, **overrides: Any) -> SweepConfig:
         "timeout_s": 900,  # the trial count ends these sweeps; the budget only guards a hung worker
         "pruner": "none",
         "n_jobs": 1,
+        "ensemble": False,  # about workers; test_two_workers_share_one_study turns it on
         "study_name": "shared",
         "storage": str(tmp_path / "optuna" / "journal.log"),
         "experiment_name": "workers",
@@ -111,7 +112,7 @@ def _study(config: SweepConfig) -> optuna.Study:
 def test_two_workers_share_one_study(tmp_path: Path) -> None:
     data = _data(tmp_path / "train.parquet", n=800)
     df = pd.read_parquet(data)
-    config = _config(tmp_path, n_trials=8)
+    config = _config(tmp_path, n_trials=8, ensemble=True)
     handle = prepare_sweep(df, config)
     workers = [_start(data, config, handle, index, 2) for index in range(2)]
     reports = [_report(proc) for proc in workers]
@@ -119,15 +120,19 @@ def test_two_workers_share_one_study(tmp_path: Path) -> None:
     assert sum(r["completed"] for r in reports) == 8, reports
     assert all(r["completed"] >= 1 for r in reports), f"both workers ran trials: {reports}"
     result = finish_sweep(df, config, handle)
-    assert sorted(result.leaderboard["trial_number"]) == list(range(8)), "no trial ran twice, none lost"
+    board = result.leaderboard
+    trials = board[board["family"] != "ensemble"]
+    assert sorted(trials["trial_number"]) == list(range(8)), "no trial ran twice, none lost"
+    # The finishing process blends candidates from predictions the worker processes kept in MLflow.
+    assert (board["family"] == "ensemble").sum() == 1, board[["family", "score"]]
     client = MlflowClient(tracking_uri=config.tracking_uri)
     children = client.search_runs(
         [result.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{handle.parent_run_id}'"
     )
-    assert {run.data.tags["worker_index"] for run in children} == {"0", "1"}
-    assert {run.info.run_id for run in children} == set(result.leaderboard["run_id"])
+    assert {run.data.tags.get("worker_index") for run in children} == {"0", "1", None}
+    assert {run.info.run_id for run in children} == set(board["run_id"])
     # Warm starts were queued once and each ran exactly once, whichever worker took it.
-    warm = result.leaderboard[result.leaderboard["trial_number"] < 2]
+    warm = trials[trials["trial_number"] < 2]
     assert sorted(warm["family"]) == ["extra_trees", "random_forest"]
 
 

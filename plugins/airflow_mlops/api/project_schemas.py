@@ -37,6 +37,7 @@ FAMILY_NAMES = {
     "xgboost": "eXtreme Gradient Boosted Trees",
     "catboost": "CatBoost Gradient Boosted Trees",
     "knn": "k-Nearest Neighbors",
+    "ensemble": "Weighted Ensemble Blender",
 }
 
 #: DataRobot project routes we do not serve, and the concept each belongs to.
@@ -232,7 +233,8 @@ def model_json(project: Project, row: dict[str, Any]) -> dict[str, Any]:
         "modelType": f"{pretty} {kind} ({family})",
         "modelFamily": family,
         "modelFamilyFullName": pretty,
-        "modelCategory": "model",
+        # DataRobot's category for a blender is "blend"; the sweep's ensemble is one.
+        "modelCategory": "blend" if family == "ensemble" else "model",
         "modelNumber": int(row["trial_number"]) + 1,
         "blueprintId": family,  # no blueprints here: the family is what a blueprint would name
         "processes": None,

@@ -6,7 +6,9 @@ from the MLflow table artifact of the sweep's parent run
 (:func:`load_leaderboard`). Candidates scored on all the data come first,
 sorted by the metric; candidates pruned at a smaller sample follow (only with
 ``include_partial``), sorted by sample size and then metric, because a score
-on 16% of the rows is not comparable with one on all of them.
+on 16% of the rows is not comparable with one on all of them. The sweep's
+ensemble (family ``ensemble``, :mod:`~airflow_mlops.automl.sweep.ensemble`)
+is ranked with the complete candidates; it is kept as a study attribute.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ LEADERBOARD_COLUMNS = (
 )
 LEADERBOARD_ARTIFACT = "leaderboard.json"
 FAMILY_PARAM = "family"
+#: Study attribute holding the ensemble's leaderboard row, once the sweep has built one.
+ENSEMBLE_ATTR = "ensemble"
 
 
 def _float(value: Any) -> float:
@@ -75,10 +79,22 @@ def _row(trial: FrozenTrial, metric: str) -> dict[str, Any] | None:
 
 
 def build_leaderboard(
-    trials: Sequence[FrozenTrial], metric: str, greater_is_better: bool, *, include_partial: bool = False
+    trials: Sequence[FrozenTrial],
+    metric: str,
+    greater_is_better: bool,
+    *,
+    include_partial: bool = False,
+    extra_rows: Sequence[Mapping[str, Any]] = (),
 ) -> pd.DataFrame:
-    """Rank candidates: completed ones by the metric (ties to the earlier trial), then partial ones."""
+    """Rank candidates: completed ones by the metric (ties to the earlier trial), then partial ones.
+
+    ``extra_rows`` are entries that are not trials (the sweep's ensemble),
+    ranked with the completed candidates.
+    """
     rows = [row for trial in trials if (row := _row(trial, metric)) is not None]
+    rows += [
+        {column: row.get(column) for column in LEADERBOARD_COLUMNS if column != "rank"} for row in extra_rows
+    ]
     if not include_partial:
         rows = [row for row in rows if row["state"] == "COMPLETE"]
     frame = pd.DataFrame(rows, columns=[c for c in LEADERBOARD_COLUMNS if c != "rank"])
@@ -108,8 +124,13 @@ def get_leaderboard(
     study = optuna.load_study(study_name=study_name, storage=opened)
     metric = str(study.user_attrs.get("metric", "score"))
     greater = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ensemble = study.user_attrs.get(ENSEMBLE_ATTR)
     return build_leaderboard(
-        study.get_trials(deepcopy=False), metric, greater, include_partial=include_partial
+        study.get_trials(deepcopy=False),
+        metric,
+        greater,
+        include_partial=include_partial,
+        extra_rows=[ensemble] if ensemble else [],
     )
 
 

@@ -1,6 +1,7 @@
 """A sweep's leaderboard model becomes a registered model version (DataRobot's "learning model").
 
-A leaderboard entry is a trial's MLflow run. Everything needed to rebuild it is
+A leaderboard entry is a trial's MLflow run (or the sweep's ensemble's run, whose
+params are its members and weights). Everything needed to rebuild it is
 in MLflow: the trial run holds the family and hyperparameters, its parent (the
 sweep) the target, task, seed, the snapshot it trained on (a dataset input)
 and the columns dropped before the sweep. The model is refit on the whole
@@ -43,7 +44,7 @@ def learning_model_spec(run_id: str, *, settings: Settings) -> tuple[RefitSpec, 
     except MlflowException as exc:
         raise LookupError(f"model_id {run_id!r} is not an MLflow run: {exc}") from exc
     tags = run.data.tags
-    if tags.get("airflow_mlops.kind") != "automl_trial":
+    if tags.get("airflow_mlops.kind") not in ("automl_trial", "automl_ensemble"):
         raise ValueError(
             f"run {run_id!r} is not a sweep trial (its kind is {tags.get('airflow_mlops.kind')!r})"
         )

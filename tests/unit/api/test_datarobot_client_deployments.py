@@ -225,7 +225,14 @@ def _sweep_trial(server: LiveServer, name: str) -> str:
     snapshot = ingest(str(source), dataset=name, target="churned", snapshots_dir=settings.snapshots_dir)
     result = run_sweep(
         snapshot.train_frame(),
-        SweepConfig(target="churned", families=["linear"], n_trials=2, cv_folds=2, experiment_name=name),
+        SweepConfig(
+            target="churned",
+            families=["linear"],
+            n_trials=2,
+            cv_folds=2,
+            ensemble=False,
+            experiment_name=name,
+        ),
     )
     log_snapshot_input(snapshot, run_id=result.parent_run_id, tracking_uri=settings.mlflow_tracking_uri)
     return str(result.leaderboard_records()[0]["run_id"])

@@ -150,7 +150,8 @@ def test_quick_autopilot_builds_our_leaderboard(server: LiveServer, user: str, q
         assert model.model_type.endswith(
             f" ({row['family']})"
         )  # e.g. "Random Forest Classifier (random_forest)"
-        assert model.model_category == "model"
+        # The sweep's ensemble is DataRobot's blender.
+        assert model.model_category == ("blend" if row["family"] == "ensemble" else "model")
         assert model.model_number == row["trial_number"] + 1
         assert model.sample_pct == pytest.approx(row["sample_pct"])
         scores = model.metrics["AUC"]

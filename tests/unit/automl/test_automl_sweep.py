@@ -77,6 +77,7 @@ def _config(tracking_uri: str, **overrides: Any) -> SweepConfig:
         "pruner": "none",
         "seed": 0,
         "n_jobs": 1,
+        "ensemble": False,  # single candidates here; test_automl_sweep_ensemble.py covers the ensemble
         "experiment_name": EXPERIMENT,
         "tracking_uri": tracking_uri,
     }

@@ -11,8 +11,9 @@ A sweep has three steps, so that several workers can share one study:
    deadline is reached; each candidate is cross-validated stage by stage on
    growing samples (:mod:`~airflow_mlops.automl.fidelity`) and scored on a
    fixed holdout the search never optimises on;
-3. :func:`finish_sweep` ranks every candidate, stores the leaderboard as an
-   MLflow table and closes the parent run.
+3. :func:`finish_sweep` blends the best candidates into an ensemble from
+   the out-of-fold predictions they kept, ranks every entry, stores the
+   leaderboard as an MLflow table and closes the parent run.
 
 :func:`run_sweep` does all three in one process. Every worker derives the
 same folds and holdout from the same rows and seed, so only the study and
@@ -21,7 +22,7 @@ MLflow are shared. Nothing here imports Airflow.
 One module per part: ``config`` (what is asked, what workers share),
 ``data`` (the rows, holdout and folds), ``study`` (the shared Optuna study),
 ``tracking`` (the MLflow store), ``budget`` (trial count and deadline),
-``evaluate`` (scoring one candidate), ``prepare``, ``worker``, ``finish``
+``evaluate`` (scoring one candidate), ``ensemble`` (the ensemble step), ``prepare``, ``worker``, ``finish``
 and ``run`` (the steps), ``results`` (what comes back).
 """
 

@@ -3,7 +3,8 @@
 The trial count is the study's total, shared by every worker, so workers
 count the study's trials rather than their own. The deadline is hard: no fit
 starts that is expected to end past it, and a worker stops early enough to
-leave time for ranking and logging the leaderboard.
+leave time for the ensemble, for ranking and logging the leaderboard, and
+the ``refit_share`` for refitting the winner after the sweep.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 _FINISH_RESERVE_FRACTION = 0.03
 _FINISH_RESERVE_MIN_S = 0.5
 _FINISH_RESERVE_MAX_S = 2.0
+#: Part of the budget kept for building the ensemble (8%, at least three seconds, at most 60).
+_ENSEMBLE_RESERVE_FRACTION = 0.08
+_ENSEMBLE_RESERVE_MIN_S = 3.0
+_ENSEMBLE_RESERVE_MAX_S = 60.0
 #: Candidates in a row that cannot finish in the time left before a worker gives up early.
 MAX_OUT_OF_BUDGET = 8
 
@@ -54,10 +59,33 @@ def is_surplus(study: optuna.Study, number: int, n_trials: int) -> bool:
     return number in running[-excess:]
 
 
+def _clamped(fraction: float, low: float, high: float, budget: float) -> float:
+    return min(high, max(low, fraction * budget))
+
+
+def refit_deadline(config: SweepConfig, handle: SweepHandle) -> float:
+    """When the sweep must have finished: the deadline less the share kept for refitting the winner."""
+    return handle.deadline - config.refit_share * config.time_budget_s
+
+
+def ensemble_deadline(config: SweepConfig, handle: SweepHandle) -> float:
+    """When building the ensemble must stop: before the refit share, leaving time to log the leaderboard."""
+    budget = config.time_budget_s
+    return refit_deadline(config, handle) - _clamped(
+        _FINISH_RESERVE_FRACTION, _FINISH_RESERVE_MIN_S, _FINISH_RESERVE_MAX_S, budget
+    )
+
+
 def worker_deadline(config: SweepConfig, handle: SweepHandle) -> float:
-    """When a worker must have stopped: the sweep's deadline less the reserve for finishing."""
-    reserve = _FINISH_RESERVE_FRACTION * config.time_budget_s
-    return handle.deadline - min(_FINISH_RESERVE_MAX_S, max(_FINISH_RESERVE_MIN_S, reserve))
+    """When a worker must have stopped: before the reserves for the ensemble, finishing and the refit."""
+    reserve = (
+        _clamped(
+            _ENSEMBLE_RESERVE_FRACTION, _ENSEMBLE_RESERVE_MIN_S, _ENSEMBLE_RESERVE_MAX_S, config.time_budget_s
+        )
+        if config.ensemble
+        else 0.0
+    )
+    return ensemble_deadline(config, handle) - reserve
 
 
 class OutOfBudget(Exception):

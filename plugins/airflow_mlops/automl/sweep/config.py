@@ -41,6 +41,12 @@ class SweepConfig:
     processes on one machine). ``tracking_uri`` defaults to the project
     settings, never to MLflow's ``./mlruns``. ``n_jobs`` caps the threads of
     each worker's fits (default: the machine's cores shared among workers).
+    ``ensemble`` blends the best candidates after the search into one more
+    leaderboard entry (:mod:`~airflow_mlops.automl.sweep.ensemble`).
+    ``refit_share`` of the time budget is kept free after the sweep for
+    refitting the winner on all rows, so the whole budget covers search,
+    ensemble and refit; an ensemble only takes members whose estimated refit
+    fits the time left.
     """
 
     target: str
@@ -62,6 +68,8 @@ class SweepConfig:
     artifact_location: str | None = None
     exclude: Sequence[str] = ()
     n_jobs: int | None = None
+    ensemble: bool = True
+    refit_share: float = 0.1
 
     def __post_init__(self) -> None:
         _check(
@@ -111,6 +119,11 @@ class SweepConfig:
         _check(
             self.n_jobs is None or (_is_int(self.n_jobs) and self.n_jobs >= 1),
             f"n_jobs={self.n_jobs!r} must be an int >= 1 or None",
+        )
+        _check(isinstance(self.ensemble, bool), f"ensemble={self.ensemble!r} must be True or False")
+        _check(
+            isinstance(self.refit_share, int | float) and 0 <= self.refit_share <= 0.5,
+            f"refit_share={self.refit_share!r} must be a fraction of the time budget in [0, 0.5]",
         )
         for name in ("study_name", "storage", "tracking_uri", "artifact_location"):
             value = getattr(self, name)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import optuna
 import pandas as pd
 from mlflow.entities import Metric
@@ -38,6 +39,16 @@ class Hopeless(Exception):
     """Worse than every other candidate at this stage after some folds."""
 
 
+#: What a complete candidate leaves for ensembling: its out-of-fold predictions over every
+#: cross-validation row, and each fold model's predictions on the holdout.
+Predictions = dict[str, npt.NDArray[np.float64]]
+
+
+def predictions_of(model: Any, X: pd.DataFrame, task: TaskType) -> npt.NDArray[np.float64]:
+    """Class probabilities (columns in ``classes_`` order) or predicted values: what ensembles blend."""
+    return np.asarray(model.predict(X) if task == "regression" else model.predict_proba(X), dtype=np.float64)
+
+
 def _score(spec: MetricSpec, task: TaskType, model: Pipeline, X: pd.DataFrame, y: pd.Series) -> float:
     return spec.sign * float(get_scorer(spec.scorer(task))(model, X, y))
 
@@ -51,13 +62,20 @@ def evaluate(
     clock: Clock,
     log_metrics: Callable[[list[Metric]], None],
     n_jobs: int,
+    keep_predictions: Callable[[Predictions], None] | None = None,
 ) -> float:
-    """Cross-validate one candidate stage by stage; raise ``TrialPruned`` when it should stop."""
+    """Cross-validate one candidate stage by stage; raise ``TrialPruned`` when it should stop.
+
+    A candidate that completes hands ``keep_predictions`` the predictions of
+    its last stage's fold models (out-of-fold and on the holdout), so an
+    ensemble can be selected later without fitting anything again.
+    """
     key = metric_key(data.metric)
     direction = StudyDirection.MAXIMIZE if data.spec.greater_is_better else StudyDirection.MINIMIZE
     stratify = data.task != "regression"
     total_fit = 0.0
     own_rate: float | None = None
+    total_fit_last = 0.0
     mean = math.nan
     for index, stage in enumerate(data.stages):
         others = stage_values(trial.study, stage.step, exclude=trial.number)
@@ -66,6 +84,9 @@ def evaluate(
         predict_rows = 0
         predict_time = 0.0
         pipeline: Pipeline | None = None
+        last = index == len(data.stages) - 1
+        oof: npt.NDArray[np.float64] | None = None
+        holdout_preds: list[npt.NDArray[np.float64]] = []
         for k, (train_idx, valid_idx) in enumerate(data.folds):
             rows = subsample(data.y, train_idx, stage.fraction, config.seed + k, stratify)
             clock.check(family.name, len(rows), None if own_rate is None else own_rate * 1.2)
@@ -80,8 +101,17 @@ def evaluate(
             predict_rows += len(valid_idx)
             if data.X_holdout is not None and data.y_holdout is not None:
                 holdout_scores.append(_score(data.spec, data.task, pipeline, data.X_holdout, data.y_holdout))
+            if last and keep_predictions is not None:
+                valid_pred = predictions_of(pipeline, data.X.iloc[valid_idx], data.task)
+                if oof is None:
+                    oof = np.full((len(data.y), *valid_pred.shape[1:]), np.nan)
+                oof[valid_idx] = valid_pred
+                if data.X_holdout is not None:
+                    holdout_preds.append(predictions_of(pipeline, data.X_holdout, data.task))
             elapsed = time.perf_counter() - began
             total_fit += fitted - began
+            if last:
+                total_fit_last += fitted - began
             own_rate = clock.record(family.name, len(rows), elapsed)
             if (
                 config.pruner_kind != "none"
@@ -120,7 +150,17 @@ def evaluate(
             metrics.append(Metric(f"holdout_{key}", holdout, now, stage.step))
         log_metrics(metrics)
         trial.report(mean, stage.step)
-        if index < len(data.stages) - 1 and trial.should_prune():
+        if not last and trial.should_prune():
             trial.set_user_attr("pruned_by", f"{config.pruner_kind} at {stage.fraction:.0%}")
             raise optuna.TrialPruned
+        if last:
+            # What refitting on every row (CV rows and holdout) would take, scaled from one fold's fit.
+            fold_rows = float(np.mean([len(tr) for tr, _ in data.folds]))
+            all_rows = len(data.y) + (0 if data.y_holdout is None else len(data.y_holdout))
+            trial.set_user_attr("refit_s_estimate", total_fit_last / len(data.folds) * all_rows / fold_rows)
+            if keep_predictions is not None and oof is not None:
+                kept: Predictions = {"oof": oof}
+                if holdout_preds:
+                    kept["holdout"] = np.stack(holdout_preds)
+                keep_predictions(kept)
     return mean

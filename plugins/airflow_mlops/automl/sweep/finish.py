@@ -1,4 +1,4 @@
-"""Closing a sweep: rank every candidate, store the leaderboard on the parent run, name the winner.
+"""Closing a sweep: blend the best candidates, rank every entry, store the leaderboard, name the winner.
 
 Works from the study alone, so whichever process finishes sees every
 worker's trials; the MLflow runs of trials whose worker was killed are
@@ -8,21 +8,50 @@ marked KILLED here.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
+from typing import Any
 
+import optuna
 import pandas as pd
+from mlflow import MlflowClient
 from mlflow.entities import Metric, RunStatus, RunTag
 from optuna.trial import TrialState
 
-from airflow_mlops.automl.leaderboard import LEADERBOARD_ARTIFACT, build_leaderboard
+from airflow_mlops.automl.leaderboard import ENSEMBLE_ATTR, LEADERBOARD_ARTIFACT, build_leaderboard
 from airflow_mlops.automl.sweep.config import SweepConfig, SweepHandle
-from airflow_mlops.automl.sweep.data import prepare_data
+from airflow_mlops.automl.sweep.data import SweepData, prepare_data
+from airflow_mlops.automl.sweep.ensemble import build_ensemble
 from airflow_mlops.automl.sweep.results import SweepResult, json_value
 from airflow_mlops.automl.sweep.study import load_study, quiet_optuna
 from airflow_mlops.automl.sweep.tracking import metric_key, mlflow_client
 
 __all__ = ["finish_sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def _ensemble_rows(
+    study: optuna.Study,
+    leaderboard: pd.DataFrame,
+    data: SweepData,
+    config: SweepConfig,
+    handle: SweepHandle,
+    client: MlflowClient,
+) -> list[dict[str, Any]]:
+    """The ensemble's row, if one is built; a failure to build one never fails the sweep."""
+    study.set_user_attr(ENSEMBLE_ATTR, None)  # a finish run again must not show a stale ensemble
+    if not config.ensemble or len(leaderboard) < 2:
+        return []
+    try:
+        row = build_ensemble(study, leaderboard, data, config, handle, client)
+    except Exception:
+        log.exception(
+            "the ensemble of study %s could not be built; the leaderboard has none", handle.study_name
+        )
+        return []
+    return [row] if row is not None else []
 
 
 def finish_sweep(df: pd.DataFrame, config: SweepConfig, handle: SweepHandle) -> SweepResult:
@@ -48,7 +77,14 @@ def finish_sweep(df: pd.DataFrame, config: SweepConfig, handle: SweepHandle) -> 
                 )
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
         leaderboard = build_leaderboard(finished, data.metric, data.spec.greater_is_better)
-        full = build_leaderboard(finished, data.metric, data.spec.greater_is_better, include_partial=True)
+        extra = _ensemble_rows(study, leaderboard, data, config, handle, client)
+        if extra:
+            leaderboard = build_leaderboard(
+                finished, data.metric, data.spec.greater_is_better, extra_rows=extra
+            )
+        full = build_leaderboard(
+            finished, data.metric, data.spec.greater_is_better, include_partial=True, extra_rows=extra
+        )
         failed = [t for t in finished if t.state == TrialState.FAIL and "error" in t.user_attrs]
         pruned = [t for t in finished if t.state == TrialState.PRUNED]
         if leaderboard.empty:

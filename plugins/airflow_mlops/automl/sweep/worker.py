@@ -35,7 +35,8 @@ from airflow_mlops.automl.sweep.budget import (
 )
 from airflow_mlops.automl.sweep.config import SweepConfig, SweepHandle
 from airflow_mlops.automl.sweep.data import SweepData, prepare_data
-from airflow_mlops.automl.sweep.evaluate import Hopeless, evaluate
+from airflow_mlops.automl.sweep.ensemble import PREDICTIONS_ARTIFACT, PREDICTIONS_ATTR, save_predictions
+from airflow_mlops.automl.sweep.evaluate import Hopeless, Predictions, evaluate
 from airflow_mlops.automl.sweep.results import WorkerReport
 from airflow_mlops.automl.sweep.study import load_study, quiet_optuna
 from airflow_mlops.automl.sweep.tracking import mlflow_client
@@ -122,10 +123,28 @@ def run_worker(
         def log_metrics(metrics: list[Metric], run_id: str = run_id) -> None:
             client.log_batch(run_id, metrics=metrics)
 
+        def keep(predictions: Predictions, run_id: str = run_id, trial: optuna.Trial = trial) -> None:
+            try:
+                save_predictions(client, run_id, predictions)
+            except Exception as exc:  # the candidate stands; only the ensemble goes without it
+                client.set_tag(run_id, "predictions_error", f"{type(exc).__name__}: {exc}"[:5000])
+                return
+            trial.set_user_attr(PREDICTIONS_ATTR, PREDICTIONS_ARTIFACT)
+
         state, value = TrialState.COMPLETE, math.nan
         try:
             with parallelism(n_jobs):
-                value = evaluate(trial, family, params, data, config, clock, log_metrics, n_jobs)
+                value = evaluate(
+                    trial,
+                    family,
+                    params,
+                    data,
+                    config,
+                    clock,
+                    log_metrics,
+                    n_jobs,
+                    keep if config.ensemble else None,
+                )
         except (optuna.TrialPruned, Hopeless):
             state = TrialState.PRUNED
         except OutOfBudget as exc:
