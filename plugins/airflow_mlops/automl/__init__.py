@@ -28,6 +28,7 @@ from airflow_mlops.automl.modes import AUTOPILOT_MODES, DEFAULT_MODE, AutopilotM
 from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
 from airflow_mlops.automl.preprocess import (
     FeatureType,
+    as_category_codes,
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
@@ -79,6 +80,7 @@ __all__ = [
     "TaskType",
     "TrialLike",
     "WorkerReport",
+    "as_category_codes",
     "as_category_strings",
     "build_leaderboard",
     "build_pipeline",

@@ -67,6 +67,20 @@ _CAMEL_CODE_NAME = re.compile(r"[a-z0-9](?:Id|ID|Code)$")
 
 
 def as_category_strings(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Spell every category as a string (``3.0`` stays "3.0") and every kind of missing as NaN.
+
+    The spelling of models registered before :func:`as_category_codes`: their
+    fitted categories are spelled this way, so this function keeps doing
+    exactly what it did (a saved pipeline refers to it by name).
+    """
+    values = np.asarray(pd.DataFrame(X).astype(object))
+    missing = pd.isna(values)
+    out: npt.NDArray[np.object_] = values.astype(str).astype(object)
+    out[missing] = np.nan
+    return out
+
+
+def as_category_codes(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Spell every category as a string and every kind of missing as NaN.
 
     Real frames mix ``None``, ``NaN`` and ``pd.NA`` (nullable and Arrow-backed
@@ -87,12 +101,19 @@ def as_category_strings(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.objec
             spelled = column.astype(str)
             spelled[whole] = column[whole].astype(np.int64).astype(str)
             out[:, j] = spelled.to_numpy(dtype=object)
-        elif pd.api.types.is_object_dtype(column.dtype):  # may mix numbers and text: value by value
-            out[:, j] = [_spell(value) for value in column]
+        elif pd.api.types.is_object_dtype(column.dtype):
+            values = column.to_numpy(dtype=object)
+            if set(map(type, values)) <= _TEXT_OR_NONE:  # what requests carry: no per-value work
+                out[:, j] = values
+            else:  # may mix numbers and text: value by value
+                out[:, j] = [_spell(value) for value in values]
         else:
             out[:, j] = column.astype(object).astype(str).to_numpy(dtype=object)
         out[missing, j] = np.nan
     return out
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 def _spell(value: object) -> str:
@@ -215,7 +236,7 @@ def infer_feature_types(df: pd.DataFrame, target: str, exclude: Iterable[str] = 
 
 def _category_steps() -> list[tuple[str, object]]:
     return [
-        ("as_strings", FunctionTransformer(as_category_strings, feature_names_out="one-to-one")),
+        ("as_strings", FunctionTransformer(as_category_codes, feature_names_out="one-to-one")),
         ("impute", SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True)),
     ]
 

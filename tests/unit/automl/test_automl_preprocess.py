@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 
 from airflow_mlops.automl.preprocess import (
     FeatureType,
+    as_category_codes,
     as_category_strings,
     build_preprocessor,
     infer_feature_types,
@@ -90,7 +91,7 @@ def test_every_spelling_of_missing_is_one_category() -> None:
             "b": pd.array(["p", None, "q", "p", None, "q"], dtype="string"),
         }
     )
-    out = as_category_strings(frame)
+    out = as_category_codes(frame)
     assert out[:, 0].tolist()[::5] == ["x", "x"]
     assert pd.isna(out[1:4, 0]).all()
     assert out[4, 0] == "3"
@@ -197,10 +198,21 @@ def test_numbers_that_are_codes_are_categories_by_the_stated_rule() -> None:
 
 def test_codes_spelled_as_floats_in_training_match_ints_in_a_request() -> None:
     """A code column with gaps is float64 in training (3.0) but arrives as 3 in JSON."""
-    assert as_category_strings(pd.DataFrame({"c": [3.0, np.nan, 10.0]})).tolist() == [["3"], [np.nan], ["10"]]
-    assert as_category_strings(pd.DataFrame({"c": [3, 10]})).tolist() == [["3"], ["10"]]
-    assert as_category_strings(pd.DataFrame({"c": [2.5, "x"]})).tolist() == [["2.5"], ["x"]]
+    assert as_category_codes(pd.DataFrame({"c": [3.0, np.nan, 10.0]})).tolist() == [["3"], [np.nan], ["10"]]
+    assert as_category_codes(pd.DataFrame({"c": [3, 10]})).tolist() == [["3"], ["10"]]
+    assert as_category_codes(pd.DataFrame({"c": [2.5, "x"]})).tolist() == [["2.5"], ["x"]]
+    assert as_category_codes(pd.DataFrame({"c": [3.0, "x"]}, dtype=object)).tolist() == [["3"], ["x"]]
+    text = pd.DataFrame({"c": pd.Series(["a", None, "b"], dtype=object)})  # a request's column
+    assert as_category_codes(text)[[0, 2], 0].tolist() == ["a", "b"] and pd.isna(
+        as_category_codes(text)[1, 0]
+    )
     train = pd.DataFrame({"code": [110.0, 230.0, np.nan, 450.0] * 10, "y": [0, 1, 0, 1] * 10})
     pre = build_preprocessor(infer_feature_types(train, "y"), scale=False).fit(train[["code"]], train["y"])
     request = pd.DataFrame({"code": [230]})
     assert np.array_equal(pre.transform(request), pre.transform(train[["code"]].iloc[[1]]))
+
+
+def test_models_registered_before_keep_their_spelling_of_categories() -> None:
+    """Their fitted categories say "3.0": the function their pipelines name must still spell it so."""
+    out = as_category_strings(pd.DataFrame({"c": pd.Series([3.0, None, "x"], dtype=object)}))
+    assert out[0, 0] == "3.0" and pd.isna(out[1, 0]) and out[2, 0] == "x"
