@@ -358,6 +358,10 @@ def _plain(values: Any, name: str) -> None:
             )
 
 
+_JSON_NUMBERS = frozenset({int, float})
+_JSON_NUMBERS_OR_NULL = frozenset({int, float, type(None)})
+
+
 def _numeric(values: np.ndarray, name: str) -> np.ndarray:
     kind = values.dtype.kind
     if kind in "iuf":
@@ -366,10 +370,13 @@ def _numeric(values: np.ndarray, name: str) -> np.ndarray:
         # JSON numbers arrive as Python ints and floats: one C-level conversion, not pandas' inference
         # (a profiled hot spot for small requests). bool is an int subclass, hence the exact types.
         items = values.tolist()
-        if all(type(v) is float or type(v) is int for v in items):
+        kinds = set(map(type, items))
+        if kinds <= _JSON_NUMBERS:
             converted = np.array(items)
             if converted.dtype.kind in "if":
                 return converted
+        elif kinds <= _JSON_NUMBERS_OR_NULL:  # nulls too: NaN, as pandas' to_numeric would give
+            return np.array(items, dtype=float)
     if kind != "b" and pd.api.types.infer_dtype(values, skipna=True) in _NUMBER_KINDS:
         return np.asarray(pd.to_numeric(values))
     out = np.empty(len(values), dtype=object)

@@ -156,3 +156,22 @@ def test_more_columns_than_the_limit_are_a_413_naming_count_and_limit() -> None:
         b",".join(b'"a,%d"' % i for i in range(MAX_COLUMNS)) + b"\n" + b",".join([b"1"] * MAX_COLUMNS) + b"\n"
     )
     assert len(parse_records(quoted, "text/csv").names) == MAX_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([1, 2, 3], [1, 2, 3]),  # ints stay ints
+        ([1, 2.5], [1.0, 2.5]),
+        ([1, None, 2.5], [1.0, np.nan, 2.5]),  # JSON nulls in a number column: NaN, as to_numeric gives
+        ([None, None], [np.nan, np.nan]),
+        (["3", 4, None], [3.0, 4.0, np.nan]),  # numbers as text go the careful way
+    ],
+)
+def test_json_numbers_become_numbers_and_nulls_nan(values: list[object], expected: list[float]) -> None:
+    rows = Columns.from_records([{"n": v} for v in values])
+    converted = prepare_features(rows, ["n"], {"n": "numeric"})["n"]
+    assert converted.dtype.kind in "if"
+    np.testing.assert_array_equal(converted, np.asarray(expected, dtype=converted.dtype))
+    reference = pd.to_numeric(pd.Series([float(v) if isinstance(v, str) else v for v in values]))
+    np.testing.assert_array_equal(converted.astype(float), reference.to_numpy(dtype=float))

@@ -81,6 +81,8 @@ def _select(x: pd.DataFrame, features: list[str], model_id: str) -> pd.DataFrame
     missing = [name for name in features if name not in x.columns]
     if missing:
         raise ValueError(f"model {model_id!r} needs columns {missing} that the input lacks")
+    if list(x.columns) == features:  # the server builds the model's frame in this order: no copy
+        return x
     return x[features]
 
 
