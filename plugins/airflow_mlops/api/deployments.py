@@ -20,6 +20,7 @@ from airflow_mlops.api.auth import Caller, NotFoundOrHidden, access
 from airflow_mlops.api.auth import authorized as authorize
 from airflow_mlops.api.deployment_extras import build_extras_router
 from airflow_mlops.api.errors import ERRORS
+from airflow_mlops.api.model_cards import build_model_cards_router
 from airflow_mlops.api.paging import page
 from airflow_mlops.api.sharing import build_sharing_router
 from airflow_mlops.api.status import accepted
@@ -391,6 +392,7 @@ def build_router(settings: Settings) -> APIRouter:
         return page(request, await run(deployment.get_audit_log), offset, limit)
 
     router.include_router(build_extras_router(settings))
+    router.include_router(build_model_cards_router(settings))
 
     # ---- the closed loop: retraining requests -----------------------------------------------
     def request_json(r: Any) -> dict[str, Any]:

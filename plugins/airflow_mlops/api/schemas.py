@@ -326,7 +326,8 @@ def deployment_json(
 
     ``overview`` adds what a console shows beside it: the model's lineage,
     DataRobot's ``predictionUsage`` and the latest Evidently report (its
-    HTML at ``reports/latest/``). For DataRobot's client, ``model.type`` says
+    HTML at ``reports/latest/``); ``modelCard.url`` is where the deployment's model
+    card is served (a path under this API's root). For DataRobot's client, ``model.type`` says
     what kind of model it is (an MLflow registered model version: we do not know
     the estimator's name), ``model.projectId`` is the sweep (MLflow parent run)
     it came from, blank when it came from no sweep, and ``modelPackage`` is the
@@ -376,6 +377,7 @@ def deployment_json(
         "latestReport": (
             {"uri": report.uri, "createdAt": report.created_at.isoformat()} if report is not None else None
         ),
+        "modelCard": {"url": f"/api/v2/deployments/{d.id}/modelCard/"},
     }
 
 

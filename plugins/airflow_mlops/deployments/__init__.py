@@ -6,7 +6,8 @@
 (validate and replace), ``monitoring_shortcuts`` (service stats, drift,
 accuracy, actuals, health history), ``listing`` (filters and orders),
 ``audit`` (the audit log), ``feature_drift`` (DataRobot's ``FeatureDrift.list``),
-``overview`` (lineage, prediction usage and latest report, for a page of deployments).
+``overview`` (lineage, prediction usage and latest report, for a page of deployments),
+``model_card`` (the deployment's model card with its replacement history).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from airflow_mlops.deployments.audit import audit_log
 from airflow_mlops.deployments.deployment import Deployment
 from airflow_mlops.deployments.feature_drift import FeatureDrift
 from airflow_mlops.deployments.listing import ORDER_FIELDS, DeploymentListFilters
+from airflow_mlops.deployments.model_card import protected_features_of
 from airflow_mlops.deployments.overview import (
     DeploymentOverview,
     Report,
@@ -40,4 +42,5 @@ __all__ = [
     "deployment_overviews",
     "latest_reports",
     "model_version_info",
+    "protected_features_of",
 ]

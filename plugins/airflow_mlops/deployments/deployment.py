@@ -29,6 +29,7 @@ from airflow_mlops.deployments.listing import (
     DeploymentListFilters,
     registered_model_name_for,
 )
+from airflow_mlops.deployments.model_card import ModelCards
 from airflow_mlops.deployments.monitoring_shortcuts import MonitoringShortcuts
 from airflow_mlops.deployments.replacement import ModelReplacement
 from airflow_mlops.deployments.settings import (
@@ -82,7 +83,7 @@ def _health(row: HealthRow | None, unknown_message: str) -> dict[str, Any]:
 
 
 @dataclass
-class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts):
+class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts, ModelCards):
     """A deployed model: ask it for its model, health and history, or replace its model."""
 
     id: str

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -13,6 +15,8 @@ from airflow_mlops.errors import DeploymentNotFound, RegistryUnavailable
 from airflow_mlops.registry import ModelRef, feature_types, mirror_deployment_alias, model_version_info
 from airflow_mlops.security import PermissionDenied, Principal, allowed, role_of
 from airflow_mlops.store import BaselineRow, DeploymentRow, HealthRow, ModelHistoryRow, session_scope
+
+log = logging.getLogger(__name__)
 
 
 class ModelReplacement:
@@ -25,6 +29,8 @@ class ModelReplacement:
     if TYPE_CHECKING:
 
         def _refresh(self) -> None: ...
+
+        def refresh_model_card(self, protected_features: Sequence[str] | None = None) -> Any: ...
 
     def validate_replacement_model(
         self, new_model_id: str, *, principal: Principal | None = None
@@ -144,6 +150,9 @@ class ModelReplacement:
 
         One store transaction moves the model, stores the new baseline and appends
         the history row, so a crash leaves either the old state or the new one.
+        The deployment's model card is then made again for the new model, with
+        this replacement in its history (a failure there is logged, not raised:
+        the card is made again when next read).
         The prediction server notices the change and swaps models without a restart.
 
         If MLflow does not answer, :class:`~airflow_mlops.errors.RegistryUnavailable`
@@ -210,6 +219,10 @@ class ModelReplacement:
             )
         mirror_deployment_alias(new, self.id)
         self._refresh()
+        try:
+            self.refresh_model_card()
+        except Exception:  # the switch is done; a stale card is made again when next read
+            log.warning("the model card of deployment %s could not be refreshed", self.id, exc_info=True)
 
     def get_model_history(self) -> builtins.list[dict[str, Any]]:
         """Every model this deployment has served, oldest first, with the reason for each change."""

@@ -132,6 +132,39 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
     return _metrics_on(info, predictor, labelled, positive)
 
 
+def evaluate_model_by_group(
+    model_id: str, frame: pd.DataFrame, groups: dict[str, pd.Series]
+) -> dict[str, dict[str, float | None]]:
+    """:func:`evaluate_model` on subsets of ``frame``: ``groups`` maps a name to a boolean row mask.
+
+    The model is loaded once for all of them (a card scores every protected
+    group); ``"all"`` need not be among the groups. A group without labelled
+    rows gets every metric as ``None``, as monitoring reports an empty window.
+    """
+    settings = get_settings()
+    info = model_version_info(model_id)
+    missing = [c for c in [*info.features, info.target] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"cannot evaluate {model_id}: the labelled rows lack column(s) {missing}")
+    _importance, classes = _registry_extras(model_id, info.features)
+    positive = None if info.task != "binary" or not classes else str(classes[-1])
+    predictor = load_predictor(
+        ModelRef.parse(model_id).id,
+        tracking_uri=settings.mlflow_tracking_uri,
+        registry_uri=settings.mlflow_registry_uri,
+    )
+    labelled = frame[info.target].notna()
+    out: dict[str, dict[str, float | None]] = {}
+    for name, mask in groups.items():
+        rows = frame[labelled & mask]
+        out[name] = (
+            _metrics_on(info, predictor, rows, positive)
+            if len(rows)
+            else compute_accuracy(info.task, np.array([]), np.array([]))
+        )
+    return out
+
+
 def _registry_extras(model_id: str, features: list[str]) -> tuple[dict[str, float], list[Any] | None]:
     """Permutation importance (normalised so the top feature is 1.0) and classes from the registry."""
     settings = get_settings()

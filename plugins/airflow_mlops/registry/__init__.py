@@ -10,6 +10,17 @@ from airflow_mlops.registry.lineage import (
     model_lineage,
     model_lineages,
 )
+from airflow_mlops.registry.model_card import (
+    CARD_FORMATS,
+    GroupMetrics,
+    LoggedCard,
+    ModelCard,
+    card_artifact_path,
+    log_model_card,
+    read_model_card,
+    render_html,
+    render_markdown,
+)
 from airflow_mlops.registry.model_ref import ModelRef
 from airflow_mlops.registry.model_version import (
     TARGET_TYPES,
@@ -43,17 +54,22 @@ from airflow_mlops.registry.packages import (
 )
 
 __all__ = [
+    "CARD_FORMATS",
     "MODEL_KINDS",
     "RESERVED_TAGS",
     "TARGET_TYPES",
     "TRUSTED_MODULE_PREFIXES",
     "ExternalModelError",
+    "GroupMetrics",
+    "LoggedCard",
+    "ModelCard",
     "ModelLineage",
     "ModelRef",
     "ModelVersionInfo",
     "PredictionOutput",
     "Predictor",
     "RegisteredModelVersion",
+    "card_artifact_path",
     "delete_alias",
     "deployment_alias",
     "drop_deployment_alias",
@@ -63,6 +79,7 @@ __all__ = [
     "get_version_by_alias",
     "load_model",
     "load_predictor",
+    "log_model_card",
     "mirror_deployment_alias",
     "mlflow_model_url",
     "mlflow_run_url",
@@ -71,9 +88,12 @@ __all__ = [
     "model_lineages",
     "model_version_info",
     "monitored_values",
+    "read_model_card",
     "register_custom_model",
     "register_external_model",
     "register_model",
+    "render_html",
+    "render_markdown",
     "set_alias",
     "skops_trusted_types",
 ]

@@ -25,6 +25,7 @@ from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.datasets import Snapshot, load_snapshot, log_snapshot_input
 from airflow_mlops.monitoring.model_baseline import baseline_with_boundaries
 from airflow_mlops.registry import register_model
+from airflow_mlops.training.model_card import model_card
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,12 @@ def refit_and_register(
     run_id = str(registered.run_id)
     log_snapshot_input(snapshot, run_id=run_id, tracking_uri=settings.mlflow_tracking_uri)
     model_id = f"{registered.name}/{registered.version}"
+    try:
+        model_card(model_id, settings=settings)
+    except Exception:  # the version is registered: a card can still be made on demand (model_card)
+        log.warning(
+            "the model card of %s could not be made; it is made when first asked for", model_id, exc_info=True
+        )
     log.info(
         "registered %s from run %s; most important features: %s",
         model_id,

@@ -183,6 +183,9 @@ ROUTES = [
     # No monitoring pass wrote a report for the matrix's deployments: 404 past authorization
     # (served with a report in tests/unit/api/test_api_deployment_overview.py).
     Route("GET", f"{D}/{{id}}/reports/latest/", "read", 404),
+    # The card is made on first read from the deployed version's registry entry (content tested in
+    # tests/unit/api/test_api_model_card.py).
+    Route("GET", f"{D}/{{id}}/modelCard/", "read", 200),
     Route("GET", f"{D}/{{id}}/retrainingRequests/", "read", 200),
     Route(
         "POST",

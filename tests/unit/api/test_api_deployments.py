@@ -41,6 +41,7 @@ DEPLOYMENT_KEYS = {
     "predictionUsage",
     "defaultPredictionServer",
     "latestReport",
+    "modelCard",
     "modelPackage",
 }
 CHECKS = {
