@@ -17,6 +17,7 @@ from airflow_mlops.automl.families import (
     register_family,
     unregister_family,
 )
+from airflow_mlops.automl.fitting import fit_pipeline
 from airflow_mlops.automl.leaderboard import (
     LEADERBOARD_ARTIFACT,
     LEADERBOARD_COLUMNS,
@@ -25,7 +26,7 @@ from airflow_mlops.automl.leaderboard import (
     load_leaderboard,
 )
 from airflow_mlops.automl.modes import AUTOPILOT_MODES, DEFAULT_MODE, AutopilotMode, get_mode
-from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
+from airflow_mlops.automl.pipeline import build_pipeline
 from airflow_mlops.automl.preprocess import (
     FeatureType,
     as_category_codes,

@@ -7,7 +7,6 @@ types give the same unfitted pipeline the sweep cross-validated.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -19,17 +18,15 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from airflow_mlops.automl.encoders import ENCODING_PARAM, encoding_of
-from airflow_mlops.automl.ensemble.estimator import ENSEMBLE_FAMILY, WeightedEnsemble, check_members
 from airflow_mlops.automl.families import ModelFamily, get_family
 from airflow_mlops.automl.preprocess import (
     FeatureType,
     build_preprocessor,
-    infer_feature_types,
     native_category_columns,
 )
-from airflow_mlops.automl.task import TaskType, validate_task
+from airflow_mlops.automl.task import TaskType
 
-__all__ = ["build_pipeline", "fit_pipeline"]
+__all__ = ["build_pipeline"]
 
 
 def build_pipeline(
@@ -108,38 +105,3 @@ def parallelism(n_jobs: int) -> Any:
     warnings.simplefilter("ignore", ConvergenceWarning)
     warnings.simplefilter("ignore", UserWarning)
     return stack
-
-
-def fit_pipeline(
-    df: pd.DataFrame,
-    target: str,
-    family: str | ModelFamily,
-    params: Mapping[str, Any],
-    task: TaskType,
-    seed: int,
-    feature_types: Mapping[str, FeatureType] | None = None,
-    n_jobs: int | None = None,
-) -> Pipeline | WeightedEnsemble:
-    """Refit a candidate on all given rows: the sweep's winner becomes a deployable model this way.
-
-    ``family="ensemble"`` refits an ensemble: ``params`` are ``{"members": [{"family", "params"}, ...],
-    "weights": [...]}``, as on its leaderboard row.
-    """
-    validate_task(task)
-    types = dict(feature_types) if feature_types is not None else infer_feature_types(df, target)
-    X, y = split_xy(df, target, types)
-    if len(y) == 0:
-        raise ValueError(f"no rows with a known {target!r} to fit on")
-    jobs = n_jobs or os.cpu_count() or 1
-    model: Pipeline | WeightedEnsemble
-    if family == ENSEMBLE_FAMILY:
-        # An ensemble's "params" are its members and weights; each member is a pipeline built as below.
-        model = WeightedEnsemble(
-            params.get("members", ()), params.get("weights", ()), task, seed, types, jobs
-        )
-        check_members(model.members, model.weights)
-    else:
-        model = build_pipeline(family, params, task, seed, types, jobs)
-    with parallelism(jobs):
-        model.fit(X, y)
-    return model

@@ -18,7 +18,8 @@ from airflow_mlops.automl.encoders import (
     suggest_encoding,
 )
 from airflow_mlops.automl.families import get_family
-from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
+from airflow_mlops.automl.fitting import fit_pipeline
+from airflow_mlops.automl.pipeline import build_pipeline
 from airflow_mlops.automl.preprocess import build_preprocessor
 from airflow_mlops.registry.models import skops_trusted_types
 

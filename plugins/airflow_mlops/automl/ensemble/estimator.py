@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from airflow_mlops.automl.pipeline import build_pipeline
 from airflow_mlops.automl.preprocess import FeatureType
 from airflow_mlops.automl.task import validate_task
 
@@ -90,7 +91,6 @@ class WeightedEnsemble(BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> WeightedEnsemble:
         """Fit every member's pipeline on the same rows."""
-        from airflow_mlops.automl.pipeline import build_pipeline  # the pipeline module builds ensembles too
 
         task = validate_task(self.task)
         members, weights = check_members(self.members, self.weights)

@@ -28,8 +28,9 @@ and ``run`` (the steps), ``results`` (what comes back).
 
 from __future__ import annotations
 
+from airflow_mlops.automl.fitting import fit_pipeline
 from airflow_mlops.automl.leaderboard import LEADERBOARD_ARTIFACT, LEADERBOARD_COLUMNS
-from airflow_mlops.automl.pipeline import build_pipeline, fit_pipeline
+from airflow_mlops.automl.pipeline import build_pipeline
 from airflow_mlops.automl.sweep.config import SweepConfig, SweepHandle
 from airflow_mlops.automl.sweep.finish import finish_sweep
 from airflow_mlops.automl.sweep.prepare import prepare_sweep
