@@ -19,7 +19,8 @@ class BatchScoreOperator(BaseOperator):
     real time). Returns the small summary ``{deployment_id, model_id, rows, chunks,
     output, ...}`` as XCom, never the predictions. The log names the DAG as the
     caller (``airflow:<dag_id>``), so a scoring DAG counts as one consumer in
-    service stats.
+    service stats. ``max_explanations`` (with ``threshold_high``/``threshold_low``) adds
+    each row's strongest SHAP explanations as DataRobot's ``EXPLANATION_<k>_…`` columns.
     """
 
     template_fields: Sequence[str] = (
@@ -33,6 +34,7 @@ class BatchScoreOperator(BaseOperator):
         "timestamp_column",
         "prediction_column",
         "chunk_rows",
+        "max_explanations",
     )
 
     def __init__(
@@ -49,6 +51,9 @@ class BatchScoreOperator(BaseOperator):
         timestamp_column: str | None = None,
         prediction_column: str | None = None,
         chunk_rows: int = 10_000,
+        max_explanations: int = 0,
+        threshold_high: float | None = None,
+        threshold_low: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,6 +68,9 @@ class BatchScoreOperator(BaseOperator):
         self.timestamp_column = timestamp_column
         self.prediction_column = prediction_column
         self.chunk_rows = chunk_rows
+        self.max_explanations = max_explanations
+        self.threshold_high = threshold_high
+        self.threshold_low = threshold_low
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_mlops.serving.batch import batch_score
@@ -82,4 +90,7 @@ class BatchScoreOperator(BaseOperator):
                 prediction_column=self.prediction_column or None,
                 chunk_rows=int(self.chunk_rows),
                 caller=f"airflow:{self.dag_id}",
+                max_explanations=int(self.max_explanations),
+                threshold_high=self.threshold_high,
+                threshold_low=self.threshold_low,
             )

@@ -16,6 +16,11 @@ External deployments predict elsewhere: their rows must already carry a
 prediction (``prediction_column``); each chunk is then reported for monitoring
 with :func:`~airflow_mlops.serving.reporting.report_predictions`.
 
+With ``max_explanations`` each row also gets DataRobot's explanation columns
+(``EXPLANATION_<k>_FEATURE_NAME``, ``_STRENGTH``, ``_ACTUAL_VALUE`` as text,
+``_QUALITATIVE_STRENGTH``; :mod:`airflow_mlops.serving.explaining`), empty for
+rows the thresholds leave out; without it nothing is computed.
+
 For service stats each chunk is one request: its rows share a ``request_id``
 (``batch-<run>-<chunk>``), the run's ``caller`` (when given), and the model
 call's ``execution_ms``. ``cache_hit`` is not logged: a batch run loads its model
@@ -38,6 +43,8 @@ import pyarrow.parquet as pq
 
 from airflow_mlops.config import Settings, get_settings
 from airflow_mlops.prediction_log import PredictionLogWriter
+from airflow_mlops.serving.csv_answer import EXPLANATION_FIELDS
+from airflow_mlops.serving.explaining import ExplainRequest, explain_request, explain_rows
 from airflow_mlops.serving.inputs import Columns, PredictionInputError, parse_timestamps
 from airflow_mlops.serving.model_cache import LoadedModel, ModelCache
 from airflow_mlops.serving.scoring import Scored, log_batch, score_frame
@@ -121,7 +128,11 @@ def _sql_chunks(
 
 
 def _output_frame(
-    loaded: LoadedModel, chunk: pd.DataFrame, scored: Scored, passthrough: list[str]
+    loaded: LoadedModel,
+    chunk: pd.DataFrame,
+    scored: Scored,
+    passthrough: list[str],
+    explain: ExplainRequest | None = None,
 ) -> pd.DataFrame:
     """DataRobot's batch columns: passthrough, ``<target>_<class>_PREDICTION``, ``<target>_PREDICTION``."""
     target = loaded.info.target
@@ -141,6 +152,20 @@ def _output_frame(
         out["ASSOCIATION_ID"] = scored.association_ids
     if scored.warnings is not None:
         out["PREDICTION_WARNING"] = scored.warnings.astype(bool)
+    if explain is not None:
+        # Every rank up to the limit, typed (text, or float strengths), so every chunk has one schema.
+        ranks = min(explain.limit, len(loaded.info.features))
+        for k in range(ranks):
+            for suffix, key in EXPLANATION_FIELDS:
+                values = [
+                    r["predictionExplanations"][k][key] if len(r["predictionExplanations"]) > k else None
+                    for r in scored.rows
+                ]
+                if key == "strength":
+                    out[f"EXPLANATION_{k + 1}_{suffix}"] = pd.Series(values, dtype="float64")
+                else:
+                    text = [None if v is None else str(v) for v in values]
+                    out[f"EXPLANATION_{k + 1}_{suffix}"] = pd.Series(text, dtype="string")
     return out
 
 
@@ -199,6 +224,9 @@ def batch_score(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     settings: Settings | None = None,
     caller: str | None = None,
+    max_explanations: int = 0,
+    threshold_high: float | None = None,
+    threshold_low: float | None = None,
 ) -> dict[str, Any]:
     """Score (or, for an external deployment, report) every row of a source; returns a small summary.
 
@@ -207,10 +235,16 @@ def batch_score(
     leaves no partial file. ``timestamp_column`` gives each row's prediction time
     (backfills; predictions made elsewhere); default: when its chunk is scored.
     ``caller`` names who runs the batch in the log's ``caller`` column (service
-    stats' ``numConsumers``); ``None`` logs no caller.
+    stats' ``numConsumers``); ``None`` logs no caller. ``max_explanations`` (0-100) adds
+    each row's strongest explanations as columns, for rows whose prediction is above
+    ``threshold_high`` or below ``threshold_low`` when either is given.
     """
     from airflow_mlops.serving.app import _load_predictor
 
+    try:
+        explain = explain_request(str(max_explanations), threshold_high, threshold_low)
+    except PredictionInputError as exc:
+        raise BatchScoreError(str(exc)) from exc
     cfg = settings or get_settings()
     cache = ModelCache(cfg.store_url, _load_predictor(cfg))
     try:
@@ -241,6 +275,8 @@ def batch_score(
                     passthrough=passthrough_columns,
                     passthrough_set="all" if passthrough_all else None,
                 )
+                if explain is not None:
+                    explain_rows(loaded, scored.features, scored.rows, explain)
             except PredictionInputError as exc:
                 raise BatchScoreError(_renumber(str(exc), rows)) from exc
             latency_ms = (time.perf_counter() - t0) * 1000.0
@@ -256,7 +292,7 @@ def batch_score(
                     if passthrough_all
                     else list(dict.fromkeys(passthrough_columns or []))
                 )
-                out.write(_output_frame(loaded, chunk, scored, extra))
+                out.write(_output_frame(loaded, chunk, scored, extra, explain))
             rows += len(chunk)
             n_chunks += 1
         if out is not None:

@@ -11,6 +11,10 @@ column names are the contract (DataRobot's prediction output format):
   0.5 on the positive class, the last of the model's classes;
 * multiclass: ``<target>_<class>_PREDICTION`` per class, then ``<target>_PREDICTION``;
 * with prediction warnings on: ``IS_OUTLIER_PREDICTION``;
+* with explanations asked (``maxExplanations``): per rank k from 1, DataRobot's
+  ``EXPLANATION_<k>_FEATURE_NAME``, ``EXPLANATION_<k>_STRENGTH``,
+  ``EXPLANATION_<k>_ACTUAL_VALUE``, ``EXPLANATION_<k>_QUALITATIVE_STRENGTH``
+  (empty for a row with fewer explanations or left out by the thresholds);
 * then the passthrough columns, under their own names.
 
 Values are the same rows the JSON answer holds (built from them), so both
@@ -71,6 +75,8 @@ def csv_frame(info: ModelVersionInfo, rows: list[dict[str, Any]]) -> pd.DataFram
             columns["POSITIVE_CLASS"] = [classes[-1]] * len(rows)
     if rows and "predictionWarning" in rows[0]:
         columns["IS_OUTLIER_PREDICTION"] = [r["predictionWarning"]["isOutlierPrediction"] for r in rows]
+    if rows and "predictionExplanations" in rows[0]:
+        columns.update(explanation_columns(rows))
     for name in rows[0].get("passthroughValues", {}) if rows else []:
         if name not in columns:  # a prediction column's name wins over an input column's
             columns[name] = [r["passthroughValues"][name] for r in rows]
@@ -79,3 +85,27 @@ def csv_frame(info: ModelVersionInfo, rows: list[dict[str, Any]]) -> pd.DataFram
 
 def csv_body(info: ModelVersionInfo, rows: list[dict[str, Any]]) -> bytes:
     return csv_frame(info, rows).to_csv(index=False).encode()
+
+
+#: Each explanation's fields as DataRobot's CSV and batch outputs name them (after ``EXPLANATION_<k>_``).
+EXPLANATION_FIELDS = (
+    ("FEATURE_NAME", "feature"),
+    ("STRENGTH", "strength"),
+    ("ACTUAL_VALUE", "featureValue"),
+    ("QUALITATIVE_STRENGTH", "qualitativeStrength"),
+)
+
+
+def explanation_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """``predictionExplanations`` of each row as ``EXPLANATION_<k>_<FIELD>`` columns (None where a row has fewer)."""
+    ranks = max((len(r.get("predictionExplanations") or []) for r in rows), default=0)
+    columns: dict[str, list[Any]] = {}
+    for k in range(ranks):
+        for suffix, key in EXPLANATION_FIELDS:
+            columns[f"EXPLANATION_{k + 1}_{suffix}"] = [
+                r["predictionExplanations"][k][key]
+                if len(r.get("predictionExplanations") or []) > k
+                else None
+                for r in rows
+            ]
+    return columns

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef, ModelVersionInfo, model_version_info
 from airflow_mlops.deployments.settings import with_defaults
+from airflow_mlops.serving.explaining import BACKGROUND_SAMPLE_ROWS, ExplainerSlot
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 from airflow_mlops.store.availability import describe_store, store_unreachable, unreachable_reason
 
@@ -46,6 +47,9 @@ class LoadedModel:
     settings: dict[str, Any] = field(default_factory=lambda: with_defaults(None))
     feature_types: dict[str, str] | None = None
     default_boundaries: tuple[float, float] | None = None
+    #: The model's explainer, built from its baseline's training sample on the first request that
+    #: asks for explanations (``serving.explaining``); kept when settings change, like the model.
+    explainer: ExplainerSlot = field(default_factory=ExplainerSlot, compare=False)
 
     @property
     def version(self) -> str:
@@ -157,6 +161,7 @@ class ModelCache:
         with session_scope(self._store_url) as session:
             baseline = session.get(BaselineRow, (deployment_id, ref.version))
             bounds = boundaries_from_baseline(None if baseline is None else baseline.baseline)
+            sample = list((baseline.baseline or {}).get("sample") or []) if baseline is not None else []
         log.info("loaded model %s for deployment %s", ref.id, deployment_id)
         return LoadedModel(
             deployment_id=deployment_id,
@@ -166,6 +171,7 @@ class ModelCache:
             settings=settings,
             feature_types=signature_types(info),
             default_boundaries=bounds,
+            explainer=ExplainerSlot(sample[:BACKGROUND_SAMPLE_ROWS]),
         )
 
     def refresh(self) -> None:

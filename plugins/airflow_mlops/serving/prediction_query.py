@@ -26,11 +26,24 @@ class PredictionQuery(BaseModel):
     timestampColumn: str | None = Field(default=None, max_length=1024)
     passthroughColumns: list[str] | None = Field(default=None, max_length=100)
     passthroughColumnsSet: Literal["all"] | None = None
-    maxExplanations: str | None = Field(default=None, max_length=16, description="Only 0.")
-    thresholdHigh: float | None = Field(default=None, description="Ignored: explanations only.")
-    thresholdLow: float | None = Field(default=None, description="Ignored: explanations only.")
+    maxExplanations: str | None = Field(
+        default=None,
+        max_length=16,
+        description="0-100: each row gets its top N SHAP explanations (predictionExplanations); 0 or absent: none.",
+    )
+    thresholdHigh: float | None = Field(
+        default=None,
+        description="With maxExplanations: explain only rows whose prediction (positive-class probability, "
+        "or value) is above this (or below thresholdLow).",
+    )
+    thresholdLow: float | None = Field(
+        default=None,
+        description="With maxExplanations: explain only rows whose prediction is below this (or above thresholdHigh).",
+    )
     maxNgramExplanations: str | None = Field(default=None, max_length=16, description="Ignored.")
-    explanationAlgorithm: str | None = Field(default=None, max_length=16, description="Not supported.")
+    explanationAlgorithm: str | None = Field(
+        default=None, max_length=16, description="Only 'shap' (the explanations' algorithm)."
+    )
     forecastPoint: str | None = Field(default=None, max_length=64, description="Not supported.")
     predictionsStartDate: str | None = Field(default=None, max_length=64, description="Not supported.")
     predictionsEndDate: str | None = Field(default=None, max_length=64, description="Not supported.")

@@ -28,6 +28,7 @@ from airflow_mlops.security import AuthCache, Principal, allowed, role_of
 from airflow_mlops.serving.batching import MicroBatcher
 from airflow_mlops.serving.body import BodyLimits, read_body
 from airflow_mlops.serving.csv_answer import csv_body, wants_csv
+from airflow_mlops.serving.explaining import explain_request, explain_rows
 from airflow_mlops.serving.inputs import PredictionInputError, parse_records, parse_timestamps
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.prediction_query import parse_prediction_query
@@ -78,8 +79,8 @@ class LogWriter(Protocol):
     def append_batch(self, deployment_id: str, batch: PredictionBatch) -> None: ...
 
 
-#: Parameters that only make sense for explanations or time series: refused, naming why.
-_UNSUPPORTED = ("explanationAlgorithm", "forecastPoint", "predictionsStartDate", "predictionsEndDate")
+#: Parameters that only make sense for time series: refused, naming why.
+_UNSUPPORTED = ("forecastPoint", "predictionsStartDate", "predictionsEndDate")
 
 
 @dataclass
@@ -96,20 +97,22 @@ class PredictionEndpoint:
     async def __call__(self, request: Request, deployment_id: str, principal: Principal) -> Response:
         started = time.perf_counter()
         query = parse_prediction_query(request.query_params)
-        if query.maxExplanations not in (None, "0"):
+        try:
+            explain = explain_request(query.maxExplanations, query.thresholdHigh, query.thresholdLow)
+        except PredictionInputError as exc:
+            raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        if query.explanationAlgorithm is not None and query.explanationAlgorithm.lower() != "shap":
             raise HTTPException(
                 status_code=422,
-                detail=f"maxExplanations={query.maxExplanations!r} is not supported: prediction "
-                "explanations are not computed here; send 0 or leave it out",
+                detail=f"explanationAlgorithm={query.explanationAlgorithm!r} is not supported: explanations "
+                "here are SHAP values; send 'shap' or leave it out",
             )
         for name in _UNSUPPORTED:
             value = getattr(query, name)
             if value is not None:
-                why = (
-                    "prediction explanations" if name == "explanationAlgorithm" else "time series predictions"
-                )
                 raise HTTPException(
-                    status_code=422, detail=f"{name}={value!r} is not supported: no {why} here; leave it out"
+                    status_code=422,
+                    detail=f"{name}={value!r} is not supported: no time series predictions here; leave it out",
                 )
         headers_in = request.headers
         request_id = request_id_of(headers_in.get(REQUEST_ID_HEADER))
@@ -140,6 +143,8 @@ class PredictionEndpoint:
             )
             (rows, logged), execution_ms = await self.batcher.predict_timed(loaded, checked.features)
             scored = finish_scoring(loaded, checked, rows, logged, execution_ms=execution_ms)
+            if explain is not None:
+                await run_in_threadpool(explain_rows, loaded, checked.features, scored.rows, explain)
         except PredictionInputError as exc:
             raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0

@@ -115,18 +115,30 @@ def test_what_the_prediction_api_cannot_do_is_a_422_naming_it(server: LiveServer
     deployment = server.deploy(server.models.churn_v1, owner=owner.name)
     theirs = dr.Deployment.get(deployment.id)
     frame = server.rows_frame(2)
-    for kwargs, name in (
-        ({"max_explanations": 3}, "maxExplanations"),
-        ({"explanation_algorithm": "shap"}, "explanationAlgorithm"),
-    ):
-        with pytest.raises(ClientError) as raised:
-            drp.predict(theirs, frame, **kwargs)
-        assert raised.value.status_code == 422
-        assert f"{name}=" in raised.value.json["message"]
-    # Only tuning for explanations: accepted and ignored, the answer unchanged.
+    with pytest.raises(ClientError) as raised:
+        drp.predict(theirs, frame, max_explanations=3, explanation_algorithm="xemp")
+    assert raised.value.status_code == 422
+    assert "explanationAlgorithm=" in raised.value.json["message"]
+    # Thresholds only tune explanations: without maxExplanations they change nothing.
     tuned = drp.predict(theirs, frame, threshold_high=0.9, threshold_low=0.1).dataframe
     plain = drp.predict(theirs, frame).dataframe
     pd.testing.assert_frame_equal(tuned, plain)
+
+
+def test_datarobots_client_reads_our_explanations(server: LiveServer, owner: Owner) -> None:
+    from airflow_mlops.monitoring.model_baseline import build_model_baseline
+
+    baseline = build_model_baseline(server.models.churn_v1, server.models.train).to_dict()
+    deployment = server.deploy(server.models.churn_v1, owner=owner.name, baseline=baseline)
+    theirs = dr.Deployment.get(deployment.id)
+    frame = server.rows_frame(4)
+    got = drp.predict(theirs, frame, max_explanations=2, explanation_algorithm="shap").dataframe
+    plain = drp.predict(theirs, frame).dataframe
+    pd.testing.assert_frame_equal(got[plain.columns], plain)
+    for k in (1, 2):
+        assert set(got[f"EXPLANATION_{k}_FEATURE_NAME"]) <= set(server.models.features)
+        assert got[f"EXPLANATION_{k}_QUALITATIVE_STRENGTH"].str.fullmatch(r"\+{1,3}|-{1,3}").all()
+    assert (got["EXPLANATION_1_STRENGTH"].abs() >= got["EXPLANATION_2_STRENGTH"].abs()).all()
 
 
 def test_a_datarobot_key_header_and_text_plain_csv_are_accepted(server: LiveServer, owner: Owner) -> None:

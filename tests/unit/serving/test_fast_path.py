@@ -13,6 +13,7 @@ from helpers.live_server import serve_app
 from airflow_mlops.config import get_settings
 from airflow_mlops.datasets import make_churn
 from airflow_mlops.deployments import Deployment
+from airflow_mlops.monitoring.model_baseline import build_model_baseline
 from airflow_mlops.security import create_token
 from airflow_mlops.serving.app import create_app
 from airflow_mlops.serving.fast_path import PredictionFastPath, prediction_deployment_id
@@ -59,7 +60,11 @@ def _routed_only(app: FastAPI) -> FastAPI:
 @pytest.fixture
 def two_servers(models: RegisteredModels) -> Iterator[tuple[httpx.Client, httpx.Client, str, str]]:
     """The app with and without the fast path, on one store, with an admin token and a deployment."""
-    deployment = Deployment.create_from_registered_model_version(models.churn_v1, "fast path")
+    # With training rows in its baseline, so explanations can be asked for too.
+    baseline = build_model_baseline(models.churn_v1, models.train).to_dict()
+    deployment = Deployment.create_from_registered_model_version(
+        models.churn_v1, "fast path", baseline=baseline
+    )
     settings = get_settings()
     _info, token = create_token(settings.store_url, user="tester", is_admin=True)
     fast_app = create_app(settings)
@@ -92,13 +97,14 @@ def test_fast_path_answers_exactly_as_the_routed_path(
     cases: list[tuple[str, dict[str, str], bytes, dict[str, str]]] = [
         (deployment_id, auth, good, {}),  # 200
         (deployment_id, {**auth, "Accept": "text/csv"}, good, {}),  # 200, CSV
+        (deployment_id, auth, good, {"maxExplanations": "3"}),  # 200, explained
         (deployment_id, {}, good, {}),  # 401, no credential
         (deployment_id, {"Authorization": "Bearer mlops_nope_nope"}, good, {}),  # 401, unknown token
         ("no-such-deployment", auth, good, {}),  # 404
         (deployment_id, auth, b"[{", {}),  # 422, malformed JSON
         (deployment_id, auth, b"\xff\xfe", {}),  # 422, not UTF-8
         (deployment_id, auth, b"[]", {}),  # 422, no rows
-        (deployment_id, auth, good, {"maxExplanations": "3"}),  # 422, explanations
+        (deployment_id, auth, good, {"maxExplanations": "many"}),  # 422, explanations
         (deployment_id, auth, good, {"passthroughColumnsSet": "some"}),  # 422, query validation
         (deployment_id, {**auth, "X-Request-Id": "has space"}, good, {}),  # 422, request id
     ]
@@ -113,7 +119,7 @@ def test_fast_path_answers_exactly_as_the_routed_path(
         a, b = _answer(fast.post(url, **kwargs)), _answer(routed.post(url, **kwargs))
         assert a == b, (target, headers, body, params)
         statuses.append(a[0])
-    assert statuses == [200, 200, 401, 401, 404, 422, 422, 422, 422, 422, 422]
+    assert statuses == [200, 200, 200, 401, 401, 404, 422, 422, 422, 422, 422, 422]
     # The request id the client sent is answered back by the fast path too.
     sent = fast.post(PATH.format(deployment_id), content=good, headers={**auth, "X-Request-Id": "r-1"})
     assert sent.headers["X-Request-Id"] == "r-1"
