@@ -334,15 +334,14 @@ def test_a_monitoring_pass_stores_fairness_health_and_requests_a_retrain(folded:
     assert [h["status"] for h in history] == ["failing"]
     assert history[0]["details"]["features"][0]["protectedFeature"] == "gender"
 
+    # no holdout metrics (accuracy unknown) and unshifted traffic (drift passing): fairness is the reason
+    assert (summary["accuracy_status"], summary["drift_status"]) == ("unknown", "passing")
     request = summary["retrain_request"]
-    if request["reason"] == "OTHER":  # nothing with a stronger reason failed: fairness is the reason
-        evidence = request["evidence"]
-        assert evidence["kind"] == "fairness" and evidence["message"] == summary["fairness_message"]
-        gender = next(f for f in evidence["fairness"] if f["protectedFeature"] == "gender")
-        assert [s["label"] for s in gender["failing"]] == ["F"]
-        assert request["status"] == "requested"
-    else:
-        assert request["evidence"]["also_failing"]["OTHER"] == summary["fairness_message"]
+    assert (request["reason"], request["status"], request["origin"]) == ("OTHER", "requested", "monitor")
+    evidence = request["evidence"]
+    assert evidence["kind"] == "fairness" and evidence["message"] == summary["fairness_message"]
+    gender = next(f for f in evidence["fairness"] if f["protectedFeature"] == "gender")
+    assert [s["label"] for s in gender["failing"]] == ["F"]
 
 
 def test_a_pass_without_protected_features_is_unknown(mlops_home: Path) -> None:
