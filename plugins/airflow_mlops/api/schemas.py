@@ -30,6 +30,7 @@ from airflow_mlops.deployments.settings import (
     parse_settings,
 )
 from airflow_mlops.enums import DEPLOYMENT_ROLE
+from airflow_mlops.monitoring.fairness_settings import FairnessSettings
 from airflow_mlops.monitoring.health_settings import (
     AccuracyHealthSettings,
     DriftHealthSettings,
@@ -173,6 +174,11 @@ RetrainingPatch = patch_model(
 ServiceHealthPatch = patch_model(ServiceHealthSettings, "ServiceHealthSettings")
 DriftHealthPatch = patch_model(DriftHealthSettings, "DataDriftHealthSettings")
 AccuracyHealthPatch = patch_model(AccuracyHealthSettings, "AccuracyHealthSettings")
+BiasAndFairnessPatch = patch_model(
+    FairnessSettings,
+    "BiasAndFairness",
+    "Bias and fairness monitoring (DataRobot's biasAndFairness); fields left out keep their value.",
+)
 
 
 #: DataRobot settings sections this server has no counterpart for: how ``settings/`` shows them
@@ -195,7 +201,6 @@ UNSUPPORTED_SETTINGS: dict[str, tuple[dict[str, Any] | None, str]] = {
         {"enabled": False},
         "predictions by forecast date are not supported: there are no time-series deployments",
     ),
-    "bias_and_fairness": (None, "bias and fairness monitoring is not supported"),
 }
 
 
@@ -213,11 +218,11 @@ class SettingsPatch(PatchBody):
     predictions_data_collection: EnabledPatch | None = None  # type: ignore[valid-type]
     prediction_warning: PredictionWarningPatch | None = None  # type: ignore[valid-type]
     retraining: RetrainingPatch | None = None  # type: ignore[valid-type]
+    bias_and_fairness: BiasAndFairnessPatch | None = None  # type: ignore[valid-type]
     prediction_intervals: dict[str, Any] | None = None
     challenger_models: dict[str, Any] | None = None
     segment_analysis: dict[str, Any] | None = None
     predictions_by_forecast_date: dict[str, Any] | None = None
-    bias_and_fairness: dict[str, Any] | None = None
 
     @field_validator(*UNSUPPORTED_SETTINGS, mode="before")
     @classmethod
@@ -366,6 +371,7 @@ def deployment_json(
         "serviceHealth": health_json(d.service_health),
         "modelHealth": health_json(d.model_health),
         "accuracyHealth": health_json(d.accuracy_health),
+        "fairnessHealth": health_json(d.fairness_health),
         "createdAt": d.created_at.isoformat(),
         "updatedAt": d.updated_at.isoformat(),
         "permissions": permissions(role),
@@ -386,6 +392,8 @@ def settings_json(settings: dict[str, Any]) -> dict[str, Any]:
     document = parse_settings(settings).model_dump(mode="json", by_alias=True)
     drift = document.pop("driftTracking")
     document.pop("health")
+    if not document["biasAndFairness"]["protectedFeatures"]:
+        document["biasAndFairness"] = None  # DataRobot's "off", which its client reads as None
     unsupported = {to_camel(name): shown for name, (shown, _why) in UNSUPPORTED_SETTINGS.items()}
     return {
         "targetDrift": drift["targetDrift"],

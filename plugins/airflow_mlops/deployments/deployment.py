@@ -96,6 +96,8 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts, Model
     service_health: dict[str, Any]
     model_health: dict[str, Any]
     accuracy_health: dict[str, Any]
+    #: DataRobot's ``fairnessHealth``: the latest fairness verdict of a monitoring pass.
+    fairness_health: dict[str, Any]
     created_at: datetime
     updated_at: datetime
     store_url: str = field(repr=False)
@@ -105,7 +107,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts, Model
     def _from_row(cls, row: DeploymentRow, store_url: str) -> Deployment:
         with session_scope(store_url) as session:
             latest: dict[str, HealthRow | None] = {}
-            for kind in ("service", "drift", "accuracy"):
+            for kind in ("service", "drift", "accuracy", "fairness"):
                 latest[kind] = session.scalars(
                     select(HealthRow)
                     .where(HealthRow.deployment_id == row.id, HealthRow.kind == kind)
@@ -131,6 +133,7 @@ class Deployment(SettingsShortcuts, ModelReplacement, MonitoringShortcuts, Model
             service_health=_health(latest["service"], "no monitoring run yet"),
             model_health=_health(latest["drift"], "no drift computed yet"),
             accuracy_health=_health(latest["accuracy"], "no actuals yet"),
+            fairness_health=_health(latest["fairness"], "no fairness computed yet"),
             created_at=row.created_at,
             updated_at=row.updated_at,
             store_url=store_url,

@@ -31,13 +31,14 @@ log = logging.getLogger(__name__)
 
 
 def protected_features_of(settings: Mapping[str, Any]) -> list[str]:
-    """The protected features a deployment's settings name (``fairness.protected_features``), else none.
+    """The protected features the deployment's bias-and-fairness settings name, else none.
 
-    The hook for the bias-and-fairness settings: they are not on main yet, and
-    when they land this reads their section as they store it.
+    They are the ``bias_and_fairness`` section's ``protected_features``
+    (:mod:`airflow_mlops.monitoring.fairness_settings`); the card reports its holdout
+    metrics per group of each.
     """
-    fairness = settings.get("fairness") or {}
-    features = fairness.get("protected_features") if isinstance(fairness, Mapping) else None
+    section = settings.get("bias_and_fairness") or {}
+    features = section.get("protected_features") if isinstance(section, Mapping) else None
     return [str(f) for f in features or []]
 
 

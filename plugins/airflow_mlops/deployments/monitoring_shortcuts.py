@@ -18,6 +18,8 @@ from airflow_mlops.monitoring.reads import (
     get_accuracy,
     get_accuracy_over_time,
     get_drift_over_time,
+    get_fairness,
+    get_fairness_scores_over_time,
     get_feature_histogram,
     get_humility_stats_over_time,
     get_predictions_vs_actuals_over_time,
@@ -222,6 +224,48 @@ class MonitoringShortcuts:
             end_time=end_time,
         )
 
+    def get_fairness(
+        self,
+        model_id: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        protected_feature: str | None = None,
+        fairness_metric: str | None = None,
+    ) -> Any:
+        """Every protected feature's group scores (the settings' metric set) over the window, and their health."""
+
+        return get_fairness(
+            self.id,
+            store_url=self.store_url,
+            model_id=model_id,
+            start_time=start_time,
+            end_time=end_time,
+            protected_feature=protected_feature,
+            fairness_metric=fairness_metric,
+        )
+
+    def get_fairness_scores_over_time(
+        self,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        bucket_size: str = "P1D",
+        model_id: str | None = None,
+        protected_feature: str | None = None,
+        fairness_metric: str | None = None,
+    ) -> Any:
+        """DataRobot's ``get_fairness_scores_over_time``: one feature and metric, per bucket."""
+
+        return get_fairness_scores_over_time(
+            self.id,
+            store_url=self.store_url,
+            model_id=model_id,
+            start_time=start_time,
+            end_time=end_time,
+            bucket_size=bucket_size,
+            protected_feature=protected_feature,
+            fairness_metric=fairness_metric,
+        )
+
     def get_predictions_vs_actuals_over_time(
         self,
         bucket_size: str = "P1D",
@@ -277,9 +321,10 @@ class MonitoringShortcuts:
         )
 
     def get_health_history(self, kind: str | None = None, limit: int = 100) -> builtins.list[dict[str, Any]]:
-        """Stored health verdicts, newest first (``kind``: service, drift or accuracy)."""
-        if kind is not None and kind not in ("service", "drift", "accuracy"):
-            raise ValueError(f"kind={kind!r} is not valid; expected one of ['service', 'drift', 'accuracy']")
+        """Stored health verdicts, newest first (``kind``: service, drift, accuracy or fairness)."""
+        kinds = ["service", "drift", "accuracy", "fairness"]
+        if kind is not None and kind not in kinds:
+            raise ValueError(f"kind={kind!r} is not valid; expected one of {kinds}")
         query = select(HealthRow).where(HealthRow.deployment_id == self.id)
         if kind is not None:
             query = query.where(HealthRow.kind == kind)

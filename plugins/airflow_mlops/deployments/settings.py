@@ -7,6 +7,7 @@ per section, each defined once next to the code that acts on it:
 * ``drift_tracking``, ``association_id``, ``predictions_data_collection``,
   ``prediction_warning``: here (they concern the deployment and its serving);
 * ``health``: :class:`~airflow_mlops.monitoring.health_settings.HealthSettings`;
+* ``bias_and_fairness``: :class:`~airflow_mlops.monitoring.fairness_settings.FairnessSettings`;
 * ``retraining``: :class:`~airflow_mlops.retraining.policy.RetrainingPolicy`.
 
 The same models are the REST schemas (camelCase on the wire) and what the
@@ -24,6 +25,8 @@ from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from airflow_mlops.monitoring.fairness import is_label
+from airflow_mlops.monitoring.fairness_settings import FairnessSettings
 from airflow_mlops.monitoring.health_settings import HealthSettings
 from airflow_mlops.retraining.policy import RetrainingPolicy
 from airflow_mlops.settings_model import SettingsModel, describe_errors, rule_error
@@ -101,6 +104,7 @@ class DeploymentSettings(SettingsModel):
     predictions_data_collection: Enabled = Field(default_factory=Enabled)
     prediction_warning: PredictionWarningSettings = Field(default_factory=PredictionWarningSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    bias_and_fairness: FairnessSettings = Field(default_factory=FairnessSettings)
     retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
 
 
@@ -161,12 +165,14 @@ def validate_section(
     *,
     target_type: str,
     features: list[str] | None = None,
+    classes: list[Any] | None = None,
 ) -> dict[str, Any]:
     """``current[section]`` with ``patch`` merged in, validated; raises :class:`SettingsError`.
 
     Nested objects merge (a patch of ``health.service`` keeps ``health.data_drift``);
     lists and other values replace. ``features`` (the model's) are the names
-    ``health.data_drift`` feature lists may use.
+    ``health.data_drift`` feature lists and ``bias_and_fairness.protected_features``
+    may use; ``classes`` (the model's) what ``preferable_target_value`` may name.
     """
     if section not in SECTION_MODELS:
         raise SettingsError(f"settings section {section!r} is not valid; expected one of {list(SECTIONS)}")
@@ -181,7 +187,33 @@ def validate_section(
     result = _validated(SECTION_MODELS[section], merged, section).model_dump(mode="json")
     if section == "health" and features is not None:
         _check_feature_names(patch, features)
+    if section == "bias_and_fairness" and result["protected_features"]:
+        _check_fairness(result, target_type, features, classes)
     return result
+
+
+def _check_fairness(
+    result: dict[str, Any], target_type: str, features: list[str] | None, classes: list[Any] | None
+) -> None:
+    """Fairness is for binary classification, on features of the model, favouring one of its classes."""
+    if target_type != "Binary":
+        raise SettingsError(
+            f"bias_and_fairness: fairness monitoring is for binary classification deployments only; "
+            f"this one is {target_type}"
+        )
+    if features is not None:
+        unknown = [name for name in result["protected_features"] if name not in features]
+        if unknown:
+            raise SettingsError(
+                f"bias_and_fairness.protected_features: {unknown} are not features of the model; "
+                f"features: {features}"
+            )
+    favourable = result["preferable_target_value"]
+    if classes and not any(is_label(favourable, str(c)) for c in classes):
+        raise SettingsError(
+            f"bias_and_fairness.preferable_target_value: {favourable!r} is not a class of the model; "
+            f"classes: {[str(c) for c in classes]}"
+        )
 
 
 def _check_feature_names(patch: dict[str, Any], features: list[str]) -> None:

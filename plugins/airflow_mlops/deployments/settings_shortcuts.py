@@ -16,7 +16,7 @@ from airflow_mlops.config import get_settings
 from airflow_mlops.deployments.settings import SettingsError, validate_section, with_defaults
 from airflow_mlops.enums import MODEL_REPLACEMENT_REASON
 from airflow_mlops.prediction_log import list_log_files
-from airflow_mlops.registry import model_version_info
+from airflow_mlops.registry import ModelRef, get_model_version, model_version_info
 from airflow_mlops.retraining import list_requests, request_retraining
 from airflow_mlops.store import DeploymentRow, ServiceBucketRow, session_scope
 
@@ -34,7 +34,12 @@ class SettingsShortcuts:
         def _change(self, action: str, actor: str | None, mutate: Any) -> None: ...
 
     def _update_settings(self, section: str, patch: dict[str, Any], actor: str | None) -> dict[str, Any]:
-        features = model_version_info(self.model["id"]).features if section == "health" else None
+        features = (
+            model_version_info(self.model["id"]).features
+            if section in ("health", "bias_and_fairness")
+            else None
+        )
+        classes = self._model_classes() if section == "bias_and_fairness" else None
 
         def mutate(row: DeploymentRow) -> None:
             current = with_defaults(row.settings)
@@ -51,12 +56,49 @@ class SettingsShortcuts:
                     f"(it is {current['association_id']['column_names']})"
                 )
             current[section] = validate_section(
-                section, patch, current, target_type=row.target_type, features=features
+                section, patch, current, target_type=row.target_type, features=features, classes=classes
             )
             row.settings = current
 
         self._change(f"settings.{section}", actor, mutate)
         return dict(self.settings[section])
+
+    def _model_classes(self) -> builtins.list[Any] | None:
+        """The model's classes from the registry (None when it records none)."""
+        settings = get_settings()
+        ref = ModelRef.parse(self.model["id"])
+        version = get_model_version(
+            ref.name,
+            ref.version,
+            tracking_uri=settings.mlflow_tracking_uri,
+            registry_uri=settings.mlflow_registry_uri,
+        )
+        return version.classes
+
+    def get_bias_and_fairness_settings(self) -> dict[str, Any] | None:
+        """DataRobot's getter: None while no feature is protected (fairness off)."""
+        section = dict(self.settings["bias_and_fairness"])
+        return section if section["protected_features"] else None
+
+    def update_bias_and_fairness_settings(
+        self,
+        protected_features: builtins.list[str],
+        fairness_metric_set: str,
+        fairness_threshold: float,
+        preferable_target_value: bool | int | str,
+        *,
+        actor: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """DataRobot's signature; ``extra`` sets this project's health fields (``min_group_rows``…)."""
+        patch = {
+            "protected_features": protected_features,
+            "fairness_metrics_set": fairness_metric_set,
+            "fairness_threshold": fairness_threshold,
+            "preferable_target_value": preferable_target_value,
+            **extra,
+        }
+        return self._update_settings("bias_and_fairness", patch, actor)
 
     def get_drift_tracking_settings(self) -> dict[str, Any]:
         return dict(self.settings["drift_tracking"])
@@ -175,10 +217,19 @@ class SettingsShortcuts:
                 "predictions_data_collection",
                 "prediction_warning",
                 "retraining",
+                "bias_and_fairness",
             }
         )
         if unknown:
             raise SettingsError(f"unknown settings section(s) {unknown}")
+
+        # The registry is asked before the store's transaction starts, not while holding its lock.
+        fairness_model: dict[str, Any] = {}
+        if "bias_and_fairness" in patch:
+            fairness_model = {
+                "features": model_version_info(self.model["id"]).features,
+                "classes": self._model_classes(),
+            }
 
         def mutate(row: DeploymentRow) -> None:
             current = with_defaults(row.settings)
@@ -192,7 +243,10 @@ class SettingsShortcuts:
                     raise SettingsError(
                         "association_id.column_names cannot change once the deployment has served predictions"
                     )
-                current[section] = validate_section(section, value, current, target_type=row.target_type)
+                extra = fairness_model if section == "bias_and_fairness" else {}
+                current[section] = validate_section(
+                    section, value, current, target_type=row.target_type, **extra
+                )
             row.settings = current
 
         self._change("settings", actor, mutate)

@@ -34,6 +34,14 @@ from airflow_mlops.monitoring.drift import (
     smoothed_proportions,
 )
 from airflow_mlops.monitoring.drift_rule import FeatureVerdict, judge_features
+from airflow_mlops.monitoring.fairness import (
+    FairnessScores,
+    GroupCounts,
+    fairness_health,
+    fairness_metric_names,
+    register_fairness_metric,
+)
+from airflow_mlops.monitoring.fairness_settings import FAIRNESS_METRICS_SETS, FairnessSettings
 from airflow_mlops.monitoring.health import accuracy_health, drift_health, service_health
 from airflow_mlops.monitoring.health_settings import (
     AccuracyHealthSettings,
@@ -44,13 +52,17 @@ from airflow_mlops.monitoring.health_settings import (
 
 __all__ = [
     "EPSILON",
+    "FAIRNESS_METRICS_SETS",
     "AccuracyHealthSettings",
     "Baseline",
     "DriftHealthSettings",
     "DriftMetric",
     "DriftMetricFn",
+    "FairnessScores",
+    "FairnessSettings",
     "FeatureBins",
     "FeatureVerdict",
+    "GroupCounts",
     "HealthSettings",
     "ServiceHealthSettings",
     "accuracy_health",
@@ -63,6 +75,8 @@ __all__ = [
     "drift_metric",
     "drift_metric_names",
     "drift_score",
+    "fairness_health",
+    "fairness_metric_names",
     "feature_drift",
     "get_accuracy_metric",
     "get_drift_metric",
@@ -71,6 +85,7 @@ __all__ = [
     "ks_error_bound",
     "register_accuracy_metric",
     "register_drift_metric",
+    "register_fairness_metric",
     "service_health",
     "share_groups",
     "smoothed_proportions",

@@ -15,7 +15,9 @@ columns become a pandas frame.
 
 Rows with an ``association_id`` are also indexed (``prediction_associations``)
 so that actuals can be joined to them whenever either side arrives first;
-:func:`join_actuals` moves every joinable actual into its prediction's hour.
+:func:`~airflow_mlops.monitoring.join.join_actuals` (re-exported here) moves every
+joinable actual into its prediction's hour. With protected features set, rows
+also count in their groups' fairness buckets (:mod:`.fairness_buckets`).
 """
 
 from __future__ import annotations
@@ -30,20 +32,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airflow_mlops.monitoring.baseline import Baseline
 from airflow_mlops.monitoring.drift_buckets import add_drift
+from airflow_mlops.monitoring.fairness_buckets import (
+    FairnessDeltas,
+    add_fairness,
+    count_groups,
+    group_labels,
+)
 from airflow_mlops.monitoring.fold_plan import plan_fold
+from airflow_mlops.monitoring.join import MAX_PAIRS_PER_HOUR, JoinSummary, join_actuals
 from airflow_mlops.monitoring.service import HourState, last_key, request_starts
 from airflow_mlops.prediction_log import hour_of_key
 from airflow_mlops.storage import StoragePath, as_storage_path, parquet_file, relative_key
 from airflow_mlops.store import (
-    AccuracyBucketRow,
-    ActualRow,
     AssociationRow,
     BaselineRow,
+    DeploymentRow,
     FoldedFileRow,
     ServiceBucketRow,
     session_scope,
@@ -52,15 +60,10 @@ from airflow_mlops.store import (
 FEATURE_PREFIX = "f."
 #: Rows read from a log file at a time: what bounds the fold's memory.
 BATCH_ROWS = 65_536
-#: (prediction, actual) pairs kept per deployment, model version and hour. Pairs
-#: beyond it still count in ``joined`` but not in accuracy (documented limit).
-MAX_PAIRS_PER_HOUR = 100_000
 #: A fold commits after this many files or rows (or pending association ids), whichever first.
 COMMIT_FILES = 256
 COMMIT_ROWS = 1_000_000
 COMMIT_ASSOCIATIONS = 200_000
-#: Actuals joined per transaction.
-JOIN_CHUNK = 20_000
 
 
 @dataclass
@@ -102,6 +105,7 @@ def fold_new_predictions(
             row.model_version: Baseline.from_dict(row.baseline)
             for row in session.scalars(select(BaselineRow).where(BaselineRow.deployment_id == deployment_id))
         }
+        protected = _protected_features(session.get(DeploymentRow, deployment_id))
     plan = plan_fold(deployment_id, store_url=store_url, log_root=log_root, rescan=rescan)
     summary.full_scan, summary.listed_hours, summary.marks_checked = (
         plan.full_scan,
@@ -119,7 +123,7 @@ def fold_new_predictions(
     try:
         for index, path in enumerate(pending, start=1):
             try:
-                read = _read_file(batches.of_next_file(), _key(path, log_root), baselines, summary)
+                read = _read_file(batches.of_next_file(), _key(path, log_root), baselines, summary, protected)
             except Exception:
                 # Keep the good files before a bad one: they commit, the bad one stops the fold.
                 commit(group)
@@ -211,6 +215,7 @@ class _Group:
     service: dict[tuple[str, datetime], HourState] = field(default_factory=dict)
     drift: dict[tuple[str, datetime], dict[str, np.ndarray]] = field(default_factory=dict)
     associations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fairness: FairnessDeltas = field(default_factory=dict)
     files: list[tuple[str, int]] = field(default_factory=list)
     rows: int = 0
 
@@ -227,6 +232,11 @@ class _Group:
                 target[feature] = target[feature] + vector if feature in target else vector
         for aid, value in other.associations.items():
             self.associations.setdefault(aid, value)
+        for fkey, counts in other.fairness.items():
+            if fkey in self.fairness:
+                self.fairness[fkey].add(counts)
+            else:
+                self.fairness[fkey] = counts
         self.files.extend(other.files)
         self.rows += other.rows
 
@@ -246,10 +256,26 @@ def _prediction_text(value: Any) -> str:
     return str(value)
 
 
+def _protected_features(deployment: DeploymentRow | None) -> list[str]:
+    """The protected features fairness counts (binary deployments only), as the settings say now."""
+    if deployment is None or deployment.target_type != "Binary":
+        return []
+    section = (deployment.settings or {}).get("bias_and_fairness") or {}
+    return [str(name) for name in section.get("protected_features") or []]
+
+
 def _read_file(
-    batches: Iterator[pa.RecordBatch], key_of_file: str, baselines: dict[str, Baseline], summary: FoldSummary
+    batches: Iterator[pa.RecordBatch],
+    key_of_file: str,
+    baselines: dict[str, Baseline],
+    summary: FoldSummary,
+    protected: list[str] | None = None,
 ) -> _Group:
-    """One file's state from its batches; nothing of it is kept if reading fails half-way."""
+    """One file's state from its batches; nothing of it is kept if reading fails half-way.
+
+    With ``protected`` features, each kept row also counts in its groups' fairness
+    buckets, and an indexed association id remembers its groups for the actual.
+    """
     group = _Group()
     service, drift, associations = group.service, group.drift, group.associations
     rows = 0
@@ -272,20 +298,26 @@ def _read_file(
                 # no features or prediction, so drift and accuracy must not see them.
                 keep &= group_rows["data_collected"].fillna(True).astype(bool).to_numpy()
             ok = group_rows if keep.all() else group_rows[keep]
+            kept = positions[keep]
+            labels: dict[str, list[str]] = {}
+            if protected and len(kept):
+                part = batch if len(kept) == batch.num_rows else batch.take(pa.array(kept))
+                labels = {name: group_labels(part, name, FEATURE_PREFIX) for name in protected}
+                scores = pd.to_numeric(ok["prediction"], errors="coerce").to_numpy(dtype="float64")
+                count_groups(labels, scores, key[0], key[1], group.fairness)
             if "association_id" in ok.columns:
-                linked_rows = ok["association_id"].notna().to_numpy()
-                if linked_rows.any():
-                    linked = ok[linked_rows]
-                    for aid, pred in zip(linked["association_id"], linked["prediction"], strict=True):
-                        associations.setdefault(
-                            str(aid)[:128],
-                            {"model_version": key[0], "hour": key[1], "prediction": _prediction_text(pred)},
-                        )
+                linked = np.flatnonzero(ok["association_id"].notna().to_numpy())
+                aids = ok["association_id"].to_numpy()[linked]
+                preds = ok["prediction"].to_numpy()[linked]
+                for i, aid, pred in zip(linked, aids, preds, strict=True):
+                    value = {"model_version": key[0], "hour": key[1], "prediction": _prediction_text(pred)}
+                    if labels:
+                        value["groups"] = {name: rows[i] for name, rows in labels.items()}
+                    associations.setdefault(str(aid)[:128], value)
             baseline = baselines.get(key[0])
             if baseline is None:
                 summary.skipped_without_baseline += len(group_rows)
                 continue
-            kept = positions[keep]
             part = batch if len(kept) == batch.num_rows else batch.take(pa.array(kept))
             counts = baseline.count_arrow(part, prefix=FEATURE_PREFIX, prediction=part.column("prediction"))
             target = drift.setdefault(key, {})
@@ -318,6 +350,7 @@ def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSumm
                 session.add(row)
             state.merge_into(row)
         _write_drift(session, deployment_id, group.drift)
+        add_fairness(session, deployment_id, group.fairness)
         _index_associations(session, deployment_id, group.associations)
         now = datetime.now(UTC)
         session.add_all(
@@ -336,6 +369,8 @@ def _commit(deployment_id: str, group: _Group, store_url: str, summary: FoldSumm
 
 
 #: Log columns the fold never reads, so never converted to pandas (row ids: a string per row).
+__all__ = ["MAX_PAIRS_PER_HOUR", "FoldSummary", "JoinSummary", "fold_new_predictions", "join_actuals"]
+
 _UNREAD = frozenset({"row_id"})
 _MICROS_PER_HOUR = 3_600_000_000
 _UNITS_PER_HOUR = {"s": 3_600, "ms": 3_600_000, "us": _MICROS_PER_HOUR, "ns": 3_600_000_000_000}
@@ -419,70 +454,3 @@ def _index_associations(
             for aid in chunk
             if aid not in existing
         )
-
-
-@dataclass
-class JoinSummary:
-    joined: int = 0
-    pending: int = 0
-
-
-def join_actuals(deployment_id: str, *, store_url: str) -> JoinSummary:
-    """Move every actual whose prediction is known into that prediction's accuracy bucket.
-
-    Each chunk's bucket updates and its ``matched_at`` marks commit together, so a
-    re-run joins nothing twice; an actual whose association id has no prediction
-    yet stays pending (counted, reported) and is joined when the prediction folds.
-    """
-    summary = JoinSummary()
-    while True:
-        with session_scope(store_url) as session:
-            pairs = session.execute(
-                select(ActualRow, AssociationRow)
-                .join(
-                    AssociationRow,
-                    (AssociationRow.deployment_id == ActualRow.deployment_id)
-                    & (AssociationRow.association_id == ActualRow.association_id),
-                )
-                .where(ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None))
-                .limit(JOIN_CHUNK)
-            ).all()
-            if not pairs:
-                break
-            now = datetime.now(UTC)
-            grouped: dict[tuple[str, datetime], list[tuple[str, str]]] = {}
-            for actual, association in pairs:
-                grouped.setdefault((association.model_version, association.hour), []).append(
-                    (association.prediction, actual.actual_value)
-                )
-                actual.matched_at = now
-                association.matched = True
-            for (version, hour), items in grouped.items():
-                bucket = session.get(AccuracyBucketRow, (deployment_id, version, hour))
-                if bucket is None:
-                    bucket = AccuracyBucketRow(
-                        deployment_id=deployment_id,
-                        model_version=version,
-                        hour=hour,
-                        joined=0,
-                        predictions=[],
-                        actuals=[],
-                    )
-                    session.add(bucket)
-                room = max(0, MAX_PAIRS_PER_HOUR - len(bucket.predictions))
-                kept = items[:room]
-                bucket.predictions = [*bucket.predictions, *(p for p, _ in kept)]
-                bucket.actuals = [*bucket.actuals, *(a for _, a in kept)]
-                bucket.joined = (bucket.joined or 0) + len(items)
-            summary.joined += len(pairs)
-    with session_scope(store_url) as session:
-        # A COUNT over the (deployment_id, matched_at) index: no ids are loaded.
-        summary.pending = (
-            session.scalar(
-                select(func.count())
-                .select_from(ActualRow)
-                .where(ActualRow.deployment_id == deployment_id, ActualRow.matched_at.is_(None))
-            )
-            or 0
-        )
-    return summary

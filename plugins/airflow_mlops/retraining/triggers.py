@@ -2,7 +2,9 @@
 
 Each failing health kind names a reason: drift health ``DATA_DRIFT``, accuracy
 health ``ACCURACY``, server errors ``ERRORS``, slow answers ``SCORING_SPEED``
-(see :func:`airflow_mlops.monitoring.health.service_failures`). One pass makes
+(see :func:`airflow_mlops.monitoring.health.service_failures`), fairness health
+``OTHER`` (DataRobot has no fairness reason; the evidence says ``kind: fairness``
+and which groups scored below the threshold). One pass makes
 one request, carrying the evidence of every failing kind: one retrain answers
 them all, and two requests would only meet the cool-down. The reason is the
 first the policy triggers on in :data:`PRIORITY`; when the policy triggers on
@@ -22,7 +24,7 @@ __all__ = ["PRIORITY", "failing_reasons", "request_from_monitoring"]
 #: A model measurably wrong on labelled data is the strongest evidence, then
 #: inputs that moved away from training; service faults come last because a
 #: new model fixes them less often than a new server does.
-PRIORITY = ("ACCURACY", "DATA_DRIFT", "ERRORS", "SCORING_SPEED")
+PRIORITY = ("ACCURACY", "DATA_DRIFT", "ERRORS", "SCORING_SPEED", "OTHER")
 
 
 def failing_reasons(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -56,6 +58,25 @@ def failing_reasons(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 k: stats.get(k)
                 for k in ("totalRequests", "serverErrorRate", "userErrorRate", "slowRequests", "responseTime")
             },
+            **window,
+        }
+    if summary.get("fairness_status") == "failing":
+        found["OTHER"] = {
+            "kind": "fairness",
+            "message": summary["fairness_message"],
+            # Only the groups that failed, per feature and metric: the evidence a person reads.
+            "fairness": [
+                {
+                    "protectedFeature": f["protectedFeature"],
+                    "metricName": f["metricName"],
+                    "fairnessThreshold": f["fairnessThreshold"],
+                    "privilegedClass": f["privilegedClass"],
+                    "failing": [
+                        s for s in f["scores"] if s["passed"] is False and s["isStatisticallySignificant"]
+                    ],
+                }
+                for f in summary.get("fairness") or []
+            ],
             **window,
         }
     return {reason: found[reason] for reason in PRIORITY if reason in found}

@@ -1,7 +1,7 @@
-"""One monitoring pass for one deployment: fold, join actuals, judge service, drift and accuracy.
+"""One monitoring pass for one deployment: fold, join actuals, judge service, drift, accuracy and fairness.
 
 Every pass stores one health row per kind (``service``, ``drift``,
-``accuracy``), so health has a history; the Evidently report's URI (when one
+``accuracy``, ``fairness``), so health has a history; the Evidently report's URI (when one
 was written) is kept in each row's details.
 """
 
@@ -29,7 +29,13 @@ from airflow_mlops.monitoring.health import (
     service_failures,
     service_health,
 )
-from airflow_mlops.monitoring.reads import TASK_OF, get_accuracy, get_service_stats, window_counts
+from airflow_mlops.monitoring.reads import (
+    TASK_OF,
+    get_accuracy,
+    get_fairness,
+    get_service_stats,
+    window_counts,
+)
 from airflow_mlops.monitoring.retention import apply_log_retention
 from airflow_mlops.monitoring.windows import predictions_per_hour
 from airflow_mlops.retraining import request_from_monitoring, retraining_policy
@@ -64,6 +70,10 @@ class MonitorResult:
     log_lifecycle: dict[str, int] | None = None
     #: Per feature, the drift rule's verdict (what drift health judged), JSON-safe.
     drift_verdicts: dict[str, dict[str, Any]] | None = None
+    fairness_status: str = "unknown"
+    fairness_message: str = ""
+    #: The window's fairness scores (``Fairness.to_json()["features"]``) when fairness is on.
+    fairness: list[dict[str, Any]] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """Small, JSON-safe: what a downstream task or a person needs."""
@@ -90,6 +100,9 @@ class MonitorResult:
             "actuals_pending": self.actuals_pending,
             "report_uri": self.report_uri,
             "log_lifecycle": self.log_lifecycle or {},
+            "fairness_status": self.fairness_status,
+            "fairness_message": self.fairness_message,
+            "fairness": self.fairness,
         }
 
 
@@ -151,6 +164,7 @@ def monitor_deployment(
     service_rule = service_settings or service_health_settings(deployment.settings)
     service_status, service_message = service_health(stats, service_rule)
     accuracy_status, accuracy_message, accuracy_values = _accuracy_verdict(deployment, settings, start, end)
+    fairness_status, fairness_message, fairness_scores = _fairness_verdict(deployment, settings, start, end)
     report_uri = None
     if report and baseline is not None:
         from airflow_mlops.monitoring.report import log_report
@@ -185,6 +199,7 @@ def monitor_deployment(
                     "actuals_pending": joined.pending,
                 },
             ),
+            ("fairness", fairness_status, fairness_message, {"features": fairness_scores}),
         ):
             session.add(
                 HealthRow(
@@ -222,7 +237,25 @@ def monitor_deployment(
         service_failures=service_failures(stats, service_rule),
         log_lifecycle=lifecycle,
         drift_verdicts=verdict_details,
+        fairness_status=fairness_status,
+        fairness_message=fairness_message,
+        fairness=fairness_scores,
     )
+
+
+def _fairness_verdict(
+    deployment: Deployment, settings: Settings, start: datetime, end: datetime
+) -> tuple[str, str, list[dict[str, Any]] | None]:
+    """Fairness health over the window from the ``bias_and_fairness`` settings; unknown while off."""
+    section = deployment.settings.get("bias_and_fairness") or {}
+    if not section.get("protected_features"):
+        return (
+            HEALTH_STATUS.UNKNOWN.value,
+            "unknown: fairness monitoring is off (no protected features)",
+            None,
+        )
+    result = get_fairness(deployment.id, store_url=settings.store_url, start_time=start, end_time=end)
+    return result.status, result.message, result.to_json()["features"]
 
 
 def maintain_prediction_log(

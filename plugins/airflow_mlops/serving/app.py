@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from airflow_mlops.api.auth import Authenticator, Caller, bearer_token
 from airflow_mlops.api.deployments import build_router
 from airflow_mlops.api.errors import ERRORS, error, install_error_handlers
+from airflow_mlops.api.fairness import build_fairness_router
 from airflow_mlops.api.monitoring import build_monitoring_router
 from airflow_mlops.api.projects import build_projects_router
 from airflow_mlops.api.status import build_status_router
@@ -233,6 +234,7 @@ def create_app(
 
     app.include_router(build_router(cfg))
     app.include_router(build_monitoring_router(cfg))
+    app.include_router(build_fairness_router(cfg))
     app.include_router(build_version_router(app.version))
     app.include_router(build_status_router())
     app.include_router(build_projects_router(cfg, default_runner=project_runner))

@@ -225,6 +225,9 @@ class AssociationRow(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime())
     prediction: Mapped[str] = mapped_column(String(256))
     matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The prediction's group per protected feature (``{feature: group}``) when fairness was set
+    #: at fold time, so the actual's confusion counts land in the right fairness buckets (0010).
+    groups: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class AccuracyBucketRow(Base):
@@ -239,6 +242,33 @@ class AccuracyBucketRow(Base):
     joined: Mapped[int] = mapped_column(Integer, default=0)
     predictions: Mapped[list[str]] = mapped_column(JSON)
     actuals: Mapped[list[str]] = mapped_column(JSON)
+
+
+class FairnessHourRow(Base):
+    """One hour's counts for one protected feature's group (``monitoring/fairness_buckets.py``).
+
+    Counted against the model's positive class (its last class), so the favourable
+    class can change afterwards: the favourable counts of the other class are the
+    complements. ``predicted_positive`` counts scores ``>= 0.5``; the confusion counts
+    and score sums come from joined actuals.
+    """
+
+    __tablename__ = "fairness_hours"
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(256), primary_key=True)
+    group_value: Mapped[str] = mapped_column(String(256), primary_key=True)
+    predictions: Mapped[int] = mapped_column(Integer, default=0)
+    predicted_positive: Mapped[int] = mapped_column(Integer, default=0)
+    true_positive: Mapped[int] = mapped_column(Integer, default=0)
+    false_positive: Mapped[int] = mapped_column(Integer, default=0)
+    false_negative: Mapped[int] = mapped_column(Integer, default=0)
+    true_negative: Mapped[int] = mapped_column(Integer, default=0)
+    #: Sums of the positive class's score over joined rows whose actual is positive / negative.
+    score_actual_positive: Mapped[float] = mapped_column(Float, default=0.0)
+    score_actual_negative: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class HealthRow(Base):

@@ -173,6 +173,10 @@ ROUTES = [
     Route("GET", f"{D}/{{id}}/accuracyOverTime/", "read", 200),
     Route("GET", f"{D}/{{id}}/predictionsVsActualsOverTime/", "read", 200),
     Route("GET", f"{D}/{{id}}/humilityStatsOverTime/", "read", 200),
+    # The matrix's deployments protect no feature: 422 (fairness is off) past authorization
+    # (served with settings in tests/unit/api/test_api_fairness.py).
+    Route("GET", f"{D}/{{id}}/fairnessScoresOverTime/", "read", 422),
+    Route("GET", f"{D}/{{id}}/fairness/", "read", 422),
     Route(
         "POST",
         f"{D}/{{id}}/actuals/fromJSON/",

@@ -101,9 +101,12 @@ def test_a_stale_card_is_made_again_when_read(models: RegisteredModels) -> None:
 
 def test_protected_features_come_from_the_fairness_settings_when_present(models: RegisteredModels) -> None:
     assert protected_features_of({}) == []
-    assert protected_features_of({"fairness": {"protected_features": ["gender", "age"]}}) == ["gender", "age"]
+    section = {"bias_and_fairness": {"protected_features": ["gender", "age"]}}
+    assert protected_features_of(section) == ["gender", "age"]
     deployment = Deployment.create_from_registered_model_version(models.churn_v1, "cards")
-    card = deployment.refresh_model_card(protected_features=["contract"])
+    assert deployment.refresh_model_card().protected_features == []
+    deployment.update_bias_and_fairness_settings(["contract"], "proportionalParity", 0.8, 1)
+    card = Deployment.get(deployment.id).refresh_model_card()  # read from the stored settings
     assert card.protected_features == ["contract"]
     # No snapshot to score groups on: named as a limit, no group metrics invented.
     assert card.group_metrics == []

@@ -37,6 +37,7 @@ def test_the_sections_and_their_defaults() -> None:
         "predictions_data_collection",
         "prediction_warning",
         "health",
+        "bias_and_fairness",
         "retraining",
     )
     assert DEFAULT_SETTINGS["drift_tracking"] == {
@@ -54,6 +55,43 @@ def test_the_sections_and_their_defaults() -> None:
     assert DEFAULT_SETTINGS["health"]["data_drift"]["time_interval"] == "P7D"
     assert DEFAULT_SETTINGS["retraining"] == RetrainingPolicy().model_dump(mode="json")
     assert DEFAULT_SETTINGS["retraining"]["cool_down"] == "P1D"
+    # Fairness is off (no protected feature); the threshold is the four-fifths rule.
+    assert DEFAULT_SETTINGS["bias_and_fairness"]["protected_features"] == []
+    assert DEFAULT_SETTINGS["bias_and_fairness"]["fairness_threshold"] == 0.8
+
+
+FAIR = {"protected_features": ["plan"], "preferable_target_value": "no"}
+
+
+def test_fairness_settings_name_the_bad_field_and_the_valid_values() -> None:
+    binary = {"target_type": "Binary", "features": ["plan", "tenure"], "classes": ["no", "yes"]}
+    done = _apply("bias_and_fairness", {**FAIR, "fairness_metrics_set": "equalParity"}, **binary)
+    assert (done["protected_features"], done["fairness_metrics_set"], done["fairness_threshold"]) == (
+        ["plan"],
+        "equalParity",
+        0.8,
+    )
+    assert "binary classification deployments only; this one is Regression" in _refusal(
+        "bias_and_fairness", FAIR, features=["plan"], classes=None
+    )
+    said = _refusal("bias_and_fairness", {**FAIR, "protected_features": ["age"]}, **binary)
+    assert said == (
+        "bias_and_fairness.protected_features: ['age'] are not features of the model; "
+        "features: ['plan', 'tenure']"
+    )
+    said = _refusal("bias_and_fairness", {**FAIR, "preferable_target_value": "maybe"}, **binary)
+    assert said == (
+        "bias_and_fairness.preferable_target_value: 'maybe' is not a class of the model; classes: ['no', 'yes']"
+    )
+    said = _refusal("bias_and_fairness", {**FAIR, "fairness_metrics_set": "fairest"}, **binary)
+    assert said.startswith("bias_and_fairness.fairness_metrics_set: Input should be 'proportionalParity'")
+    assert "'fairest'" in said
+    assert "less than or equal to 1" in _refusal(
+        "bias_and_fairness", {**FAIR, "fairness_threshold": 1.2}, **binary
+    )
+    assert "preferable_target_value (the favourable class) is required" in _refusal(
+        "bias_and_fairness", {"protected_features": ["plan"]}, **binary
+    )
 
 
 @pytest.mark.parametrize(

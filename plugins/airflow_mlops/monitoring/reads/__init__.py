@@ -30,6 +30,12 @@ from airflow_mlops.monitoring.reads.drift import (
     load_baseline,
     window_counts,
 )
+from airflow_mlops.monitoring.reads.fairness import (
+    Fairness,
+    FairnessOverTime,
+    get_fairness,
+    get_fairness_scores_over_time,
+)
 from airflow_mlops.monitoring.reads.humility import HumilityOverTime, get_humility_stats_over_time
 from airflow_mlops.monitoring.reads.predictions_vs_actuals import (
     PredictionsVsActuals,
@@ -56,6 +62,8 @@ __all__ = [
     "MAX_BUCKETS",
     "TASK_OF",
     "Accuracy",
+    "Fairness",
+    "FairnessOverTime",
     "FeatureDriftResult",
     "FeatureHistogram",
     "HumilityOverTime",
@@ -69,6 +77,8 @@ __all__ = [
     "get_accuracy",
     "get_accuracy_over_time",
     "get_drift_over_time",
+    "get_fairness",
+    "get_fairness_scores_over_time",
     "get_feature_histogram",
     "get_humility_stats_over_time",
     "get_predictions_vs_actuals_over_time",
