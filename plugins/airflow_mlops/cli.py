@@ -10,12 +10,20 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from airflow_mlops.config import Settings, airflow_environment, get_settings
+
+#: prometheus-client's multiprocess directory (``serving/metrics.py``; not imported here, so the
+#: CLI process does not load prometheus-client before the variable is set).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _apply_environment(settings: Settings) -> dict[str, str]:
@@ -104,15 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "serve":
         import uvicorn
 
-        uvicorn.run(
-            "airflow_mlops.serving.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="info",
-            access_log=args.access_log,
-        )
+        with _metrics_directory(args.workers):
+            uvicorn.run(
+                "airflow_mlops.serving.app:create_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                log_level="info",
+                access_log=args.access_log,
+            )
     elif args.command == "up":
         from airflow_mlops.up import run_up
 
@@ -124,6 +133,31 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(settings, rows=args.rows, trials=args.trials)
     return 0
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """With several workers: a fresh ``PROMETHEUS_MULTIPROC_DIR`` for this server, removed at exit.
+
+    prometheus-client's multiprocess mode (``serving/metrics.py``) sums the values each worker
+    writes there; the workers are spawned after this sets the variable, so they all use it. A
+    fresh directory per server, because values left by an earlier server (or another one) would
+    be summed in; an inherited ``PROMETHEUS_MULTIPROC_DIR`` is replaced for the same reason.
+    """
+    if workers <= 1:
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="airflow-mlops-metrics-")
+    previous = os.environ.get(METRICS_DIR_ENV)
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(METRICS_DIR_ENV, None)
+        else:
+            os.environ[METRICS_DIR_ENV] = previous
 
 
 def parse_duration(text: str) -> timedelta | None:

@@ -86,7 +86,7 @@ from airflow_mlops.prediction_log.layout import (
     list_log_files,
 )
 from airflow_mlops.prediction_log.reading import feature_frame, read_log_files
-from airflow_mlops.prediction_log.writer import PredictionLogUnavailable, PredictionLogWriter
+from airflow_mlops.prediction_log.writer import PredictionLogUnavailable, PredictionLogWriter, WriterEvents
 
 __all__ = [
     "CACHE_HIT_COLUMN",
@@ -103,6 +103,7 @@ __all__ = [
     "PredictionBatch",
     "PredictionLogUnavailable",
     "PredictionLogWriter",
+    "WriterEvents",
     "announce_log_file",
     "delete_log_files",
     "feature_frame",

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow.parquet as pq
 
@@ -62,6 +62,23 @@ class PredictionLogUnavailable(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
+class WriterEvents(Protocol):
+    """What a writer reports as it goes (the prediction server turns these into Prometheus metrics).
+
+    Called with the writer's lock held, so the pending counts arrive in order: an
+    implementation must be quick and must not call back into the writer.
+    """
+
+    def pending(self, rows: int) -> None:
+        """Rows accepted and not yet written, after a change."""
+
+    def written(self, rows: int) -> None:
+        """A flush wrote ``rows`` rows."""
+
+    def failed(self) -> None:
+        """A flush failed (its rows stay buffered for the next one)."""
+
+
 class PredictionLogWriter:
     """Buffers prediction rows and writes them as immutable Parquet files.
 
@@ -74,7 +91,8 @@ class PredictionLogWriter:
     they will append (the prediction server does, per request): appends
     themselves never refuse rows, since the work they record is already done.
     ``None`` (the default): no bound, for short-lived writers (batch scoring,
-    reports) that raise on :meth:`close` instead.
+    reports) that raise on :meth:`close` instead. ``events``, if given, hears of
+    pending rows, written rows and failed flushes (:class:`WriterEvents`).
     """
 
     def __init__(
@@ -84,6 +102,7 @@ class PredictionLogWriter:
         max_rows: int = 5000,
         max_delay_s: float = 1.0,
         max_pending_rows: int | None = None,
+        events: WriterEvents | None = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
@@ -110,6 +129,7 @@ class PredictionLogWriter:
         self._retry_at = 0.0
         self._failures = 0  # consecutive failed flushes; 0 while writing works
         self._last_error: str | None = None
+        self._events = events
         self._thread = threading.Thread(target=self._run, name="prediction-log-flusher", daemon=True)
         self._thread.start()
         _OPEN_WRITERS.add(self)
@@ -226,6 +246,8 @@ class PredictionLogWriter:
                 raise RuntimeError(f"prediction log writer for {self._root} is closed")
             self._buffer.extend(chunks)
             self._rows += sum(chunk.size for chunk in chunks)
+            if self._events is not None:
+                self._events.pending(self._rows + self._in_flight)
             # A full buffer wakes the flush thread, which writes it at once: the request that
             # filled it does not convert and write thousands of rows itself (that stalled
             # the serving event loop; profiled). While flushes fail, only the flush thread
@@ -292,6 +314,9 @@ class PredictionLogWriter:
                     self._in_flight = 0
                     self._failures = 0
                     self._last_error = None
+                    if self._events is not None:
+                        self._events.written(written)
+                        self._events.pending(self._rows)
                 return written
 
             kept = [chunk for chunk in batch if (chunk.deployment_id, chunk.hour) in failed_keys]
@@ -304,6 +329,12 @@ class PredictionLogWriter:
                 self._last_error = f"{type(first_error).__name__}: {first_error}"
                 back_off = _MIN_RETRY_S * 2 ** min(self._failures - 1, 16)
                 self._retry_at = time.monotonic() + max(self._max_delay_s, min(back_off, MAX_RETRY_S))
+                if self._events is not None:
+                    written_now = written - sum(chunk.size for chunk in kept)
+                    if written_now:
+                        self._events.written(written_now)
+                    self._events.failed()
+                    self._events.pending(self._rows)
             raise first_error
 
     def _write_group(self, deployment_id: str, hour: str, chunks: list[Chunk]) -> None:

@@ -3,7 +3,8 @@
 One factory serves both the management API (``/api/v2/deployments/…``) and
 predictions (``/predApi/v1.0/deployments/{id}/predictions``). The plugin mounts
 it inside the Airflow API server; ``airflow-mlops serve`` runs it alone under
-uvicorn. Every prediction is appended to the prediction log for monitoring.
+uvicorn. Every prediction is appended to the prediction log for monitoring, and counted
+in the Prometheus metrics at ``GET /metrics`` (:mod:`airflow_mlops.serving.metrics`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -41,7 +43,7 @@ from airflow_mlops.security import (
 from airflow_mlops.security.tokens import PREFIX as TOKEN_PREFIX
 from airflow_mlops.serving.batching import MicroBatcher
 from airflow_mlops.serving.body import BodyLimits
-from airflow_mlops.serving.fast_path import PredictionFastPath
+from airflow_mlops.serving.fast_path import PredictionFastPath, answer_error
 from airflow_mlops.serving.inputs import (
     Columns,
     PredictionInputError,
@@ -49,6 +51,8 @@ from airflow_mlops.serving.inputs import (
     parse_timestamps,
     prepare_features,
 )
+from airflow_mlops.serving.metrics import LogWriterMetrics, PredictionOutcome, worker_exiting
+from airflow_mlops.serving.metrics_route import build_metrics_router
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.pages import LoginUrl, install_pages
 from airflow_mlops.serving.prediction_query import openapi_parameters
@@ -154,7 +158,10 @@ def create_app(
         finally:
             auth_cache.stop()
             cache.stop()
-            writer.close()  # flush every buffered prediction before the process exits
+            try:
+                writer.close()  # flush every buffered prediction before the process exits
+            finally:
+                worker_exiting()  # this worker's queue depth leaves the summed metrics
 
     app = FastAPI(
         title="airflow-mlops",
@@ -223,7 +230,18 @@ def create_app(
         back in ``X-Request-Id``. The log also keeps the caller's name, whether the
         model was already loaded, and how long the model call took.
         """
-        return await endpoint(request, deployment_id, principal)
+        started = time.perf_counter()
+        outcome = PredictionOutcome()
+        try:
+            response = await endpoint(request, deployment_id, principal, outcome)
+        except Exception as exc:  # answered (and counted) as the fast path does
+            try:
+                response = await answer_error(app.exception_handlers, request, exc)
+            except Exception:
+                endpoint.observe(deployment_id, outcome, 500, time.perf_counter() - started)
+                raise
+        endpoint.observe(deployment_id, outcome, response.status_code, time.perf_counter() - started)
+        return response
 
     app.add_middleware(
         PredictionFastPath,
@@ -237,6 +255,7 @@ def create_app(
     app.include_router(build_fairness_router(cfg))
     app.include_router(build_version_router(app.version))
     app.include_router(build_status_router())
+    app.include_router(build_metrics_router(cfg.store_url))
     app.include_router(build_projects_router(cfg, default_runner=project_runner))
     install_pages(app, login_url=login_url)
     return app
@@ -262,6 +281,7 @@ class _LazyWriter:
                     self._writer = PredictionLogWriter(
                         self._settings.prediction_log_dir,
                         max_pending_rows=self._settings.prediction_log_max_pending_rows,
+                        events=LogWriterMetrics(),
                     )
         return self._writer
 

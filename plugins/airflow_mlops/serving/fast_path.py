@@ -10,13 +10,16 @@ authenticates it with the app's own authenticators and calls the same
 :class:`~airflow_mlops.serving.prediction_route.PredictionEndpoint` the
 documented FastAPI route calls, and answers errors through the app's own
 exception handlers, so both ways give byte-for-byte the same answers. Every
-other request goes on to FastAPI untouched.
+other request goes on to FastAPI untouched. It counts every prediction request for
+the Prometheus metrics (:mod:`airflow_mlops.serving.metrics`), errors included,
+once its answer is sent.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,9 +28,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airflow_mlops.api.auth import Authenticator, authenticate
+from airflow_mlops.serving.metrics import PredictionOutcome
 from airflow_mlops.serving.prediction_route import PredictionEndpoint
 
-__all__ = ["PredictionFastPath", "prediction_deployment_id"]
+__all__ = ["PredictionFastPath", "answer_error", "prediction_deployment_id"]
 
 _PATH = re.compile(r"^/predApi/v1\.0/deployments/([^/]+)/predictions$")
 
@@ -76,21 +80,32 @@ class PredictionFastPath:
         if deployment_id is None:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request = Request(scope, receive)
+        outcome = PredictionOutcome()
         try:
             principal = await authenticate(request, self.authenticators)
-            response = await self.endpoint(request, deployment_id, principal)
+            response = await self.endpoint(request, deployment_id, principal, outcome)
         except Exception as exc:  # every error becomes the answer the app's handlers give it
-            response = await self._error(request, exc)
+            try:
+                response = await answer_error(self.handlers, request, exc)
+            except Exception:
+                self.endpoint.observe(deployment_id, outcome, 500, time.perf_counter() - started)
+                raise
         await response(scope, receive, send)
+        self.endpoint.observe(deployment_id, outcome, response.status_code, time.perf_counter() - started)
 
-    async def _error(self, request: Request, exc: Exception) -> Response:
-        for cls in type(exc).__mro__:
-            handler = self.handlers.get(cls)
-            if handler is not None:
-                answer = handler(request, exc)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-                assert isinstance(answer, Response)
-                return answer
-        raise exc
+
+async def answer_error(
+    handlers: Mapping[Any, ExceptionHandler], request: Request, exc: Exception
+) -> Response:
+    """The answer the app's exception ``handlers`` give ``exc`` (re-raised if none handles it)."""
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            answer = handler(request, exc)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            assert isinstance(answer, Response)
+            return answer
+    raise exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from airflow_mlops.deployments import DeploymentNotFound, ModelRef, ModelVersionInfo, model_version_info
 from airflow_mlops.deployments.settings import with_defaults
 from airflow_mlops.serving.explaining import BACKGROUND_SAMPLE_ROWS, ExplainerSlot
+from airflow_mlops.serving.metrics import model_load_failed, model_loaded, model_swapped
 from airflow_mlops.store import BaselineRow, DeploymentRow, session_scope
 from airflow_mlops.store.availability import describe_store, store_unreachable, unreachable_reason
 
@@ -130,6 +132,10 @@ class ModelCache:
         """Whether the deployment's model is in memory already (the next :meth:`get` loads nothing)."""
         return deployment_id in self._models
 
+    def peek(self, deployment_id: str) -> LoadedModel | None:
+        """The deployment's model if it is in memory, without loading anything."""
+        return self._models.get(deployment_id)
+
     def get(self, deployment_id: str) -> LoadedModel:
         """The deployment's current model; loaded now only the first time it is asked for."""
         loaded = self._models.get(deployment_id)
@@ -156,8 +162,14 @@ class ModelCache:
         from airflow_mlops.monitoring.warning_boundaries import boundaries_from_baseline
         from airflow_mlops.serving.inputs import signature_types
 
-        info = model_version_info(ref.id)
-        model = self._loader(ref)
+        started = time.perf_counter()
+        try:
+            info = model_version_info(ref.id)
+            model = self._loader(ref)
+        except Exception:
+            model_load_failed(deployment_id, ref.id)
+            raise
+        model_loaded(deployment_id, ref.id, time.perf_counter() - started)
         with session_scope(self._store_url) as session:
             baseline = session.get(BaselineRow, (deployment_id, ref.version))
             bounds = boundaries_from_baseline(None if baseline is None else baseline.baseline)
@@ -196,6 +208,7 @@ class ModelCache:
                 ref = ModelRef(name, version)
                 try:
                     self._models[deployment_id] = self._load(deployment_id, ref, status, settings)
+                    model_swapped(deployment_id)
                 except Exception:
                     # Keep serving the old model and retry next time; one deployment's bad
                     # model must not hold back the others' swaps.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from airflow_mlops.serving.body import BodyLimits, read_body
 from airflow_mlops.serving.csv_answer import csv_body, wants_csv
 from airflow_mlops.serving.explaining import explain_request, explain_rows
 from airflow_mlops.serving.inputs import PredictionInputError, parse_records, parse_timestamps
+from airflow_mlops.serving.metrics import PredictionMetrics, PredictionOutcome
 from airflow_mlops.serving.model_cache import ModelCache
 from airflow_mlops.serving.prediction_query import parse_prediction_query
 from airflow_mlops.serving.scoring import check_frame, finish_scoring, log_batch
@@ -93,9 +94,31 @@ class PredictionEndpoint:
     writer: LogWriter
     batcher: MicroBatcher
     body_limits: BodyLimits
+    metrics: PredictionMetrics = field(default_factory=PredictionMetrics)
 
-    async def __call__(self, request: Request, deployment_id: str, principal: Principal) -> Response:
+    def observe(self, deployment_id: str, outcome: PredictionOutcome, status: int, seconds: float) -> None:
+        """Count one answered request (both the fast path and the routed path call this).
+
+        A request that failed before its model was looked up is labelled with the model
+        this worker has loaded for the id, if any, else counted under ``deployment=""``.
+        """
+        if outcome.deployment is None:
+            loaded = self.models.peek(deployment_id)
+            if loaded is not None:
+                outcome.deployment, outcome.model_version = deployment_id, loaded.info.ref.id
+        self.metrics.observe(outcome, status, seconds)
+
+    async def __call__(
+        self,
+        request: Request,
+        deployment_id: str,
+        principal: Principal,
+        outcome: PredictionOutcome | None = None,
+    ) -> Response:
+        """The answer; ``outcome`` (for the metrics) learns the model used and the rows read."""
         started = time.perf_counter()
+        if outcome is None:
+            outcome = PredictionOutcome()
         query = parse_prediction_query(request.query_params)
         try:
             explain = explain_request(query.maxExplanations, query.thresholdHigh, query.thresholdLow)
@@ -130,10 +153,12 @@ class PredictionEndpoint:
             loaded = self.models.get(deployment_id)
         except DeploymentNotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
+        outcome.deployment, outcome.model_version = deployment_id, loaded.info.ref.id
         if loaded.status != "active":
             raise HTTPException(status_code=422, detail=f"deployment {deployment_id!r} is {loaded.status}")
         try:
             frame = parse_records(body, headers_in.get("content-type", "application/json"))
+            outcome.rows = len(frame)
             stamps = parse_timestamps(frame, query.timestampColumn, datetime.now(UTC))
             checked = check_frame(
                 loaded,

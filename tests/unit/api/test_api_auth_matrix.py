@@ -203,6 +203,9 @@ ROUTES = [
     Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/approve/", "replace", 404),
     Route("POST", f"{D}/{{id}}/retrainingRequests/{{request_id}}/reject/", "replace", 404),
     Route("POST", "/predApi/v1.0/deployments/{id}/predictions", "predict", 200, lambda s: s.rows(2)),
+    # Prometheus metrics: any authenticated caller; which deployments' series it sees is tested in
+    # tests/unit/serving/test_metrics.py.
+    Route("GET", "/metrics", "any", 200),
     # DataRobot client, deployments (dr-deploy): default health settings, and the settings routes
     # again under the doubled slash the client's bias-and-fairness calls send.
     Route("GET", f"{D}/{{id}}/healthSettings/defaults/", "read", 200),

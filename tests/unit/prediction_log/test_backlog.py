@@ -95,3 +95,41 @@ def test_the_bound_is_validated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         get_settings()
     monkeypatch.setenv("MLOPS_PREDICTION_LOG_MAX_PENDING_ROWS", "250000")
     assert get_settings().prediction_log_max_pending_rows == 250_000
+
+
+class _Recorder:
+    """A ``WriterEvents`` that keeps what it heard, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def pending(self, rows: int) -> None:
+        self.events.append(("pending", rows))
+
+    def written(self, rows: int) -> None:
+        self.events.append(("written", rows))
+
+    def failed(self) -> None:
+        self.events.append(("failed", 0))
+
+
+def test_the_writer_reports_pending_written_and_failed_flushes(tmp_path: Path) -> None:
+    """What the prediction server's Prometheus metrics are made of (``serving/metrics.py``)."""
+    root = tmp_path / "log"
+    root.write_text("not a directory")
+    heard = _Recorder()
+    writer = PredictionLogWriter(root, max_rows=1000, max_delay_s=60, events=heard)
+    try:
+        writer.append("dep", _rows(3))
+        writer.append("dep", _rows(2, start=3))
+        with pytest.raises(NotADirectoryError):
+            writer.flush()
+        assert heard.events == [("pending", 3), ("pending", 5), ("failed", 0), ("pending", 5)]
+
+        root.unlink()
+        root.mkdir()
+        heard.events.clear()
+        assert writer.flush() == 5
+        assert heard.events == [("written", 5), ("pending", 0)]
+    finally:
+        writer.close()
