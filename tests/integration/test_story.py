@@ -124,7 +124,10 @@ def test_sweep_is_tracked_and_registered_in_mlflow(story: tuple) -> None:
     children = client.search_runs(
         [client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'"
     )
-    assert len(children) == TRIALS
+    kinds = [run.data.tags.get("airflow_mlops.kind") for run in children]
+    # Every trial is tracked, and beside them at most one ensemble of the best of them.
+    assert kinds.count("automl_trial") == TRIALS
+    assert set(kinds) <= {"automl_trial", "automl_ensemble"} and kinds.count("automl_ensemble") <= 1
     assert 1 <= len(result.leaderboard) <= 5
     scores = [row["score"] for row in result.leaderboard]
     assert scores == sorted(scores, reverse=True)
