@@ -35,6 +35,7 @@ DEPLOYMENT_KEYS = {
     "serviceHealth",
     "modelHealth",
     "accuracyHealth",
+    "fairnessHealth",
     "createdAt",
     "updatedAt",
     "permissions",
