@@ -116,8 +116,9 @@ def test_mlops_monitor_over_simulated_hours(home: Path) -> None:
         assert "not in the policy's trigger_reasons" in first["retrain_request"]["message"]
     assert [e["deployment_id"] for e in asset_events("mlops://retrain-requests", since=started)] == [dep]
     history = Deployment.get(dep).get_health_history()
-    assert [h["kind"] for h in history[:3]] == ["accuracy", "drift", "service"]
-    assert len(history) == 9  # three runs, three verdicts each
+    assert [h["kind"] for h in history[:4]] == ["fairness", "accuracy", "drift", "service"]
+    assert len(history) == 12  # three runs, four verdicts each (fairness: unknown, nothing protected)
+    assert {h["status"] for h in history if h["kind"] == "fairness"} == {"unknown"}
     over = d.get_service_stats_over_time(
         "totalPredictions", "PT1H", start_time=H0, end_time=H0 + timedelta(hours=12)
     )
