@@ -209,12 +209,14 @@ def test_list_deployments_has_datarobot_shape(live: Live, models: RegisteredMode
         "serviceHealth",
         "modelHealth",
         "accuracyHealth",
+        "fairnessHealth",
         "createdAt",
         "updatedAt",
         "permissions",
         "predictionUsage",
         "latestReport",
         "defaultPredictionServer",
+        "modelCard",
         "modelPackage",
     }
     assert mine["label"] == LABEL
