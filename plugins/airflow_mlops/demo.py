@@ -18,9 +18,17 @@ real prediction server on loopback:
 * day 4, steady again; the weekly refresh (``mlops_refresh``) fires at the end
   of the day; its challenger is not better by the margin and is not deployed.
 
+Governance runs alongside: the deployment watches fairness towards senior
+customers (:data:`FAIRNESS`: proportional parity of the favourable outcome,
+"stays", under the four-fifths rule) and each day's monitoring pass judges it.
+Seniors do churn more in this data, so a model can fall just below the rule:
+the policy leaves that to a person (OTHER is not among its trigger reasons) and
+the request is recorded as suppressed with the evidence. At the end one
+prediction is asked with its SHAP explanation.
+
 The summary prints the timeline (health per day, each request, its decision
-and both models' scores), the leaderboard, drift per feature and the model
-history. The integration test runs :func:`run_story` with smaller sizes and
+and both models' scores), the leaderboard, drift per feature, the explained
+prediction, the fairness scores and the model history. The integration test runs :func:`run_story` with smaller sizes and
 checks the same facts.
 """
 
@@ -54,8 +62,11 @@ from airflow_mlops.security import create_token
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 EXCLUDE = ["customer_id", "event_time"]
 TARGET = "churned"
-#: The deployment's retraining policy in the story.
+#: The deployment's retraining policy in the story. A failing fairness health (reason OTHER) is left
+#: to a person: retraining on the same data would learn the same bias, so the policy does not trigger on
+#: it and the monitor's request is recorded as suppressed, with the failing groups as its evidence.
 POLICY: dict[str, Any] = {
+    "trigger_reasons": ["ACCURACY", "DATA_DRIFT", "ERRORS", "SCHEDULED_REFRESH", "SCORING_SPEED"],
     "data_window": "P1D",
     "timestamp_column": "event_time",
     "cool_down": "PT12H",
@@ -64,6 +75,16 @@ POLICY: dict[str, Any] = {
     "replacement": "automatic",
     "refresh_schedule": "0 0 * * 2",
 }
+#: The deployment's bias and fairness settings in the story: seniors against everyone else, the
+#: favourable outcome being that the model says a customer stays (class 0), four-fifths rule.
+FAIRNESS: dict[str, Any] = {
+    "protected_features": ["senior"],
+    "fairness_metric_set": "proportionalParity",
+    "fairness_threshold": 0.8,
+    "preferable_target_value": 0,
+}
+#: Explanations asked for the story's one explained prediction.
+EXPLANATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,8 @@ class DayResult:
     accuracy: str
     drift_message: str
     accuracy_message: str
+    fairness: str = "unknown"
+    fairness_message: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     served_model: str = ""
 
@@ -123,6 +146,10 @@ class StoryResult:
     periods: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     registered_versions: list[str] = field(default_factory=list)
+    #: One scored row with its explanation, as the prediction route answered it (``data[0]``).
+    explained: dict[str, Any] = field(default_factory=dict)
+    #: The deployment's fairness over the last day (``get_fairness``: scores per group and health).
+    fairness: dict[str, Any] = field(default_factory=dict)
 
 
 def _free_port() -> int:
@@ -204,6 +231,19 @@ def wait_for_model(
     return served
 
 
+def explain_one(url: str, deployment_id: str, row: pd.DataFrame, *, token: str) -> dict[str, Any]:
+    """Score one row asking for its top :data:`EXPLANATIONS` SHAP contributions; the answer's ``data[0]``."""
+    response = httpx.post(
+        f"{url}/predApi/v1.0/deployments/{deployment_id}/predictions",
+        params={"maxExplanations": EXPLANATIONS, "passthroughColumns": "customer_id"},
+        content=row.drop(columns=[TARGET]).head(1).to_json(orient="records", date_format="iso"),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return dict(response.json()["data"][0])
+
+
 def _actuals(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"association_id": frame["customer_id"], "actual_value": frame[TARGET]})
 
@@ -260,6 +300,7 @@ def run_story(
     deployment = Deployment.get(deployment_id, store_url=settings.store_url)
     deployment.update_association_id_settings(column_names=["customer_id"], actor="demo")
     deployment.update_retraining_settings(source=str(warehouse_csv), actor="demo", **POLICY)
+    deployment.update_bias_and_fairness_settings(actor="demo", **FAIRNESS)
 
     days: list[DayResult] = []
     sent = 0
@@ -322,15 +363,19 @@ def run_story(
                     accuracy=summary["accuracy_status"],
                     drift_message=summary["drift_message"],
                     accuracy_message=summary["accuracy_message"],
+                    fairness=summary["fairness_status"],
+                    fairness_message=summary["fairness_message"],
                     requests=list(reversed(requests)),
                     served_model=served,
                 )
             )
             log(
                 f"      day {day.number} ({day.name}): service {summary['service_status']}, drift "
-                f"{summary['drift_status']}, accuracy {summary['accuracy_status']}; "
+                f"{summary['drift_status']}, accuracy {summary['accuracy_status']}, fairness "
+                f"{summary['fairness_status']}; "
                 + (", ".join(f"{r['reason']} {r['status']}" for r in requests) or "no retrain")
             )
+        explained = explain_one(server.url, deployment_id, traffic[DAYS[-1].number], token=token)
 
     log("[4/4] summary")
     deployment = Deployment.get(deployment_id, store_url=settings.store_url)
@@ -358,6 +403,8 @@ def run_story(
         periods=periods,
         history=deployment.get_model_history(),
         registered_versions=[f"churn/{v}" for v in versions],
+        explained=explained,
+        fairness=deployment.get_fairness(start_time=DAYS[-1].start, end_time=DAYS[-1].end).to_json(),
     )
 
 
@@ -370,6 +417,44 @@ def _scores(request: dict[str, Any]) -> str:
         f"challenger {request['challenger_model_id']} {scores['challenger']:.3f} "
         f"({scores['improvement']:+.3f}, margin {scores['margin']:g})"
     )
+
+
+def _explained_lines(explained: dict[str, Any]) -> list[str]:
+    """The explained prediction: the row's id, its churn probability and the columns that drove it."""
+    if not explained:
+        return []
+    customer = (explained.get("passthroughValues") or {}).get("customer_id", "?")
+    churn = next((v["value"] for v in explained["predictionValues"] if str(v["label"]) == "1"), None)
+    head = f"  customer {customer}: predicted {explained['prediction']!r}"
+    lines = ["", f"One prediction explained (maxExplanations={EXPLANATIONS}: SHAP, summed per input column)"]
+    lines.append(head + (f", churn probability {churn:.3f}" if churn is not None else ""))
+    for e in explained.get("predictionExplanations") or []:
+        lines.append(
+            f"    {e['qualitativeStrength']:<4} {e['feature']} = {e['featureValue']!r}  "
+            f"(strength {e['strength']:+.3f} towards {e['label']!r})"
+        )
+    return lines
+
+
+def _fairness_lines(fairness: dict[str, Any]) -> list[str]:
+    """The last day's fairness per protected group, and the fairness health that follows."""
+    if not fairness:
+        return []
+    lines = [
+        "",
+        f"Fairness on the last day ({fairness['fairnessMetricsSet']}, favourable outcome "
+        f"{fairness['favorableTargetOutcome']!r}, threshold {fairness['fairnessThreshold']:g}): "
+        f"{fairness['status']}",
+    ]
+    for feature in fairness["features"]:
+        for score in feature["scores"]:
+            relative = "-" if score["value"] is None else f"{score['value']:.3f}"
+            verdict = {True: "passes", False: "FAILS", None: "not judged"}[score["passed"]]
+            lines.append(
+                f"  {feature['protectedFeature']}={score['label']:<6} {feature['metricName']} "
+                f"{relative} of the most favoured group's, {score['sampleSize']} rows: {verdict}"
+            )
+    return lines
 
 
 def format_summary(result: StoryResult) -> str:
@@ -387,12 +472,14 @@ def format_summary(result: StoryResult) -> str:
         lines.append(
             f"  day {day.day} {day.date} {day.name:<24} {day.predictions:>5} predictions "
             f"{day.actuals:>5} actuals  service {day.service:<8} drift {day.drift:<8} "
-            f"accuracy {day.accuracy}"
+            f"accuracy {day.accuracy:<8} fairness {day.fairness}"
         )
         if day.drift == "failing":
             lines.append(f"      drift: {day.drift_message}")
         if day.accuracy == "failing":
             lines.append(f"      accuracy: {day.accuracy_message}")
+        if day.fairness in ("warning", "failing"):
+            lines.append(f"      fairness: {day.fairness_message}")
         for request in day.requests:
             lines.append(f"      → {request['reason']} requested by {request['origin']}: {request['status']}")
             scores = _scores(request)
@@ -413,6 +500,7 @@ def format_summary(result: StoryResult) -> str:
             f"  {name:<20}"
             + "".join(f"{scores.get(feature, float('nan')):>12.3f}" for scores in result.periods.values())
         )
+    lines += _explained_lines(result.explained) + _fairness_lines(result.fairness)
     lines += ["", "Model history"]
     for entry in result.history:
         judged: dict[str, Any] = (entry.get("details") or {}).get("scores") or {}

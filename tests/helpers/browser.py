@@ -156,9 +156,10 @@ def await_approval(home: Path) -> tuple[str, str, str]:
             r for r in list_requests(deployment.id, store_url=url) if r.reason == "SCHEDULED_REFRESH"
         )
         assert refresh.challenger_model_id and refresh.challenger_model_id != deployment.model["id"], refresh
+        # The refresh's reason: the story's policy leaves OTHER to a person and would suppress it.
         request = request_retraining(
             deployment.id,
-            "OTHER",
+            "SCHEDULED_REFRESH",
             evidence={"note": "browser test: a challenger waiting for a person"},
             origin="user",
             actor="admin",

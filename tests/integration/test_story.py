@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from airflow_mlops.config import get_settings
-from airflow_mlops.demo import DAYS, POLICY, format_summary, run_story
+from airflow_mlops.demo import DAYS, EXPLANATIONS, FAIRNESS, POLICY, format_summary, run_story
 from airflow_mlops.deployments import Deployment
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,10 @@ def test_health_per_day_follows_the_story(story: tuple) -> None:
 
 def test_each_failing_health_retrains_and_replaces_with_its_reason(story: tuple) -> None:
     result, settings = story
-    by_day = {d.day: d.requests for d in result.days}
+    # Fairness (reason OTHER) is left to a person by the story's policy: recorded, suppressed.
+    fairness = [r for d in result.days for r in d.requests if r["reason"] == "OTHER"]
+    assert all(r["status"] == "suppressed" and r["evidence"]["kind"] == "fairness" for r in fairness)
+    by_day = {d.day: [r for r in d.requests if r["reason"] != "OTHER"] for d in result.days}
     assert by_day[1] == []
     [drift], [accuracy], [_refresh] = by_day[2], by_day[3], by_day[4]
     assert (drift["reason"], drift["origin"], drift["status"]) == ("DATA_DRIFT", "monitor", "replaced")
@@ -93,7 +96,7 @@ def test_each_failing_health_retrains_and_replaces_with_its_reason(story: tuple)
 
 def test_the_scheduled_refresh_that_is_not_better_is_not_deployed(story: tuple) -> None:
     result, settings = story
-    [refresh] = result.days[3].requests
+    [refresh] = [r for r in result.days[3].requests if r["reason"] != "OTHER"]
     assert (refresh["reason"], refresh["origin"], refresh["status"]) == (
         "SCHEDULED_REFRESH",
         "schedule",
@@ -147,6 +150,40 @@ def test_summary_prints_the_timeline(story: tuple) -> None:
         "churn/4",
     ):
         assert expected in text, expected
+
+
+def test_one_prediction_is_explained_in_datarobots_shape(story: tuple) -> None:
+    result, _ = story
+    explained = result.explained
+    assert explained["passthroughValues"]["customer_id"].startswith("CON-")  # the last day's first row
+    explanations = explained["predictionExplanations"]
+    assert len(explanations) == EXPLANATIONS
+    inputs = {"tenure_months", "monthly_charges", "total_charges", "support_calls"}
+    inputs |= {"contract", "payment_method", "internet_service", "senior"}
+    assert {e["feature"] for e in explanations} <= inputs, "contributions are summed back to input columns"
+    strengths = [abs(e["strength"]) for e in explanations]
+    assert strengths == sorted(strengths, reverse=True) and strengths[0] > 0
+    for e in explanations:
+        assert set(e["qualitativeStrength"]) == {"+" if e["strength"] >= 0 else "-"}
+    text = format_summary(result)
+    assert "One prediction explained" in text and explanations[0]["feature"] in text
+
+
+def test_fairness_is_judged_every_day_and_read_per_group(story: tuple) -> None:
+    result, settings = story
+    statuses = [d.fairness for d in result.days]
+    assert set(statuses) <= {"passing", "warning", "failing"}, statuses
+    assert statuses[0] == "passing", result.days[0].fairness_message
+    fairness = result.fairness
+    assert fairness["fairnessMetricsSet"] == FAIRNESS["fairness_metric_set"]
+    [feature] = fairness["features"]
+    assert feature["protectedFeature"] == "senior"
+    assert {s["label"] for s in feature["scores"]} == {"0", "1"}
+    assert sum(s["sampleSize"] for s in feature["scores"]) == LIVE_ROWS
+    deployment = Deployment.get(result.deployment_id, store_url=settings.store_url)
+    assert deployment.fairness_health["status"] == statuses[-1]
+    text = format_summary(result)
+    assert f"fairness {statuses[0]}" in text and "senior=1" in text
 
 
 def test_a_leaderboard_model_can_be_deployed(story: tuple) -> None:
