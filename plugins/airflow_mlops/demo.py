@@ -472,7 +472,7 @@ def format_summary(result: StoryResult) -> str:
         lines.append(
             f"  day {day.day} {day.date} {day.name:<24} {day.predictions:>5} predictions "
             f"{day.actuals:>5} actuals  service {day.service:<8} drift {day.drift:<8} "
-            f"accuracy {day.accuracy:<8} fairness {day.fairness}"
+            f"accuracy {day.accuracy:<11} fairness {day.fairness}"
         )
         if day.drift == "failing":
             lines.append(f"      drift: {day.drift_message}")
