@@ -83,13 +83,27 @@ def _optional_int(value: Any, name: str) -> int | None:
         raise ValueError(f"{name}={value!r} must be an integer or empty") from None
 
 
-def _optional_float(value: Any, name: str) -> float | None:
+def _optional_float(value: Any, name: str, what: str = "a number of seconds") -> float | None:
     if value in (None, "", "None"):
         return None
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} must be a number of seconds or empty") from None
+        raise ValueError(f"{name}={value!r} must be {what} or empty") from None
+
+
+def _optional_bool(value: Any, name: str) -> bool | None:
+    """A Param's boolean, also as a template renders it without native objects (``"True"``)."""
+    if value in (None, "", "None"):
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name}={value!r} must be true or false, or empty for the default")
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
@@ -113,6 +127,8 @@ class _SweepSettings(BaseOperator):
         "families",
         "storage",
         "seed",
+        "ensemble",
+        "refit_share",
     )
 
     def __init__(
@@ -131,6 +147,8 @@ class _SweepSettings(BaseOperator):
         storage: str | None = None,
         cv_folds: int = 3,
         seed: int | str = 0,
+        ensemble: bool | str | None = None,
+        refit_share: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -147,6 +165,8 @@ class _SweepSettings(BaseOperator):
         self.storage = storage
         self.cv_folds = cv_folds
         self.seed = seed
+        self.ensemble = ensemble
+        self.refit_share = refit_share
 
     def _config(self, context: Context, *, persistent: bool) -> Any:
         from airflow_mlops.automl import SweepConfig, default_storage
@@ -154,6 +174,14 @@ class _SweepSettings(BaseOperator):
         snapshot = _check_snapshot(self.snapshot)
         settings = get_settings()
         families = [self.families] if isinstance(self.families, str) else self.families
+        # Left empty, the ensemble and the refit's share keep SweepConfig's defaults.
+        optional: dict[str, Any] = {}
+        ensemble = _optional_bool(self.ensemble, "ensemble")
+        if ensemble is not None:
+            optional["ensemble"] = ensemble
+        refit_share = _optional_float(self.refit_share, "refit_share", "a fraction of the time budget")
+        if refit_share is not None:
+            optional["refit_share"] = refit_share
         return SweepConfig(
             target=self.target,
             task=self.target_type or None,  # type: ignore[arg-type]
@@ -169,6 +197,7 @@ class _SweepSettings(BaseOperator):
             experiment_name=self.experiment_name,
             tracking_uri=settings.mlflow_tracking_uri,
             exclude=(),  # excluded columns are dropped from the frame before the sweep sees it
+            **optional,
         )
 
     def _frame(self) -> Any:
@@ -347,6 +376,8 @@ class RegisterModelOperator(BaseOperator):
         experiment_name: str,
         exclude_columns: Sequence[str] | str = (),
         seed: int | str = 0,
+        ensemble: bool | str | None = None,
+        refit_share: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

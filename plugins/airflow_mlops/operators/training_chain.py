@@ -56,7 +56,7 @@ SWEEP_WORKER_RETRY_DELAY = timedelta(seconds=10)
 
 
 def sweep_params(*, with_metric: bool = False) -> dict[str, Param]:
-    """The Params that set a sweep's budget: ``mode``, (``metric``,) ``n_trials``, ``timeout_s``, ``workers``.
+    """The sweep's Params: ``mode``, (``metric``,) ``n_trials``, ``timeout_s``, ``workers``, ``ensemble``, ``refit_share``.
 
     New Param objects on every call, so two DAGs never share one. ``with_metric``
     adds the metric to optimise (``mlops_retrain`` leaves it out: the sweep
@@ -97,6 +97,19 @@ def sweep_params(*, with_metric: bool = False) -> dict[str, Param]:
         maximum=32,
         description="Sweep workers (mapped tasks) sharing the study.",
     )
+    params["ensemble"] = Param(
+        True,
+        type="boolean",
+        description="After the search, blend the best candidates into one more leaderboard entry (a weighted "
+        "ensemble, DataRobot's blender); it is registered when it ranks first.",
+    )
+    params["refit_share"] = Param(
+        0.1,
+        type="number",
+        minimum=0,
+        maximum=0.5,
+        description="Share of the time budget kept for refitting the winner on all rows (0 to 0.5).",
+    )
     return params
 
 
@@ -128,6 +141,8 @@ def training_chain(
     n_trials: int | str | None = None,
     timeout_s: float | str | None = None,
     workers: int | str = 1,
+    ensemble: bool | str | None = None,
+    refit_share: float | str | None = None,
     group_id: str = "training",
 ) -> TrainingChain:
     """Add ``prepare_sweep`` → ``sweep_worker`` (mapped) → ``sweep`` → ``register`` to the DAG being defined.
@@ -157,6 +172,8 @@ def training_chain(
             n_trials=n_trials,
             timeout_s=timeout_s,
             workers=workers,
+            ensemble=ensemble,
+            refit_share=refit_share,
         )
         # An XComArg resolves to the upstream result at run time; the operators annotate that result.
         jobs: Any = prepare.output

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
+import pytest
 from airflow.sdk import DAG
 
+from airflow_mlops.automl import SweepConfig
 from airflow_mlops.automl.modes import AUTOPILOT_MODES
 from airflow_mlops.automl.task import METRICS
 from airflow_mlops.operators import (
     IngestOperator,
+    PrepareSweepOperator,
     RegisterModelOperator,
     TrainingChain,
     param_templates,
@@ -61,14 +65,16 @@ def test_the_sweep_reads_the_shared_params_and_a_dag_without_metric_leaves_it_un
         "{{ params.timeout_s }}",
         "{{ params.workers }}",
     )
+    assert (prepare.ensemble, prepare.refit_share) == ("{{ params.ensemble }}", "{{ params.refit_share }}")
     assert (prepare.exclude_columns, chain.sweep.experiment_name) == (["id"], "e")
     _, without = _dag_with_chain(with_metric=False)
     assert without.prepare.metric is None and without.prepare.mode == "{{ params.mode }}"
 
 
 def test_sweep_params_are_new_objects_in_the_form_order() -> None:
-    assert list(sweep_params()) == ["mode", "n_trials", "timeout_s", "workers"]
-    assert list(sweep_params(with_metric=True)) == ["mode", "metric", "n_trials", "timeout_s", "workers"]
+    tail = ["n_trials", "timeout_s", "workers", "ensemble", "refit_share"]
+    assert list(sweep_params()) == ["mode", *tail]
+    assert list(sweep_params(with_metric=True)) == ["mode", "metric", *tail]
     assert sweep_params()["workers"] is not sweep_params()["workers"]
     assert sweep_params()["workers"].value == 2
 
@@ -81,3 +87,34 @@ def test_the_spelt_out_modes_and_metrics_match_automl() -> None:
         assert re.search(rf"{name} \({spec.n_trials}( trials)?, {budget}\)", mode.description or ""), name
     named = {m.strip() for m in re.split(r"[,;]", re.sub(r"\([^)]*\)", "", METRICS_HELP))}
     assert named == set(METRICS)
+
+
+def test_ensemble_and_refit_share_reach_the_sweep_config_as_a_form_or_a_template_gives_them() -> None:
+    """Native Params (the form) or rendered strings (DAGs without native rendering); empty keeps the default."""
+    snapshot = {"dataset": "d", "version": "v1"}
+    context: Any = {"run_id": "r"}
+
+    def config(**kwargs: Any) -> SweepConfig:
+        op = PrepareSweepOperator(
+            task_id=f"p{len(kwargs)}", snapshot=snapshot, target="y", experiment_name="e", **kwargs
+        )
+        return op._config(context, persistent=False)  # type: ignore[no-any-return]
+
+    default = SweepConfig(target="y")
+    assert (config().ensemble, config().refit_share) == (default.ensemble, default.refit_share)
+    assert (config(ensemble=False, refit_share=0.25).ensemble, config(refit_share=0.25).refit_share) == (
+        False,
+        0.25,
+    )
+    assert (config(ensemble="False").ensemble, config(ensemble="true").ensemble) == (False, True)
+    assert config(ensemble="None", refit_share="").refit_share == default.refit_share
+    with pytest.raises(ValueError, match=r"ensemble='maybe' must be true or false"):
+        config(ensemble="maybe")
+    with pytest.raises(ValueError, match=r"refit_share='lots' must be a fraction of the time budget"):
+        config(refit_share="lots")
+    with pytest.raises(
+        ValueError, match=r"refit_share=0.9 must be a fraction of the time budget in \[0, 0.5\]"
+    ):
+        config(refit_share=0.9)
+    params = sweep_params()
+    assert (params["ensemble"].value, params["refit_share"].value) == (default.ensemble, default.refit_share)
