@@ -24,6 +24,11 @@ output at the background's mean) and summed back to original columns
 against a small background sample of training rows. In every case,
 per row, ``values.sum(axis=1) + base`` equals the raw output.
 
+So only tree models can be explained without training rows (a deployment
+whose baseline keeps none, e.g. one made through DataRobot's
+``fromModelPackage/``): :func:`needs_background` says which, and
+:class:`ModelExplainer` refuses the others with :class:`NoBackgroundError`.
+
 Binary models explain the positive class (``classes_[1]``); multiclass
 models explain the class each row asks for (by default the predicted one).
 """
@@ -44,7 +49,14 @@ from sklearn.pipeline import Pipeline
 from airflow_mlops.explanations.columns import group_matrix, source_columns
 from airflow_mlops.explanations.permutation import permutation_shapley
 
-__all__ = ["BACKGROUND_ROWS", "Explanation", "ModelExplainer", "explainer_kind"]
+__all__ = [
+    "BACKGROUND_ROWS",
+    "Explanation",
+    "ModelExplainer",
+    "NoBackgroundError",
+    "explainer_kind",
+    "needs_background",
+]
 
 #: Background rows for the model-agnostic path: each explained row costs about 2 (d + 1) x this many
 #: model evaluations, d the number of columns.
@@ -124,6 +136,15 @@ def explainer_kind(model: Any) -> Kind:
     return "permutation"
 
 
+def needs_background(model: Any) -> bool:
+    """Whether explaining ``model`` needs training rows: all but tree models (tree-path-dependent SHAP)."""
+    return explainer_kind(model) != "tree"
+
+
+class NoBackgroundError(ValueError):
+    """A model whose explainer needs training rows was given none."""
+
+
 class ModelExplainer:
     """Explains rows of one fitted model; built once per loaded model, used by many requests.
 
@@ -132,25 +153,35 @@ class ModelExplainer:
     ``background``: training rows in the model's feature columns, as a
     request would send them; the linear explainer uses them all (their
     mean is its reference), the permutation path the first
-    :data:`BACKGROUND_ROWS`. Thread-safe: shap's explainers are only read.
+    :data:`BACKGROUND_ROWS`, tree models none (``None`` or empty is fine
+    for them; the others raise :class:`NoBackgroundError`). Thread-safe:
+    shap's explainers are only read.
     """
 
-    def __init__(self, model: Any, background: pd.DataFrame, *, seed: int = 0) -> None:
+    def __init__(self, model: Any, background: pd.DataFrame | None, *, seed: int = 0) -> None:
+        self.kind: Kind = explainer_kind(model)
+        if background is not None and len(background) == 0:
+            background = None
+        if background is None and self.kind != "tree":
+            raise NoBackgroundError(
+                f"no training rows to explain against: a {type(model).__name__} with the {self.kind} "
+                "explainer needs a background sample (only tree models are explained without one)"
+            )
         features = getattr(model, "feature_names_in_", None)
-        self.features: list[str] = [
-            str(c) for c in (features if features is not None else background.columns)
-        ]
-        missing = [c for c in self.features if c not in background.columns]
-        if missing:
-            raise ValueError(f"the background sample lacks the model's feature columns {missing}")
-        if len(background) == 0:
-            raise ValueError("the background sample is empty; explanations need training rows")
+        if features is None:
+            if background is None:
+                raise ValueError("the model does not name its feature columns and there is no background")
+            features = background.columns
+        self.features: list[str] = [str(c) for c in features]
+        if background is not None:
+            missing = [c for c in self.features if c not in background.columns]
+            if missing:
+                raise ValueError(f"the background sample lacks the model's feature columns {missing}")
         self.model = model
         self.seed = seed
         self.classifier = bool(is_classifier(model))
         self.classes: list[Any] | None = list(model.classes_) if self.classifier else None
-        self.kind: Kind = explainer_kind(model)
-        self._background = background[self.features].reset_index(drop=True)
+        self._background = None if background is None else background[self.features].reset_index(drop=True)
         self._lock = threading.Lock()
         self._explainer: Any = None
         self._groups: npt.NDArray[np.float64] | None = None
@@ -177,6 +208,7 @@ class ModelExplainer:
                 if self.kind == "tree":
                     explainer = shap.TreeExplainer(estimator, feature_perturbation="tree_path_dependent")
                 else:
+                    assert self._background is not None  # refused at construction
                     reference = np.asarray(preprocess.transform(self._background), dtype=np.float64)
                     explainer = shap.LinearExplainer(
                         estimator, shap.maskers.Independent(reference, len(reference))
@@ -202,6 +234,7 @@ class ModelExplainer:
             else np.asarray(class_index, dtype=np.intp).reshape(len(frame))
         )
         if self.kind == "permutation":
+            assert self._background is not None  # refused at construction
             values, base = permutation_shapley(
                 self.model.predict_proba if self.classifier else self.model.predict,
                 frame,

@@ -4,7 +4,10 @@ Only a request that asks (``maxExplanations`` of 1 or more) pays anything:
 the route checks these parameters only when a query string is sent, and the
 explainer of a loaded model (:class:`ExplainerSlot`) is built on the first
 request that asks, from the training rows the model's baseline keeps
-(``Baseline.sample``, taken when the model is loaded). Explanations are
+(``Baseline.sample``, taken when the model is loaded). A deployment made
+without its training data (DataRobot's ``fromModelPackage/``, an operator
+without a snapshot) keeps none: its tree models are still explained (they
+need no background), the others answer 422 saying so. Explanations are
 computed after the micro-batched model call, in a worker thread, from the
 rows' own answers: the class a row explains and the value the thresholds
 compare come from its ``predictionValues``, so nothing is predicted twice.
@@ -27,7 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airflow_mlops.explanations import MAX_EXPLANATIONS, ModelExplainer, top_explanations
+from airflow_mlops.explanations import (
+    MAX_EXPLANATIONS,
+    ModelExplainer,
+    explainer_kind,
+    needs_background,
+    top_explanations,
+)
 from airflow_mlops.serving.inputs import Columns, PredictionInputError, prepare_features
 
 __all__ = [
@@ -82,7 +91,7 @@ def explain_request(
 
 @dataclass
 class ExplainerSlot:
-    """A loaded model's explainer, built on first use from the training rows kept at load."""
+    """A loaded model's explainer, built on first use from the training rows kept at load (tree models: if any)."""
 
     sample: list[dict[str, Any]] = field(default_factory=list)
     _explainer: ModelExplainer | None = field(default=None, repr=False)
@@ -99,13 +108,17 @@ class ExplainerSlot:
                         f"maxExplanations: model {model_id!r} is a {getattr(model, 'kind', 'custom')} model; "
                         "prediction explanations are computed for AutoML models only; leave maxExplanations out"
                     )
-                if not self.sample:
+                if not self.sample and needs_background(pipeline):
                     raise PredictionInputError(
                         f"maxExplanations: model {model_id!r} has no training sample in its deployment "
-                        "baseline to explain against; leave maxExplanations out"
+                        f"baseline to explain against (its {explainer_kind(pipeline)} explainer needs "
+                        "training rows; only tree models are explained without them): deploy it with its "
+                        "training data (e.g. DeployModelOperator with its snapshot), or leave maxExplanations out"
                     )
-                rows = Columns.from_records(self.sample)
-                background = prepare_features(rows, features, types).to_frame(features)
+                background = None
+                if self.sample:
+                    rows = Columns.from_records(self.sample)
+                    background = prepare_features(rows, features, types).to_frame(features)
                 self._explainer = ModelExplainer(pipeline, background)
             return self._explainer
 

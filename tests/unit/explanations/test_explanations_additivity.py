@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from explanation_data import FAMILIES, features, fitted, frame
 
-from airflow_mlops.explanations import ModelExplainer
+from airflow_mlops.explanations import ModelExplainer, NoBackgroundError, needs_background
 
 #: What each family's contributions add up to, for classification (regression: the prediction).
 OUTPUT = {
@@ -122,3 +122,37 @@ def test_the_permutation_path_is_close_to_exact_shapley_values() -> None:
     spread = float(np.abs(exact).max())
     # 40 seeds x 2 antithetic walks: within 10% of the largest contribution, column by column.
     np.testing.assert_allclose(sampled, exact, rtol=0, atol=0.1 * spread)
+
+
+TREES = ("random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm", "xgboost", "catboost")
+
+
+@pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
+@pytest.mark.parametrize("family", TREES)
+def test_tree_models_are_explained_without_training_rows(family: str, task: str) -> None:
+    """Tree-path-dependent SHAP reads the trees alone: no background, the same values, still additive."""
+    model = fitted(family, task)
+    names = features(task)
+    rows = frame()[names].tail(25).reset_index(drop=True)
+    alone = ModelExplainer(model, None).explain(rows)
+    assert ModelExplainer(model, frame()[names].head(0)).explain(rows).values.shape == (25, len(names))
+    with_rows = ModelExplainer(model, frame()[names].head(80)).explain(rows)
+    assert alone.features == names
+    np.testing.assert_allclose(alone.values, with_rows.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(alone.base, with_rows.base, rtol=0, atol=1e-12)
+    raw = _raw(family, task, model, rows)
+    if task == "multiclass":
+        raw = raw[np.arange(len(rows)), alone.class_index]
+    np.testing.assert_allclose(
+        alone.values.sum(axis=1) + alone.base, raw, rtol=0, atol=1e-4 * max(1.0, np.abs(raw).max())
+    )
+    assert not needs_background(model)
+
+
+@pytest.mark.parametrize("family", ["linear", "knn", "ensemble"])
+def test_models_that_need_training_rows_refuse_to_explain_without_them(family: str) -> None:
+    model = fitted(family, "binary")
+    assert needs_background(model)
+    for background in (None, frame()[features("binary")].head(0)):
+        with pytest.raises(NoBackgroundError, match="needs a background sample"):
+            ModelExplainer(model, background)

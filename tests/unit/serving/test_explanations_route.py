@@ -152,11 +152,35 @@ def test_bad_explanation_parameters_are_a_422_naming_them(
 
 
 def test_a_deployment_without_training_rows_names_why_it_cannot_explain(models: RegisteredModels) -> None:
+    """A linear model is explained against training rows: deployed without them (fromModelPackage/), 422."""
     with serve(Deployment.create_from_registered_model_version(models.churn_v1, "no baseline")) as live:
         response = live.predict(_json(_rows(2)), maxExplanations=2)
         assert response.status_code == 422
         assert "no training sample in its deployment baseline" in response.text
+        assert "linear explainer needs training rows" in response.text
         assert live.predict(_json(_rows(2))).status_code == 200
+
+
+def test_a_tree_model_deployed_without_training_rows_is_explained(models: RegisteredModels) -> None:
+    """Random forest (tree-path-dependent SHAP): the same strengths as with a baseline's sample."""
+    frame = _rows(6)
+    bare = Deployment.create_from_registered_model_version(models.churn_v2, "forest, no baseline")
+    with serve(bare) as live:
+        response = live.predict(_json(frame), maxExplanations=3)
+    assert response.status_code == 200, response.text
+    alone = response.json()["data"]
+    with serve(_deploy(models, models.churn_v2, "forest")) as live:
+        sampled = live.predict(_json(frame), maxExplanations=3).json()["data"]
+    for row, twin in zip(alone, sampled, strict=True):
+        assert len(row["predictionExplanations"]) == 3
+        assert [e["feature"] for e in row["predictionExplanations"]] == [
+            e["feature"] for e in twin["predictionExplanations"]
+        ]
+        np.testing.assert_allclose(
+            [e["strength"] for e in row["predictionExplanations"]],
+            [e["strength"] for e in twin["predictionExplanations"]],
+            atol=1e-9,
+        )
 
 
 def test_a_regression_row_is_explained_for_its_target(models: RegisteredModels) -> None:
