@@ -145,14 +145,20 @@ function ScoresOverTime({ deploymentId, feature, metric }: { deploymentId: strin
         if (groups.length > 0)
           series.push({ label: `Threshold ${o.fairnessThreshold}`, values: o.buckets.map(() => o.fairnessThreshold), color: COLORS.gray, dashed: true });
         return (
-          <Box data-testid="fairness-over-time-groups" data-feature={feature} data-group-count={groups.length}>
+          <Box data-testid="fairness-over-time-groups" data-feature={feature} data-group-count={groups.length} data-bucket-count={o.buckets.length}>
+            {groups.length === 0 ? (
+              <Text fontSize="sm" color="fg.muted" data-testid="fairness-over-time-empty">
+                No group of {feature} has a score in this window's {o.buckets.length} buckets: nothing to chart.
+              </Text>
+            ) : (
             <LineChart
               id="fairness-over-time"
               labels={o.buckets.map((b) => bucketLabel(b.period.start, bucketSize))}
               series={series}
-              yTitle={`${metric}, relative to the most favoured group`}
+              yTitle="Relative to the most favoured"
               empty="No bucket in this window."
             />
+            )}
           </Box>
         );
       }}
