@@ -48,7 +48,16 @@ if chromium_path() is None:
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Request, expect, sync_playwright  # noqa: E402
 
 CONSOLE = "/plugin/mlops"  # the host's route for the react app with url_route "mlops"
-TABS = ("Overview", "Service health", "Data drift", "Accuracy", "Humility", "Retraining", "Actions")
+TABS = (
+    "Overview",
+    "Service health",
+    "Data drift",
+    "Accuracy",
+    "Fairness",
+    "Humility",
+    "Retraining",
+    "Actions",
+)
 #: health badge kind -> the deployment JSON's field
 HEALTH = {"service": "serviceHealth", "drift": "modelHealth", "accuracy": "accuracyHealth"}
 TIMEOUT_MS = 60_000
@@ -512,6 +521,169 @@ def test_users_who_may_not_act_see_no_management_action(session_as: Any, server:
         expect(page.locator(selector)).to_have_count(0)
     expect(tab(page, "Actions")).to_have_count(0)
     screenshot(page, "consumer-inventory")
+
+
+def _patch_settings(session: Session, deployment_id: str, body: dict[str, Any]) -> Any:
+    """PATCH ``settings/`` with the session's cookie, as the console does; the answer's JSON."""
+    answer = session.context.request.patch(f"/mlops/api/v2/deployments/{deployment_id}/settings/", data=body)
+    assert answer.ok, f"PATCH settings/ -> {answer.status}: {answer.text()[:500]}"
+    return answer.json()
+
+
+def _fairness_form_error(page: Page, field: str) -> Locator:
+    return page.locator(
+        f'[data-testid="fairness-settings-form"] [data-testid="field-error"][data-field="{field}"]'
+    )
+
+
+def test_the_fairness_form_sets_what_settings_and_the_audit_log_then_show(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    admin = session_as("admin")
+    page = admin.page
+    base = f"/mlops/api/v2/deployments/{server.deployment_id}"
+    # Whatever the demo configured: start with fairness off, so the tab's "off" state shows first.
+    _patch_settings(admin, server.deployment_id, {"biasAndFairness": {"protectedFeatures": []}})
+    open_deployment(admin, server.deployment_id)
+    deployment = api_json(page, f"{base}/")
+    badge = page.locator('[data-testid="health-badge"][data-kind="fairness"]')
+    expect(badge.first).to_have_attribute("data-status", str(deployment["fairnessHealth"]["status"]).lower())
+    open_tab(page, "Fairness")
+    off = page.locator('[data-testid="fairness-off"]')
+    expect(off).to_have_attribute("data-owner", "true")
+    expect(off).to_contain_text("No feature is protected")
+    form = page.locator('[data-testid="fairness-settings-form"]')
+    expect(form).to_be_visible()
+
+    # The choices are the model's features as the drift tab lists them.
+    features = [f["name"] for f in admin.replay(admin.last_call("/featureDrift/"))["data"]]
+    choices = form.locator('[data-testid="fairness-feature-choice"]')
+    expect(choices).to_have_count(len(features))
+    assert sorted(c.get_attribute("data-feature") or "" for c in choices.all()) == sorted(features)
+    protected = features[:2]
+    for name in protected:
+        form.locator(f'[data-testid="fairness-feature-choice"][data-feature="{name}"]').click()
+    classes = [o.get_attribute("value") or "" for o in form.locator("#fairness-classes option").all()]
+    assert len(classes) == 2, f"the window's predictions and actuals name {classes}, not two classes"
+
+    # A class the model does not have: the server's 422 is shown by the field, nothing changes.
+    form.locator('[data-testid="fairness-favourable"]').fill("no-such-class")
+    form.locator('[data-testid="fairness-save"]').click()
+    expect(_fairness_form_error(page, "preferableTargetValue")).to_contain_text("is not a class of the model")
+    # A threshold out of 0..1: FastAPI's 422 names the field, and so does the form.
+    form.locator('[data-testid="fairness-favourable"]').fill(classes[-1])
+    form.locator('input[name="fairnessThreshold"]').fill("1.5")
+    form.locator('[data-testid="fairness-save"]').click()
+    expect(_fairness_form_error(page, "fairnessThreshold")).to_contain_text("less than or equal to 1")
+    assert api_json(page, f"{base}/settings/")["biasAndFairness"] is None
+
+    form.locator('input[name="fairnessThreshold"]').fill("0.7")
+    form.locator('[data-testid="fairness-metric-set"]').select_option("equalParity")
+    form.locator('[data-testid="fairness-save"]').click()
+    expect(form.locator('[data-testid="fairness-saved"]')).to_be_visible()
+    expect(form.locator('[data-testid="field-error"]')).to_have_count(0)
+    section = api_json(page, f"{base}/settings/")["biasAndFairness"]
+    assert section is not None
+    assert sorted(section["protectedFeatures"]) == sorted(protected), section
+    assert str(section["preferableTargetValue"]) == classes[-1], section
+    assert (section["fairnessMetricsSet"], section["fairnessThreshold"]) == ("equalParity", 0.7), section
+    log = api_json(page, f"{base}/auditLog/", limit=1000)["data"]
+    entry = log[-1]  # oldest first: the form's PATCH settings/ is the newest change
+    assert (entry["action"], entry["actor"]) == ("settings", "admin"), entry
+    before, after = (entry[k]["settings"]["bias_and_fairness"] for k in ("before", "after"))
+    assert before["protected_features"] == [], before
+    assert sorted(after["protected_features"]) == sorted(protected), after
+    assert after["fairness_threshold"] == 0.7, after
+
+    # The tab now reads fairness/: as many group rows per feature and metric as the API scores,
+    # and per feature one chart point per bucket of fairnessScoresOverTime/.
+    expect(off).to_have_count(0)
+    sections = page.locator('[data-testid="fairness-feature"]')
+    expect(sections).to_have_count(len(protected))
+    read = admin.replay(admin.last_call("/fairness/"))
+    assert {f["protectedFeature"] for f in read["features"]} == set(protected), read
+    for scores in read["features"]:
+        where = f'[data-feature="{scores["protectedFeature"]}"][data-metric="{scores["metricName"]}"]'
+        if scores["scores"]:
+            rows = page.locator(f'[data-testid="fairness-table"]{where} [data-testid="fairness-group"]')
+            expect(rows).to_have_count(len(scores["scores"]))
+            for group in scores["scores"]:
+                row = rows.and_(page.locator(f'[data-group="{group["label"]}"]'))
+                expect(row).to_have_attribute("data-sample-size", str(group["sampleSize"]))
+                expect(row).to_have_attribute("data-passed", raw(group["passed"]))
+        else:
+            expect(page.locator(f'[data-testid="fairness-no-groups"]{where}')).to_be_visible()
+    for name in protected:
+        charted = page.locator(f'[data-testid="fairness-over-time-groups"][data-feature="{name}"]')
+        expect(charted).to_be_visible()
+        calls = [
+            u
+            for u in admin.calls
+            if "/fairnessScoresOverTime/" in u and query_of(u).get("protectedFeature") == name
+        ]
+        assert calls, admin.calls
+        over = admin.replay(calls[-1])
+        groups = {s["label"] for b in [over["summary"], *over["buckets"]] for s in b["scores"]}
+        expect(charted).to_have_attribute("data-group-count", str(len(groups)))
+        expect(charted).to_have_attribute("data-bucket-count", str(len(over["buckets"])))
+        if groups:  # one point per bucket, one line per group
+            expect(charted.locator('[data-testid="fairness-over-time"]')).to_have_attribute(
+                "data-point-count", str(len(over["buckets"]))
+            )
+        else:  # predictions folded before the features were protected have no groups: said, not charted
+            expect(charted.locator('[data-testid="fairness-over-time-empty"]')).to_be_visible()
+    screenshot(page, "fairness")
+
+
+def test_the_fairness_tab_offers_users_who_may_not_change_settings_no_form(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    reader = session_as("reader")
+    page = reader.page
+    deployment = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/")
+    assert "settings" not in deployment.get("permissions", []), deployment.get("permissions")
+    open_deployment(reader, server.deployment_id)
+    open_tab(page, "Fairness")
+    off = page.locator('[data-testid="fairness-off"]')
+    # Fairness on or off (whatever the tests before left): the scores or the notice, never the form.
+    expect(off.or_(page.locator('[data-testid="fairness-feature"]')).first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator('[data-testid="fairness-settings-form"]')).to_have_count(0)
+    screenshot(page, "reader-fairness")
+
+    # Off: the notice says who may turn it on, and offers the reader no form.
+    admin = session_as("admin")
+    _patch_settings(admin, server.deployment_id, {"biasAndFairness": {"protectedFeatures": []}})
+    page.reload()
+    expect(off).to_have_attribute("data-owner", "false")
+    expect(off).to_contain_text("A user who may change")
+    expect(page.locator('[data-testid="fairness-settings-form"]')).to_have_count(0)
+    screenshot(page, "reader-fairness-off")
+
+
+def test_the_overview_links_the_model_card_which_opens_as_a_page(
+    session_as: Any, server: DemoAirflow
+) -> None:
+    admin = session_as("admin")
+    page = admin.page
+    open_deployment(admin, server.deployment_id)
+    deployment = api_json(page, f"/mlops/api/v2/deployments/{server.deployment_id}/")
+    card = page.locator('[data-testid="model-card"]')
+    expect(card).to_have_attribute("data-available", "true")
+    expect(card).to_have_attribute("data-url", deployment["modelCard"]["url"])
+    link = card.get_by_role("link", name="Model card")
+    href = link.get_attribute("href") or ""
+    assert href == f"{server.url}/mlops{deployment['modelCard']['url']}", href
+    with page.context.expect_page() as opened:
+        link.click()
+    shown = opened.value
+    shown.wait_for_load_state()
+    assert shown.url == href, shown.url
+    body = shown.locator("body")
+    expect(body).to_contain_text(deployment["model"]["registeredModelName"])
+    expect(body).to_contain_text("Training data")
+    screenshot(shown, "model-card")
+    shown.close()
 
 
 def test_approving_a_waiting_request_from_the_page_replaces_the_model(

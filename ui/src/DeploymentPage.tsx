@@ -9,6 +9,7 @@ import { AnchorContext, anchorOf, type Anchor } from "./time";
 import { Accuracy } from "./tabs/Accuracy";
 import { Actions } from "./tabs/Actions";
 import { DataDrift } from "./tabs/DataDrift";
+import { Fairness } from "./tabs/Fairness";
 import { Humility } from "./tabs/Humility";
 import { Overview } from "./tabs/Overview";
 import { Retraining } from "./tabs/Retraining";
@@ -34,6 +35,7 @@ export function DeploymentPage({ id }: { id: string }) {
             ["service", "Service health"],
             ["drift", "Data drift"],
             ["accuracy", "Accuracy"],
+            ["fairness", "Fairness"],
             ["humility", "Humility"],
             ["retraining", "Retraining"],
             ...(acting ? ([["actions", "Actions"]] as [string, string][]) : []),
@@ -55,6 +57,7 @@ export function DeploymentPage({ id }: { id: string }) {
                 <HealthBadge kind="service" health={d.serviceHealth} showKind />
                 <HealthBadge kind="drift" health={d.modelHealth} showKind />
                 <HealthBadge kind="accuracy" health={d.accuracyHealth} showKind />
+                {d.fairnessHealth && <HealthBadge kind="fairness" health={d.fairnessHealth} showKind />}
               </Flex>
               <Tabs.Root value={current} onValueChange={(e) => setTab(e.value)} lazyMount unmountOnExit>
                 <Tabs.List>
@@ -83,6 +86,11 @@ export function DeploymentPage({ id }: { id: string }) {
                   <Tabs.Content value="accuracy">
                     <Guard what="this tab">
                       <Accuracy deployment={d} />
+                    </Guard>
+                  </Tabs.Content>
+                  <Tabs.Content value="fairness">
+                    <Guard what="this tab">
+                      <Fairness deployment={d} onChanged={state.reload} />
                     </Guard>
                   </Tabs.Content>
                   <Tabs.Content value="humility">

@@ -6,6 +6,13 @@ import { useCallback, useEffect, useState } from "react";
 
 export const apiBase = (): URL => new URL("/mlops/api/v2/", document.baseURI);
 
+/**
+ * A link the API gives as a path under its own root (`/api/v2/…`, e.g. `modelCard.url`) as a URL
+ * the browser can open: the API is mounted at `/mlops`. Absolute URLs are kept.
+ */
+export const mountedUrl = (path: string): string =>
+  /^https?:\/\//.test(path) ? path : new URL(path.replace(/^\//, ""), new URL("/mlops/", document.baseURI)).toString();
+
 /** Airflow's own login route: it redirects to the auth manager's page and back to `next`. */
 export const loginUrl = (): string =>
   new URL(`api/v2/auth/login?next=${encodeURIComponent(window.location.href)}`, document.baseURI).toString();
@@ -161,6 +168,10 @@ export interface Deployment {
   serviceHealth: Health;
   modelHealth: Health;
   accuracyHealth: Health;
+  /** Bias and fairness (absent from servers before it was added). */
+  fairnessHealth?: Health;
+  /** Where the deployed model's card is served (HTML), a path under the API's root. */
+  modelCard?: { url: string } | null;
   createdAt: string;
   updatedAt: string;
   permissions?: string[];

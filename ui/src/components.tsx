@@ -13,9 +13,9 @@ const PALETTE: Record<string, string> = {
   unavailable: "gray",
 };
 
-export type HealthKind = "service" | "drift" | "accuracy";
+export type HealthKind = "service" | "drift" | "accuracy" | "fairness";
 
-const KIND_LABEL: Record<HealthKind, string> = { service: "Service", drift: "Drift", accuracy: "Accuracy" };
+const KIND_LABEL: Record<HealthKind, string> = { service: "Service", drift: "Drift", accuracy: "Accuracy", fairness: "Fairness" };
 
 /** One health verdict, as the API gives it; its message on hover. */
 export function HealthBadge({ kind, health, showKind = false }: { kind: HealthKind; health: Health | undefined; showKind?: boolean }) {

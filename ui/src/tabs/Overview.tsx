@@ -1,7 +1,7 @@
 /** Target, model and lineage, dates, the model history as a timeline, and the settings. */
 import { Badge, Box, Flex, Link, SimpleGrid, Text } from "@chakra-ui/react";
 
-import { apiUrl, useApi, type Deployment, type Page } from "../api";
+import { apiUrl, mountedUrl, useApi, type Deployment, type Page } from "../api";
 import { KeyValues, Loaded, ObjectView, Section } from "../components";
 import { describe, rawValue } from "../format";
 import { formatTime } from "../time";
@@ -72,6 +72,24 @@ export function LatestReport({ deployment: d }: { deployment: Deployment }) {
   );
 }
 
+/** The deployed model's card (HTML the API serves), or why there is none. */
+export function ModelCardLink({ deployment: d }: { deployment: Deployment }) {
+  if (!d.modelCard?.url)
+    return (
+      <Text fontSize="sm" color="fg.muted" data-testid="model-card" data-available="false">
+        This server does not serve model cards.
+      </Text>
+    );
+  return (
+    <Text fontSize="sm" data-testid="model-card" data-available="true" data-url={d.modelCard.url}>
+      <Link href={mountedUrl(d.modelCard.url)} target="_blank" rel="noreferrer" colorPalette="blue" textDecoration="underline">
+        Model card
+      </Link>{" "}
+      : training data, how the model was chosen, performance, feature importance, known limits and replacement history
+    </Text>
+  );
+}
+
 function Scores({ scores }: { scores: unknown }) {
   if (!scores || typeof scores !== "object") return null;
   return (
@@ -116,6 +134,9 @@ export function Overview({ deployment: d }: { deployment: Deployment }) {
               </Text>
             )}
             <Box mt={3}>
+              <ModelCardLink deployment={d} />
+            </Box>
+            <Box mt={1}>
               <LatestReport deployment={d} />
             </Box>
           </Box>
@@ -132,6 +153,7 @@ export function Overview({ deployment: d }: { deployment: Deployment }) {
               ["Service health", d.serviceHealth.message ?? d.serviceHealth.status],
               ["Drift health", d.modelHealth.message ?? d.modelHealth.status],
               ["Accuracy health", d.accuracyHealth.message ?? d.accuracyHealth.status],
+              ...(d.fairnessHealth ? [["Fairness health", d.fairnessHealth.message ?? d.fairnessHealth.status] as [string, string]] : []),
             ]}
           />
         </Section>
