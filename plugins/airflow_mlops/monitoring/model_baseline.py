@@ -109,13 +109,8 @@ def _metrics_on(
     return compute_accuracy(info.task, p, y)
 
 
-def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None]:
-    """Every accuracy metric of a registered model on labelled rows (its features and target).
-
-    The same pairs and formulas as accuracy monitoring and the holdout
-    baseline, so a champion and a challenger judged on the same rows are
-    compared in the numbers a deployment's accuracy health shows.
-    """
+def _evaluation_inputs(model_id: str, frame: pd.DataFrame) -> tuple[Any, Any, str | None]:
+    """The version's metadata, its loaded predictor and positive class; a clear error if ``frame`` lacks a column."""
     settings = get_settings()
     info = model_version_info(model_id)
     missing = [c for c in [*info.features, info.target] if c not in frame.columns]
@@ -128,6 +123,17 @@ def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None
         tracking_uri=settings.mlflow_tracking_uri,
         registry_uri=settings.mlflow_registry_uri,
     )
+    return info, predictor, positive
+
+
+def evaluate_model(model_id: str, frame: pd.DataFrame) -> dict[str, float | None]:
+    """Every accuracy metric of a registered model on labelled rows (its features and target).
+
+    The same pairs and formulas as accuracy monitoring and the holdout
+    baseline, so a champion and a challenger judged on the same rows are
+    compared in the numbers a deployment's accuracy health shows.
+    """
+    info, predictor, positive = _evaluation_inputs(model_id, frame)
     labelled = frame[frame[info.target].notna()]
     return _metrics_on(info, predictor, labelled, positive)
 
@@ -141,18 +147,7 @@ def evaluate_model_by_group(
     group); ``"all"`` need not be among the groups. A group without labelled
     rows gets every metric as ``None``, as monitoring reports an empty window.
     """
-    settings = get_settings()
-    info = model_version_info(model_id)
-    missing = [c for c in [*info.features, info.target] if c not in frame.columns]
-    if missing:
-        raise ValueError(f"cannot evaluate {model_id}: the labelled rows lack column(s) {missing}")
-    _importance, classes = _registry_extras(model_id, info.features)
-    positive = None if info.task != "binary" or not classes else str(classes[-1])
-    predictor = load_predictor(
-        ModelRef.parse(model_id).id,
-        tracking_uri=settings.mlflow_tracking_uri,
-        registry_uri=settings.mlflow_registry_uri,
-    )
+    info, predictor, positive = _evaluation_inputs(model_id, frame)
     labelled = frame[info.target].notna()
     out: dict[str, dict[str, float | None]] = {}
     for name, mask in groups.items():
