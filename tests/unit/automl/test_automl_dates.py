@@ -91,3 +91,27 @@ def test_text_dates_are_inferred_as_datetime_and_match_datetime64() -> None:
     out = features.transform(df[["as_text", "as_dt"]])
     half = out.shape[1] // 2
     assert np.allclose(out[:, :half], out[:, half:], equal_nan=True)
+
+
+def test_weekday_and_day_of_year_are_also_plain_numbers_for_trees() -> None:
+    when = pd.DataFrame({"t": ["2024-12-25", "2025-01-01", "2024-07-04", "2024-03-01"]})
+    features = DateFeatures().fit(when)
+    out = _named(features, features.transform(when))
+    # Christmas 2024 was a Wednesday, New Year 2025 a Wednesday, 4 July 2024 a Thursday; 2024 is a leap year.
+    assert out["t_weekday"].tolist() == [2.0, 2.0, 3.0, 4.0]
+    assert out["t_day_of_year"].tolist() == [360.0, 1.0, 186.0, 61.0]
+    assert list(features.get_feature_names_out())[-3:] == ["t_weekday", "t_day_of_year", "t_elapsed_days"]
+    missing = features.transform(pd.DataFrame({"t": [None]}))
+    assert np.isnan(missing).all()
+
+
+def test_a_transformer_fitted_before_the_plain_parts_keeps_its_columns() -> None:
+    """Registered models were fitted on the older set of parts; their pipelines must still line up."""
+    when = pd.DataFrame({"t": ["2024-12-25 10:00", "2025-01-01 08:00"]})
+    features = DateFeatures().fit(when)
+    new_width = features.transform(when).shape[1]
+    del features.ordinal_days_  # as unpickled from a model saved before the attribute existed
+    old = features.transform(when)
+    names = list(features.get_feature_names_out())
+    assert old.shape[1] == len(names) == new_width - 2
+    assert "t_weekday" not in names and "t_day_of_year" not in names and "t_weekday_sin" in names
