@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 
@@ -110,18 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in env.items():
             print(f"export {key}={shlex.quote(value)}")
     elif args.command == "serve":
-        import uvicorn
-
         with _metrics_directory(args.workers):
-            uvicorn.run(
-                "airflow_mlops.serving.app:create_app",
-                factory=True,
-                host=args.host,
-                port=args.port,
-                workers=args.workers,
-                log_level="info",
-                access_log=args.access_log,
-            )
+            try:
+                _serve(args.host, args.port, args.workers, args.access_log)
+            except OSError as exc:  # the port is taken or cannot be bound
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
     elif args.command == "up":
         from airflow_mlops.up import run_up
 
@@ -133,6 +127,27 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(settings, rows=args.rows, trials=args.trials)
     return 0
+
+
+def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    """uvicorn, with one listening socket per worker where the platform allows (``serving/listeners.py``)."""
+    import uvicorn
+
+    from airflow_mlops.serving.listeners import reuse_port_supported, worker_sockets
+
+    app = "airflow_mlops.serving.app:create_app"
+    if workers <= 1 or not reuse_port_supported():
+        uvicorn.run(
+            app, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log
+        )
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        app, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log
+    )
+    with suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=worker_sockets(host, port)).run()
 
 
 @contextmanager
