@@ -87,6 +87,7 @@ def _imputer(step: SimpleImputer) -> Transform | None:
     indicated = None if indicator is None else np.asarray(indicator.features_)
     width = statistics.shape[0]
     to_floats = step.strategy in ("mean", "median")  # validate_data(dtype=FLOAT_DTYPES)
+    constant = step.strategy == "constant"
 
     def transform(X: Any) -> Any:
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != width or not X.shape[0]:
@@ -106,6 +107,8 @@ def _imputer(step: SimpleImputer) -> Transform | None:
                 missing = np.isnan(out)
             else:
                 missing = np.zeros(out.shape, dtype=bool)
+        if constant and not np.can_cast(fill_dtype, out.dtype, casting="same_kind"):
+            return step.transform(X)  # its "cannot be cast" error
         rows, columns = np.nonzero(missing)
         if rows.size:
             out[rows, columns] = fill[columns]
