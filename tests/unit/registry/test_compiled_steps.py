@@ -216,3 +216,8 @@ def test_other_estimators_are_left_as_they_are() -> None:
 
     model = DecisionTreeClassifier().fit(_RNG.normal(size=(20, 2)), _classes(2)[:20])
     assert compile_estimator(model) is model
+
+
+def test_a_step_asked_for_frames_is_left_to_itself() -> None:
+    scaler = StandardScaler().set_output(transform="pandas").fit(_NUMBERS)
+    assert compile_step(scaler) == scaler.transform

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import sklearn
 from scipy.special import expit
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -60,6 +61,9 @@ def _is_nan(value: Any) -> bool:
 def compile_step(step: Any) -> Transform:
     """``step.transform`` as a NumPy function where the step is one handled here, else the method itself."""
     compiler = _COMPILERS.get(type(step))
+    own_output = (getattr(step, "_sklearn_output_config", None) or {}).get("transform", "default")
+    if own_output != "default" or sklearn.get_config()["transform_output"] != "default":
+        compiler = None  # it answers with frames: its own transform wraps them
     compiled = compiler(step) if compiler is not None else None
     return compiled if compiled is not None else step.transform
 
