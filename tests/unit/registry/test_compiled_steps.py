@@ -221,3 +221,12 @@ def test_other_estimators_are_left_as_they_are() -> None:
 def test_a_step_asked_for_frames_is_left_to_itself() -> None:
     scaler = StandardScaler().set_output(transform="pandas").fit(_NUMBERS)
     assert compile_step(scaler) == scaler.transform
+
+
+def test_a_step_missing_a_fitted_attribute_is_left_to_itself() -> None:
+    imputer = SimpleImputer().fit(_NUMBERS)
+    del imputer._fill_dtype  # as from another scikit-learn version
+    assert compile_step(imputer) == imputer.transform
+    scaler = StandardScaler().fit(_NUMBERS)
+    del scaler.n_features_in_
+    assert compile_step(scaler) == scaler.transform

@@ -64,7 +64,10 @@ def compile_step(step: Any) -> Transform:
     own_output = (getattr(step, "_sklearn_output_config", None) or {}).get("transform", "default")
     if own_output != "default" or sklearn.get_config()["transform_output"] != "default":
         compiler = None  # it answers with frames: its own transform wraps them
-    compiled = compiler(step) if compiler is not None else None
+    try:
+        compiled = compiler(step) if compiler is not None else None
+    except Exception:  # a step fitted by another version, missing an attribute: it is its own way
+        compiled = None
     return compiled if compiled is not None else step.transform
 
 
@@ -353,5 +356,8 @@ def compile_estimator(estimator: Any) -> Any:
     if type(estimator) in (LogisticRegression, Ridge, LinearRegression):
         coef = getattr(estimator, "coef_", None)
         if isinstance(coef, np.ndarray) and coef.dtype == np.float64 and coef.ndim in (1, 2):
-            return _Linear(estimator)
+            try:
+                return _Linear(estimator)
+            except (AttributeError, TypeError, ValueError):
+                return estimator
     return estimator
