@@ -90,7 +90,17 @@ def as_category_codes(X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_
     gap is ``float64`` in training ("3.0") but arrives as an int ("3") in a
     JSON request. Normalising first means training and serving agree on what
     a value is.
+
+    An object array of only strings and ``None`` (what the server hands a
+    pipeline for its category columns) is answered without a DataFrame, with
+    the same result: the strings as they are, ``None`` as NaN.
     """
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 2:
+        values = X.ravel().tolist()
+        if set(map(type, values)) <= _TEXT_OR_NONE:
+            texts: npt.NDArray[np.object_] = X.copy()
+            texts[X == None] = np.nan  # noqa: E711 (elementwise)
+            return texts
     frame = pd.DataFrame(X)
     out: npt.NDArray[np.object_] = np.empty(frame.shape, dtype=object)
     for j, name in enumerate(frame.columns):

@@ -212,6 +212,19 @@ def test_codes_spelled_as_floats_in_training_match_ints_in_a_request() -> None:
     assert np.array_equal(pre.transform(request), pre.transform(train[["code"]].iloc[[1]]))
 
 
+def test_an_array_of_text_and_none_is_spelled_as_the_frame_would_be() -> None:
+    """The array shortcut (what serving hands the pipeline) answers what the DataFrame route answers."""
+    array = np.array([["a", None], [None, "b"], ["c", "d"]], dtype=object)
+    fast = as_category_codes(array)
+    through_a_frame = as_category_codes(pd.DataFrame(array))
+    assert fast.dtype == object and fast.shape == (3, 2)
+    assert [repr(v) for v in fast.ravel()] == [repr(v) for v in through_a_frame.ravel()]
+    assert [repr(v) for v in fast.ravel()] == ["'a'", "nan", "nan", "'b'", "'c'", "'d'"]
+    assert array[0, 1] is None  # the input is left as it was
+    mixed = np.array([["a", 3.0], [None, np.nan]], dtype=object)  # numbers: the frame route spells them
+    assert as_category_codes(mixed)[0].tolist() == ["a", "3"]
+
+
 def test_models_registered_before_keep_their_spelling_of_categories() -> None:
     """Their fitted categories say "3.0": the function their pipelines name must still spell it so."""
     out = as_category_strings(pd.DataFrame({"c": pd.Series([3.0, None, "x"], dtype=object)}))

@@ -16,6 +16,11 @@ for its first :data:`VERIFY_CALLS` calls also runs the pipeline as it is and
 compares. Any difference, or an error the pipeline does not also raise, turns
 the fast way off for this model for good (logged once); every later call goes
 through the pipeline unchanged.
+
+The steps themselves: common ones (imputer, scaler, one-hot encoder, function
+transformer, linear final estimator) are "compiled" into NumPy functions by
+:mod:`.compiled_steps`, which skips scikit-learn's per-call validation (at 1-100
+rows it cost more than the arithmetic); any other step is called as it is.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from airflow_mlops.registry.packages.compiled_steps import Transform, compile_estimator, compile_step
+
 __all__ = ["VERIFY_CALLS", "FastPipeline"]
 
 log = logging.getLogger(__name__)
@@ -38,24 +45,26 @@ log = logging.getLogger(__name__)
 VERIFY_CALLS = 3
 
 
-def _plain_steps(transformer: Any) -> list[Any] | None:
-    """The transformer as a list of fitted steps, the first copied without fitted feature names."""
+def _plain_steps(transformer: Any) -> list[Transform] | None:
+    """The transformer's fitted steps as functions, the first step copied without fitted feature names."""
     steps = [step for _, step in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
     if any(step in (None, "passthrough", "drop") or not hasattr(step, "transform") for step in steps):
         return None
     first = copy.copy(steps[0])
     if hasattr(first, "feature_names_in_"):
         del first.feature_names_in_
-    return [first, *steps[1:]]
+    return [compile_step(step) for step in [first, *steps[1:]]]
 
 
 class FastPipeline:
     """``predict``/``predict_proba`` of ``pipeline`` over NumPy columns; see the module docstring."""
 
-    def __init__(self, pipeline: Pipeline, parts: list[tuple[list[str], list[Any]]], model_id: str) -> None:
+    def __init__(
+        self, pipeline: Pipeline, parts: list[tuple[list[str], list[Transform]]], model_id: str
+    ) -> None:
         self.pipeline = pipeline
         self._parts = parts
-        self._estimator = pipeline.steps[-1][1]
+        self._estimator = compile_estimator(pipeline.steps[-1][1])
         self._model_id = model_id
         self._verified = 0
         self._off = False
@@ -74,7 +83,7 @@ class FastPipeline:
         config = getattr(preprocess, "_sklearn_output_config", {}) or {}
         if config.get("transform", "default") != "default":
             return None
-        parts: list[tuple[list[str], list[Any]]] = []
+        parts: list[tuple[list[str], list[Transform]]] = []
         for name, transformer, columns in preprocess.transformers_:
             if name == "remainder":
                 if transformer != "drop" and len(columns):
@@ -122,7 +131,7 @@ class FastPipeline:
             values = [rows[name].to_numpy() for name in columns]
             block: Any = values[0].reshape(-1, 1) if len(values) == 1 else np.column_stack(values)
             for step in steps:
-                block = step.transform(block)
+                block = step(block)
             blocks.append(np.asarray(block))
         return blocks[0] if len(blocks) == 1 else np.hstack(blocks)
 
