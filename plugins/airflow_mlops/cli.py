@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow_mlops.config import Settings, airflow_environment, get_settings
 
@@ -136,16 +137,20 @@ def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
     from airflow_mlops.serving.listeners import reuse_port_supported, worker_sockets
 
     app = "airflow_mlops.serving.app:create_app"
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": "info",
+        "access_log": access_log,
+    }
     if workers <= 1 or not reuse_port_supported():
-        uvicorn.run(
-            app, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log
-        )
+        uvicorn.run(app, **options)
         return
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(
-        app, factory=True, host=host, port=port, workers=workers, log_level="info", access_log=access_log
-    )
+    config = uvicorn.Config(app, **options)
     with suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=worker_sockets(host, port)).run()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import sys
 from typing import Any
 
 __all__ = ["ReusePortSocket", "reuse_port_supported", "worker_sockets"]
@@ -36,8 +37,6 @@ __all__ = ["ReusePortSocket", "reuse_port_supported", "worker_sockets"]
 
 def reuse_port_supported() -> bool:
     """Whether this platform has ``SO_REUSEPORT`` with load balancing (Linux); elsewhere uvicorn's own socket."""
-    import sys
-
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 

@@ -58,6 +58,11 @@ def _is_nan(value: Any) -> bool:
     return not isinstance(value, numbers.Integral) and isinstance(value, numbers.Real) and math.isnan(value)
 
 
+def _rows_of(X: Any, width: int) -> bool:
+    """Whether ``X`` is what a compiled function is written for: a non-empty 2-D array ``width`` wide."""
+    return isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == width and X.shape[0] > 0
+
+
 def compile_step(step: Any) -> Transform:
     """``step.transform`` as a NumPy function where the step is one handled here, else the method itself."""
     compiler = _COMPILERS.get(type(step))
@@ -97,7 +102,7 @@ def _imputer(step: SimpleImputer) -> Transform | None:
     constant = step.strategy == "constant"
 
     def transform(X: Any) -> Any:
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != width or not X.shape[0]:
+        if not _rows_of(X, width):
             return step.transform(X)
         if fit_dtype.kind == "O":
             if X.dtype != object:
@@ -139,7 +144,7 @@ def _scaler(step: StandardScaler) -> Transform | None:
     width = step.n_features_in_
 
     def transform(X: Any) -> Any:
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != width or not X.shape[0]:
+        if not _rows_of(X, width):
             return step.transform(X)
         if X.dtype.kind == "f" and X.dtype.itemsize in (2, 4, 8):
             out = X.copy()
@@ -195,7 +200,7 @@ def _onehot(step: OneHotEncoder) -> Transform | None:
     n_features, n_out, dtype = len(categories), int(offsets[-1]), step.dtype
 
     def transform(X: Any) -> Any:
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != n_features or not X.shape[0]:
+        if not _rows_of(X, n_features):
             return step.transform(X)
         if objects and X.dtype != object:
             return step.transform(X)
@@ -312,14 +317,7 @@ class _Linear:
         self._classes = np.asarray(estimator.classes_) if self._classifier else np.empty(0)
 
     def _scores(self, X: Any) -> np.ndarray | None:
-        if (
-            not isinstance(X, np.ndarray)
-            or X.dtype != np.float64
-            or X.ndim != 2
-            or X.shape[1] != self._width
-            or not X.shape[0]
-            or not np.isfinite(X).all()
-        ):
+        if not _rows_of(X, self._width) or X.dtype != np.float64 or not np.isfinite(X).all():
             return None  # the estimator's own validation decides (and raises for NaN)
         coef = self._coef
         if self._classifier:
